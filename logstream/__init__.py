@@ -1,0 +1,51 @@
+"""logstream: a framework-free run-log tracer that streams RFC 6902 JSON Patch ops.
+
+It watches a tree of runs (chains, LLM and chat-model calls, tools, retrievers, custom
+steps) and streams the ops that rebuild a :class:`RunState` on the other side, as
+LangChain's ``LogStreamCallbackHandler`` does, without LangChain.
+"""
+
+from .callbacks import LogStreamCallbackHandler
+from .emitter import PatchEmitter
+from .errors import (
+    DuplicateRunError,
+    FilterConfigError,
+    LogStreamError,
+    RunTypeError,
+    SchemaFormatError,
+    StreamClosedError,
+    UnknownRunError,
+)
+from .filters import ALWAYS_INCLUDE, RunFilter
+from .keys import KeyAllocator, escape_key
+from .model import Run, RunEvent, RunTree
+from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
+from .stream import PatchChannel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALWAYS_INCLUDE",
+    "DuplicateRunError",
+    "FilterConfigError",
+    "JsonPatchOp",
+    "KeyAllocator",
+    "LogEntry",
+    "LogStreamCallbackHandler",
+    "LogStreamError",
+    "PatchChannel",
+    "PatchEmitter",
+    "Run",
+    "RunEvent",
+    "RunFilter",
+    "RunLog",
+    "RunLogPatch",
+    "RunState",
+    "RunTree",
+    "RunTypeError",
+    "SchemaFormatError",
+    "StreamClosedError",
+    "UnknownRunError",
+    "__version__",
+    "escape_key",
+]

@@ -1,0 +1,654 @@
+"""The LangChain-shaped adapter: ``on_*`` callbacks in, run-log patches out.
+
+:class:`LogStreamCallbackHandler` has the public surface of LangChain's handler of the same
+name (constructor, ``on_*`` signatures, ``include_run``, ``send``, ``tap_output_iter`` /
+``tap_output_aiter`` and the attributes a callback manager reads), so a real LangChain
+``CallbackManager`` can drive it. It is the only module that knows LangChain's calling
+conventions; it takes LangChain's objects (messages, generation chunks, ``LLMResult``,
+``Document``, retry states, ``Run``) by duck typing and plain Python values just as well,
+and never imports LangChain.
+
+Each callback takes the handler's lock, moves the run tree, asks the emitter for ops and
+puts them on the channel, so patches from many threads arrive in an order that applies.
+
+Misuse by a direct caller (an end or token for a run id that is not open, a second start
+of an open id, a token for a chain run) raises a :class:`~logstream.errors.LogStreamError`
+subclass and leaves the log unchanged; LangChain's callback manager logs such errors and
+goes on (``raise_error`` is ``False``). After the stream is closed, callbacks do nothing
+and raise nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, Optional, TypeVar
+from uuid import UUID
+
+from .emitter import PatchEmitter, check_schema_format
+from .filters import RunFilter
+from .model import UNSET, Clock, RunTree, utc_now
+from .patches import JsonPatchOp, RunLogPatch
+from .payloads import (
+    SchemaFormat,
+    snapshot,
+    wrap_chain_inputs,
+    wrap_chain_outputs,
+    wrap_tool_inputs,
+)
+from .stream import PatchChannel
+
+__all__ = ["LogStreamCallbackHandler"]
+
+T = TypeVar("T")
+
+_LLM_TYPES = frozenset({"llm", "chat_model"})
+_TOOL_TYPES = frozenset({"tool"})
+_RETRIEVER_TYPES = frozenset({"retriever"})
+_MISSING: Any = object()
+
+
+def _run_name(name: Optional[str], serialized: Any) -> str:
+    """Name a run as LangChain does: the given name, else the serialized one, else Unnamed."""
+    if name is not None:
+        return name if isinstance(name, str) else str(name)
+    if isinstance(serialized, Mapping):
+        if "name" in serialized and serialized["name"] is not None:
+            return str(serialized["name"])
+        ids = serialized.get("id")
+        if isinstance(ids, Sequence) and not isinstance(ids, str) and ids:
+            return str(ids[-1])
+    return "Unnamed"
+
+
+def _llm_outputs(response: Any) -> Any:
+    """Return the outputs envelope of an LLM or chat-model run from its response.
+
+    A LangChain ``LLMResult`` is dumped to plain data with each generation's ``message``
+    kept as the message object the model produced (LangChain's handler shows a revived
+    copy of it). A mapping is copied; anything else is kept under ``"output"``.
+    """
+    if isinstance(response, Mapping):
+        return dict(response)
+    dump = getattr(response, "model_dump", None)
+    generations = getattr(response, "generations", None)
+    if callable(dump):
+        data = dump()
+    elif generations is not None:
+        data = {
+            "generations": generations,
+            "llm_output": getattr(response, "llm_output", None),
+        }
+    else:
+        return {"output": response}
+    if isinstance(data, dict) and isinstance(generations, list):
+        dumped = data.get("generations")
+        for i, batch in enumerate(generations):
+            for j, generation in enumerate(batch or ()):
+                message = getattr(generation, "message", _MISSING)
+                if message is _MISSING:
+                    continue
+                try:
+                    slot = dumped[i][j]  # type: ignore[index]
+                except (IndexError, KeyError, TypeError):
+                    continue
+                if isinstance(slot, dict) and "message" in slot:
+                    slot["message"] = message
+    return data
+
+
+def _retry_details(retry_state: Any) -> dict[str, Any]:
+    """Describe a tenacity-like retry state as plain data."""
+    details: dict[str, Any] = {
+        "slept": getattr(retry_state, "idle_for", None),
+        "attempt": getattr(retry_state, "attempt_number", None),
+    }
+    outcome = getattr(retry_state, "outcome", None)
+    if outcome is None:
+        details["outcome"] = "N/A"
+    elif getattr(outcome, "failed", False):
+        details["outcome"] = "failed"
+        exception = outcome.exception()
+        details["exception"] = str(exception)
+        details["exception_type"] = type(exception).__name__
+    else:
+        details["outcome"] = "success"
+        details["result"] = str(outcome.result())
+    return details
+
+
+class LogStreamCallbackHandler:
+    """A tracer that streams a run log as JSON Patch ops; a drop-in for LangChain's.
+
+    Pass it in ``config={"callbacks": [handler]}`` and read patches with
+    ``async for patch in handler`` (from any event loop) or ``for patch in handler``
+    (blocking, e.g. from another thread).
+
+    Args:
+        auto_close: Close the stream when the root run ends.
+        include_names: Only include runs with these names.
+        include_types: Only include runs of these types.
+        include_tags: Only include runs with any of these tags.
+        exclude_names: Exclude runs with these names.
+        exclude_types: Exclude runs of these types.
+        exclude_tags: Exclude runs with any of these tags.
+        _schema_format: ``"streaming_events"`` (the default; entries carry ``inputs``) or
+            ``"original"`` (what ``Runnable.astream_log`` uses).
+        clock: Where start and end times come from (not in LangChain's handler); inject a
+            fake for deterministic tests.
+
+    Raises:
+        ValueError: ``_schema_format`` is unknown (a
+            :class:`~logstream.errors.SchemaFormatError`).
+        TypeError: A filter rule is a bare string (a
+            :class:`~logstream.errors.FilterConfigError`).
+
+    Example:
+        >>> import uuid
+        >>> handler = LogStreamCallbackHandler()
+        >>> root, llm = uuid.uuid4(), uuid.uuid4()
+        >>> handler.on_chain_start({}, {"q": "hi"}, run_id=root, name="agent")
+        >>> handler.on_llm_start({}, ["hi"], run_id=llm, parent_run_id=root, name="model")
+        >>> handler.on_llm_new_token("Hello", run_id=llm)
+        >>> handler.on_llm_end({"generations": []}, run_id=llm)
+        >>> handler.on_chain_end({"a": "Hello"}, run_id=root)
+        >>> state = RunLogPatch() + RunLogPatch(*[op for p in handler for op in p.ops])
+        >>> state.state["logs"]["model"]["streamed_output_str"]
+        ['Hello']
+    """
+
+    raise_error: bool = False
+    """Whether LangChain's callback manager re-raises errors from this handler."""
+
+    run_inline: bool = False
+    """Whether LangChain's async callback manager calls this handler inline."""
+
+    ignore_llm: bool = False
+    """LangChain's manager reads this: LLM callbacks are not ignored."""
+    ignore_retry: bool = False
+    """LangChain's manager reads this: retry callbacks are not ignored."""
+    ignore_chain: bool = False
+    """LangChain's manager reads this: chain callbacks are not ignored."""
+    ignore_agent: bool = False
+    """LangChain's manager reads this: agent callbacks are not ignored."""
+    ignore_retriever: bool = False
+    """LangChain's manager reads this: retriever callbacks are not ignored."""
+    ignore_chat_model: bool = False
+    """LangChain's manager reads this: chat-model callbacks are not ignored."""
+    ignore_custom_event: bool = False
+    """LangChain's manager reads this: custom events are not ignored."""
+
+    def __init__(
+        self,
+        *,
+        auto_close: bool = True,
+        include_names: Optional[Sequence[str]] = None,
+        include_types: Optional[Sequence[str]] = None,
+        include_tags: Optional[Sequence[str]] = None,
+        exclude_names: Optional[Sequence[str]] = None,
+        exclude_types: Optional[Sequence[str]] = None,
+        exclude_tags: Optional[Sequence[str]] = None,
+        _schema_format: SchemaFormat = "streaming_events",
+        clock: Optional[Clock] = None,
+    ) -> None:
+        """Create a handler with an open stream and an empty run tree."""
+        self._schema_format: SchemaFormat = check_schema_format(_schema_format)
+        self.auto_close = auto_close
+        self.include_names = include_names
+        self.include_types = include_types
+        self.include_tags = include_tags
+        self.exclude_names = exclude_names
+        self.exclude_types = exclude_types
+        self.exclude_tags = exclude_tags
+        run_filter = RunFilter.from_rules(
+            include_names=include_names,
+            include_types=include_types,
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_types=exclude_types,
+            exclude_tags=exclude_tags,
+        )
+        self.lock = threading.Lock()
+        self._tree = RunTree(clock=clock or utc_now)
+        self._emitter = PatchEmitter(run_filter, self._schema_format)
+        self._channel: PatchChannel[RunLogPatch] = PatchChannel()
+
+    # -- what LangChain's manager and tracers read -------------------------------------
+
+    @property
+    def log_missing_parent(self) -> bool:
+        """Whether a run whose parent is not open is logged (at debug level)."""
+        return self._tree.log_missing_parent
+
+    @log_missing_parent.setter
+    def log_missing_parent(self, value: bool) -> None:
+        self._tree.log_missing_parent = value
+
+    @property
+    def root_id(self) -> Optional[UUID]:
+        """The id of the first run this handler saw (the ``RunState``), or ``None``."""
+        return self._emitter.root_id
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream is closed (by ``auto_close`` or :meth:`close`)."""
+        return self._channel.closed
+
+    def __copy__(self) -> LogStreamCallbackHandler:
+        """Return self: callback managers copy their handlers, the log must stay one."""
+        return self
+
+    def __deepcopy__(self, memo: Any) -> LogStreamCallbackHandler:
+        """Return self: callback managers copy their handlers, the log must stay one."""
+        return self
+
+    # -- the stream --------------------------------------------------------------------
+
+    def send(self, *ops: JsonPatchOp) -> bool:
+        """Put a patch of ``ops`` on the stream.
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+        """
+        return self._channel.put(RunLogPatch(*ops))
+
+    def close(self) -> bool:
+        """Close the stream; patches already sent are still delivered.
+
+        Returns:
+            ``False`` if it was already closed.
+        """
+        return self._channel.close()
+
+    def __iter__(self) -> Iterator[RunLogPatch]:
+        """Yield patches as they are produced, blocking, until the stream is closed."""
+        return iter(self._channel)
+
+    def __aiter__(self) -> AsyncIterator[RunLogPatch]:
+        """Yield patches as they are produced, in any event loop, until the stream closes."""
+        return self._channel.__aiter__()
+
+    def include_run(self, run: Any) -> bool:
+        """Return whether a run gets a log entry.
+
+        Args:
+            run: Anything with ``id``, ``name``, ``run_type`` and ``tags`` attributes,
+                such as a LangChain ``Run``.
+        """
+        return self._emitter.should_include(run.id, run.name, run.run_type, run.tags or [])
+
+    def tap_output_iter(self, run_id: UUID, output: Iterator[T]) -> Iterator[T]:
+        """Yield ``output``'s chunks, each also added to the run's ``streamed_output``.
+
+        Chunks of the root or of a run that is not logged pass through unrecorded, and so
+        do chunks after the stream is closed: the host's stream is never cut short.
+        """
+        for chunk in output:
+            self._tap(run_id, chunk)
+            yield chunk
+
+    async def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[T]) -> AsyncIterator[T]:
+        """Async version of :meth:`tap_output_iter`."""
+        async for chunk in output:
+            self._tap(run_id, chunk)
+            yield chunk
+
+    def _tap(self, run_id: UUID, chunk: Any) -> None:
+        with self.lock:
+            if self._channel.closed:
+                return
+            ops = self._emitter.chunk(run_id, chunk)
+            if ops:
+                self._channel.put(RunLogPatch(*ops))
+
+    # -- core plumbing -----------------------------------------------------------------
+
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: Optional[UUID],
+        name: str,
+        run_type: str,
+        tags: Optional[list[str]],
+        metadata: Optional[dict[str, Any]],
+        inputs: Any,
+    ) -> None:
+        with self.lock:
+            if self._channel.closed:
+                return
+            run = self._tree.start(
+                run_id=run_id,
+                parent_id=parent_run_id,
+                name=name,
+                run_type=run_type,
+                tags=tags,
+                metadata=metadata,
+                inputs=inputs,
+            )
+            ops = self._emitter.start(run)
+            if ops:
+                self._channel.put(RunLogPatch(*ops))
+
+    def _end(
+        self,
+        run_id: UUID,
+        event: str,
+        allowed_types: frozenset[str],
+        outputs: Any,
+        inputs: Any = UNSET,
+        error: Optional[BaseException] = None,
+    ) -> None:
+        with self.lock:
+            if self._channel.closed:
+                return
+            if error is None:
+                run = self._tree.end(
+                    run_id, outputs=outputs, inputs=inputs, event=event, allowed_types=allowed_types
+                )
+            else:
+                run = self._tree.fail(
+                    run_id,
+                    error,
+                    outputs=outputs,
+                    inputs=inputs,
+                    event=event,
+                    allowed_types=allowed_types,
+                )
+            ops = self._emitter.end(run)
+            if ops:
+                self._channel.put(RunLogPatch(*ops))
+            if self.auto_close and run.id == self._emitter.root_id:
+                self._channel.close()
+
+    # -- LLM and chat-model callbacks --------------------------------------------------
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        tags: Optional[list[str]] = None,
+        parent_run_id: Optional[UUID] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start an LLM run.
+
+        Raises:
+            DuplicateRunError: ``run_id`` is already open.
+        """
+        inputs = {"prompts": list(prompts)}
+        self._start(run_id, parent_run_id, _run_name(name, serialized), "llm", tags, metadata, inputs)
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        tags: Optional[list[str]] = None,
+        parent_run_id: Optional[UUID] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start a chat-model run.
+
+        Raises:
+            NotImplementedError: In the ``"original"`` schema format, as LangChain's
+                handler does; LangChain's manager then calls :meth:`on_llm_start`.
+            DuplicateRunError: ``run_id`` is already open.
+        """
+        if self._schema_format == "original":
+            msg = "chat model runs are not traced in the 'original' schema format"
+            raise NotImplementedError(msg)
+        inputs = {"messages": [list(batch) for batch in messages]}
+        self._start(
+            run_id, parent_run_id, _run_name(name, serialized), "chat_model", tags, metadata, inputs
+        )
+
+    def on_llm_new_token(
+        self,
+        token: Any,
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Stream a token of an LLM or chat-model run.
+
+        ``streamed_output_str`` gets the token; ``streamed_output`` gets the chunk's
+        ``message`` where the chunk has one (a chat generation chunk), else the token.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not an LLM or chat-model run.
+        """
+        with self.lock:
+            if self._channel.closed:
+                return
+            self._tree.count_token(run_id, _LLM_TYPES)
+            if type(token) is not str:
+                token = snapshot(token)
+            value = getattr(chunk, "message", token)
+            ops = self._emitter.token(run_id, token, value)
+            if ops:
+                self._channel.put(RunLogPatch(*ops))
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End an LLM or chat-model run with its response (an ``LLMResult`` or a mapping).
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not an LLM or chat-model run.
+        """
+        self._end(run_id, "llm end", _LLM_TYPES, _llm_outputs(response))
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Fail an LLM or chat-model run (with the partial ``response=`` if given).
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not an LLM or chat-model run.
+        """
+        response = kwargs.get("response")
+        outputs = UNSET if response is None else _llm_outputs(response)
+        self._end(run_id, "llm error", _LLM_TYPES, outputs, error=error)
+
+    # -- chain callbacks ---------------------------------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any],
+        inputs: Any,
+        *,
+        run_id: UUID,
+        tags: Optional[list[str]] = None,
+        parent_run_id: Optional[UUID] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        run_type: Optional[str] = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start a chain run (or a ``prompt``, ``parser``, ... run given as ``run_type``).
+
+        Raises:
+            DuplicateRunError: ``run_id`` is already open.
+        """
+        self._start(
+            run_id,
+            parent_run_id,
+            _run_name(name, serialized),
+            run_type or "chain",
+            tags,
+            metadata,
+            wrap_chain_inputs(inputs, self._schema_format),
+        )
+
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any
+    ) -> None:
+        """End a chain-like run with its outputs (and its final inputs, if given).
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+        """
+        fmt = self._schema_format
+        final_inputs = UNSET if inputs is None else wrap_chain_inputs(inputs, fmt)
+        self._end(run_id, "chain end", frozenset(), wrap_chain_outputs(outputs, fmt), final_inputs)
+
+    def on_chain_error(
+        self, error: BaseException, *, inputs: Any = None, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Fail a chain-like run (with its final inputs, if given).
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+        """
+        final_inputs = UNSET if inputs is None else wrap_chain_inputs(inputs, self._schema_format)
+        self._end(run_id, "chain error", frozenset(), UNSET, final_inputs, error=error)
+
+    # -- tool callbacks ----------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        tags: Optional[list[str]] = None,
+        parent_run_id: Optional[UUID] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        name: Optional[str] = None,
+        inputs: Optional[dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start a tool run.
+
+        Raises:
+            DuplicateRunError: ``run_id`` is already open.
+        """
+        self._start(
+            run_id,
+            parent_run_id,
+            _run_name(name, serialized),
+            "tool",
+            tags,
+            metadata,
+            wrap_tool_inputs(input_str, inputs, self._schema_format),
+        )
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End a tool run with its output.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not a tool run.
+        """
+        self._end(run_id, "tool end", _TOOL_TYPES, {"output": output})
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Fail a tool run.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not a tool run.
+        """
+        self._end(run_id, "tool error", _TOOL_TYPES, UNSET, error=error)
+
+    # -- retriever callbacks -----------------------------------------------------------
+
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        tags: Optional[list[str]] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start a retriever run (named ``"Retriever"`` unless a name is given).
+
+        Raises:
+            DuplicateRunError: ``run_id`` is already open.
+        """
+        self._start(
+            run_id,
+            parent_run_id,
+            name or "Retriever",
+            "retriever",
+            tags,
+            metadata,
+            {"query": query},
+        )
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        """End a retriever run with the documents it found.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not a retriever run.
+        """
+        self._end(run_id, "retriever end", _RETRIEVER_TYPES, {"documents": documents})
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Fail a retriever run.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run is not a retriever run.
+        """
+        self._end(run_id, "retriever error", _RETRIEVER_TYPES, UNSET, error=error)
+
+    # -- events that add no ops --------------------------------------------------------
+
+    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record a retry on an open run (no patch, as in LangChain).
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+        """
+        with self.lock:
+            if self._channel.closed:
+                return
+            self._tree.add_event(run_id, "retry", _retry_details(retry_state))
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: Optional[list[str]] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a custom event on its run if that run is open (no patch, as in LangChain)."""
+        with self.lock:
+            if not self._channel.closed and run_id in self._tree:
+                self._tree.add_event(run_id, name, {"data": data})
+
+    def on_text(self, text: str, **kwargs: Any) -> None:
+        """Ignore text (no patch, as in LangChain)."""
+
+    def on_agent_action(self, action: Any, **kwargs: Any) -> None:
+        """Ignore an agent action (no patch, as in LangChain)."""
+
+    def on_agent_finish(self, finish: Any, **kwargs: Any) -> None:
+        """Ignore an agent finish (no patch, as in LangChain)."""
+
+    def on_stream_event(self, event: Any, **kwargs: Any) -> None:
+        """Ignore a v3 protocol stream event (no patch, as in LangChain)."""
+
+    def __repr__(self) -> str:
+        """Show the root, the open runs and the stream's state."""
+        return (
+            f"<LogStreamCallbackHandler root={self.root_id} open_runs={len(self._tree)} "
+            f"stream={self._channel!r}>"
+        )

@@ -1,0 +1,172 @@
+"""The patch emitter: turns run-tree events into the JSON Patch ops of a run log.
+
+Each method takes a run from :mod:`logstream.model` (or an id) and returns the ops of one
+patch, in LangChain's order and shapes; an empty list means "no patch". The first run the
+emitter sees is the root: it becomes the ``RunState`` (a ``replace`` at path ``""``) and
+never a log entry. Every other run that the filter includes gets a unique log key and an
+``add /logs/<key>``; its tokens, streamed chunks and end follow under that key. Paths are
+escaped per RFC 6901.
+
+The emitter holds no lock and no queue: the edge that calls it serializes calls and
+delivers the ops.
+
+Example:
+    >>> from logstream.model import RunTree
+    >>> tree, emitter = RunTree(), PatchEmitter()
+    >>> root = tree.start(name="agent", run_type="chain")
+    >>> [op["op"] for op in emitter.start(root)]
+    ['replace']
+    >>> llm = tree.start(name="model", run_type="llm", parent_id=root.id)
+    >>> emitter.start(llm)[0]["path"]
+    '/logs/model'
+    >>> [op["path"] for op in emitter.token(llm.id, "Hi", "Hi")]
+    ['/logs/model/streamed_output_str/-', '/logs/model/streamed_output/-']
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from uuid import UUID
+
+from .errors import SchemaFormatError
+from .filters import ALWAYS_INCLUDE, RunFilter
+from .keys import KeyAllocator, escape_key
+from .model import Run
+from .patches import JsonPatchOp, LogEntry, RunState
+from .payloads import SCHEMA_FORMATS, SchemaFormat, snapshot, wire_inputs, wire_outputs
+
+__all__ = ["PatchEmitter", "check_schema_format"]
+
+
+def check_schema_format(schema_format: str) -> SchemaFormat:
+    """Return ``schema_format`` if it is valid.
+
+    Raises:
+        SchemaFormatError: It is neither ``"original"`` nor ``"streaming_events"``.
+    """
+    if schema_format not in SCHEMA_FORMATS:
+        msg = (
+            f"invalid schema format {schema_format!r}: "
+            "expected one of 'original', 'streaming_events'"
+        )
+        raise SchemaFormatError(msg)
+    return schema_format  # type: ignore[return-value]
+
+
+class PatchEmitter:
+    """Builds the ops of one run log.
+
+    Args:
+        run_filter: Which runs get a log entry.
+        schema_format: How inputs and outputs are shaped; ``"streaming_events"`` also
+            puts ``inputs`` in each entry.
+
+    Raises:
+        SchemaFormatError: ``schema_format`` is not a known format.
+    """
+
+    def __init__(
+        self,
+        run_filter: RunFilter = ALWAYS_INCLUDE,
+        schema_format: SchemaFormat = "streaming_events",
+    ) -> None:
+        """Create an emitter that has seen no run."""
+        self.run_filter = run_filter
+        self.schema_format: SchemaFormat = check_schema_format(schema_format)
+        self.root_id: Optional[UUID] = None
+        self.keys = KeyAllocator()
+        # run id -> "/logs/<escaped key>", for included runs that have not ended
+        self._paths: dict[UUID, str] = {}
+
+    def path_of(self, run_id: UUID) -> Optional[str]:
+        """Return ``/logs/<key>`` (escaped) of an open included run, else ``None``."""
+        return self._paths.get(run_id)
+
+    def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
+        """Return whether a run gets a log entry: never the root, else as the filter says."""
+        return run_id != self.root_id and self.run_filter.should_include(name, run_type, tags)
+
+    def start(self, run: Run) -> list[JsonPatchOp]:
+        """Return the ops for a run that started: the root state, or its log entry."""
+        if self.root_id is None:
+            self.root_id = run.id
+            state: RunState = {
+                "id": str(run.id),
+                "streamed_output": [],
+                "final_output": None,
+                "logs": {},
+                "name": run.name,
+                "type": run.run_type,
+            }
+            return [{"op": "replace", "path": "", "value": state}]
+        if not self.should_include(run.id, run.name, run.run_type, run.tags):
+            return []
+        key = self.keys.allocate(run.name)
+        path = "/logs/" + escape_key(key)
+        self._paths[run.id] = path
+        entry: LogEntry = {
+            "id": str(run.id),
+            "name": run.name,
+            "type": run.run_type,
+            "tags": list(run.tags),
+            "metadata": snapshot(run.metadata),
+            "start_time": run.start_time.isoformat(timespec="milliseconds"),
+            "streamed_output": [],
+            "streamed_output_str": [],
+            "final_output": None,
+            "end_time": None,
+        }
+        if self.schema_format == "streaming_events":
+            entry["inputs"] = wire_inputs(run.run_type, run.inputs)
+        return [{"op": "add", "path": path, "value": entry}]
+
+    def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:
+        """Return the ops for a token an LLM or chat-model run streamed.
+
+        Args:
+            run_id: The run's id.
+            token: The token (a string, or a list of content blocks).
+            chunk: What goes on ``streamed_output``: the chunk's message for a chat
+                model, else the token.
+        """
+        path = self._paths.get(run_id)
+        if path is None:
+            return []
+        return [
+            {"op": "add", "path": path + "/streamed_output_str/-", "value": token},
+            {"op": "add", "path": path + "/streamed_output/-", "value": chunk},
+        ]
+
+    def chunk(self, run_id: UUID, chunk: Any) -> list[JsonPatchOp]:
+        """Return the op for an output chunk a run streamed (not tokens; not the root's)."""
+        path = self._paths.get(run_id)
+        if path is None:
+            return []
+        if not isinstance(chunk, (str, int, float, bool, type(None))):
+            chunk = snapshot(chunk)
+        return [{"op": "add", "path": path + "/streamed_output/-", "value": chunk}]
+
+    def end(self, run: Run) -> list[JsonPatchOp]:
+        """Return the ops for a run that ended or failed, and forget its path."""
+        path = self._paths.pop(run.id, None)
+        if path is None:
+            return []
+        ops: list[JsonPatchOp] = []
+        if self.schema_format == "streaming_events":
+            ops.append(
+                {
+                    "op": "replace",
+                    "path": path + "/inputs",
+                    "value": wire_inputs(run.run_type, run.inputs),
+                }
+            )
+        end_time = run.end_time.isoformat(timespec="milliseconds") if run.end_time else None
+        ops.append(
+            {
+                "op": "add",
+                "path": path + "/final_output",
+                "value": wire_outputs(run.run_type, run.outputs, self.schema_format),
+            }
+        )
+        ops.append({"op": "add", "path": path + "/end_time", "value": end_time})
+        return ops

@@ -1,0 +1,108 @@
+"""The exceptions logstream raises: one base class, one subclass per kind of mistake.
+
+Every message names the run, the event and the state involved, so a failure in a log
+reads like ``"can't handle end for run 1b4e... (chain 'retrieve'): run is unknown"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DuplicateRunError",
+    "FilterConfigError",
+    "LogStreamError",
+    "RunTypeError",
+    "SchemaFormatError",
+    "StreamClosedError",
+    "UnknownRunError",
+]
+
+
+class LogStreamError(Exception):
+    """Base class of every error logstream raises on purpose."""
+
+
+class UnknownRunError(LogStreamError, KeyError):
+    """An event names a run id that is not open (never started, or already finished).
+
+    Attributes:
+        run_id: The id the event named.
+        event: The event that named it, e.g. ``"end"`` or ``"token"``.
+    """
+
+    def __init__(self, run_id: Any, event: str) -> None:
+        """Build the error for ``event`` naming the unknown ``run_id``.
+
+        Args:
+            run_id: The id the event named.
+            event: The event that named it.
+        """
+        self.run_id = run_id
+        self.event = event
+        msg = f"can't handle {event} for run {run_id}: no such run is open"
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        """Return the message (``KeyError`` would otherwise quote it)."""
+        return str(self.args[0])
+
+
+class DuplicateRunError(LogStreamError, ValueError):
+    """A run was started with an id that is already open.
+
+    Attributes:
+        run_id: The id that was started twice.
+    """
+
+    def __init__(self, run_id: Any, name: str, run_type: str) -> None:
+        """Build the error for a second start of ``run_id``.
+
+        Args:
+            run_id: The id that was started twice.
+            name: The name of the run that holds the id.
+            run_type: The run type of the run that holds the id.
+        """
+        self.run_id = run_id
+        msg = (
+            f"can't handle start for run {run_id}: "
+            f"a {run_type} run {name!r} with this id is already open"
+        )
+        super().__init__(msg)
+
+
+class RunTypeError(LogStreamError, TypeError):
+    """An event is not allowed for the run's type, e.g. a token for a chain run.
+
+    Attributes:
+        run_id: The id the event named.
+        event: The event.
+        run_type: The type the run actually has.
+    """
+
+    def __init__(self, run_id: Any, event: str, run_type: str, expected: str) -> None:
+        """Build the error for ``event`` on a run of the wrong type.
+
+        Args:
+            run_id: The id the event named.
+            event: The event.
+            run_type: The type the run actually has.
+            expected: A description of the types the event needs.
+        """
+        self.run_id = run_id
+        self.event = event
+        self.run_type = run_type
+        msg = f"can't handle {event} for run {run_id}: it is a {run_type} run, expected {expected}"
+        super().__init__(msg)
+
+
+class StreamClosedError(LogStreamError):
+    """A producer wrote to a stream that is already closed (only for ``raise`` APIs)."""
+
+
+class SchemaFormatError(LogStreamError, ValueError):
+    """An unknown ``_schema_format`` was given (``ValueError``, as LangChain raises)."""
+
+
+class FilterConfigError(LogStreamError, TypeError):
+    """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""

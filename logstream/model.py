@@ -1,0 +1,348 @@
+"""The run-tree model: run records and the registry that moves them through their lives.
+
+A run is started, may collect tokens and events, and is ended or failed; its parent is
+looked up among the runs that are open. The registry does no I/O and takes no locks: the
+edge that calls it (the callback adapter, the native API) serializes access. A finished
+run is forgotten, so a registry that lives as long as a server does not grow.
+
+Example:
+    >>> tree = RunTree()
+    >>> root = tree.start(name="agent", run_type="chain")
+    >>> child = tree.start(name="search", run_type="tool", parent_id=root.id)
+    >>> child.parent_id == root.id, child.trace_id == root.id
+    (True, True)
+    >>> tree.end(child.id, outputs={"output": "42"}).status
+    'success'
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from .errors import DuplicateRunError, RunTypeError, UnknownRunError
+
+__all__ = ["UNSET", "Clock", "IdFactory", "Run", "RunEvent", "RunTree", "utc_now"]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+"""A zero-argument callable returning the current time as an aware ``datetime``."""
+
+IdFactory = Callable[[], uuid.UUID]
+"""A zero-argument callable returning a fresh run id."""
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC; the default :data:`Clock`."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class RunEvent:
+    """Something that happened to a run besides tokens: start, end, error, retry, custom.
+
+    Attributes:
+        name: ``"start"``, ``"end"``, ``"error"``, ``"retry"`` or a custom event's name.
+        time: When it happened, from the tree's clock.
+        kwargs: Details of the event, e.g. the retry attempt.
+    """
+
+    name: str
+    time: datetime
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Run:
+    """One run in the tree: a chain, an LLM or chat-model call, a tool, a retriever, ...
+
+    ``inputs`` and ``outputs`` hold what the caller reported, in the envelope the caller
+    chose (see :mod:`logstream.payloads`); the model never looks inside them.
+
+    Attributes:
+        id: The run's id.
+        name: The run's name.
+        run_type: ``"chain"``, ``"llm"``, ``"chat_model"``, ``"tool"``, ``"retriever"``,
+            ``"prompt"``, ``"parser"`` or any other string.
+        parent_id: The parent's id, or ``None`` for a root.
+        trace_id: The id of the root of this run's trace.
+        dotted_order: The run's position in its trace, as LangSmith orders runs.
+        tags: The run's tags, inherited ones included.
+        metadata: The run's metadata.
+        inputs: What the run was given.
+        outputs: What the run produced, once it has ended.
+        error: ``repr`` of the error the run failed with, if it failed.
+        start_time: When the run started.
+        end_time: When the run ended or failed, or ``None`` while it is open.
+        events: Start, end, error, retry and custom events, in order.
+        children: Ids of the child runs started under this one, in order.
+        token_count: How many tokens the run has streamed.
+    """
+
+    id: uuid.UUID
+    name: str
+    run_type: str
+    parent_id: Optional[uuid.UUID]
+    trace_id: uuid.UUID
+    dotted_order: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    inputs: Any
+    start_time: datetime
+    outputs: Any = None
+    error: Optional[str] = None
+    end_time: Optional[datetime] = None
+    events: list[RunEvent] = field(default_factory=list)
+    children: list[uuid.UUID] = field(default_factory=list)
+    token_count: int = 0
+
+    @property
+    def status(self) -> str:
+        """``"running"``, ``"success"`` or ``"error"``."""
+        if self.end_time is None:
+            return "running"
+        return "error" if self.error is not None else "success"
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an argument of :meth:`RunTree.end` / :meth:`RunTree.fail` that was not given."""
+
+
+class RunTree:
+    """The open runs, by id, and the transitions between their states.
+
+    Args:
+        clock: Where start and end times come from; inject a fake for deterministic tests.
+        new_id: Where ids come from when :meth:`start` is not given one.
+        log_missing_parent: Log at debug level when a run names a parent that is not open.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = utc_now,
+        new_id: IdFactory = uuid.uuid4,
+        log_missing_parent: bool = True,
+    ) -> None:
+        """Create an empty tree."""
+        self.clock = clock
+        self.new_id = new_id
+        self.log_missing_parent = log_missing_parent
+        self._runs: dict[uuid.UUID, Run] = {}
+
+    def __len__(self) -> int:
+        """Return how many runs are open."""
+        return len(self._runs)
+
+    def __contains__(self, run_id: object) -> bool:
+        """Return whether ``run_id`` is open."""
+        return run_id in self._runs
+
+    def find(self, run_id: uuid.UUID) -> Optional[Run]:
+        """Return the open run with this id, or ``None``."""
+        return self._runs.get(run_id)
+
+    def get(self, run_id: uuid.UUID, event: str = "lookup") -> Run:
+        """Return the open run with this id.
+
+        Args:
+            run_id: The run's id.
+            event: The event asking, for the error message.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UnknownRunError(run_id, event)
+        return run
+
+    def start(
+        self,
+        *,
+        name: str,
+        run_type: str,
+        run_id: Optional[uuid.UUID] = None,
+        parent_id: Optional[uuid.UUID] = None,
+        tags: Optional[list[str]] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        inputs: Any = None,
+    ) -> Run:
+        """Open a run and link it to its parent.
+
+        A parent id that is not open makes the run a root (logged at debug level),
+        as LangChain's tracers do.
+
+        Args:
+            name: The run's name.
+            run_type: The run's type.
+            run_id: The run's id; a fresh one from ``new_id`` if ``None``.
+            parent_id: The parent's id, if any.
+            tags: The run's tags (the list is copied).
+            metadata: The run's metadata (the dict is copied).
+            inputs: What the run was given.
+
+        Returns:
+            The new run.
+
+        Raises:
+            DuplicateRunError: A run with this id is already open; the tree is unchanged.
+        """
+        if run_id is None:
+            run_id = self.new_id()
+        elif run_id in self._runs:
+            held = self._runs[run_id]
+            raise DuplicateRunError(run_id, held.name, held.run_type)
+        now = self.clock()
+        own_order = now.strftime("%Y%m%dT%H%M%S%fZ") + str(run_id)
+        parent = self._runs.get(parent_id) if parent_id is not None else None
+        if parent is None:
+            if parent_id is not None and self.log_missing_parent:
+                logger.debug(
+                    "parent run %s of run %s (%s %r) is not open; treating it as a root",
+                    parent_id,
+                    run_id,
+                    run_type,
+                    name,
+                )
+            parent_id, trace_id, dotted_order = None, run_id, own_order
+        else:
+            trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
+            parent.children.append(run_id)
+        run = Run(
+            id=run_id,
+            name=name,
+            run_type=run_type,
+            parent_id=parent_id,
+            trace_id=trace_id,
+            dotted_order=dotted_order,
+            tags=list(tags) if tags else [],
+            metadata=dict(metadata) if metadata else {},
+            inputs=inputs,
+            start_time=now,
+            events=[RunEvent("start", now)],
+        )
+        self._runs[run_id] = run
+        return run
+
+    def count_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
+        """Record one streamed token on an open run.
+
+        Args:
+            run_id: The run's id.
+            allowed_types: Run types that may stream tokens; empty allows any.
+
+        Returns:
+            The run.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UnknownRunError(run_id, "token")
+        if allowed_types and run.run_type not in allowed_types:
+            raise RunTypeError(run_id, "token", run.run_type, " or ".join(sorted(allowed_types)))
+        run.token_count += 1
+        return run
+
+    def add_event(self, run_id: uuid.UUID, name: str, kwargs: Optional[dict[str, Any]] = None) -> Run:
+        """Record an event (retry, custom, ...) on an open run.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+        """
+        run = self.get(run_id, name)
+        run.events.append(RunEvent(name, self.clock(), dict(kwargs) if kwargs else {}))
+        return run
+
+    def end(
+        self,
+        run_id: uuid.UUID,
+        *,
+        outputs: Any,
+        inputs: Any = UNSET,
+        event: str = "end",
+        allowed_types: frozenset[str] = frozenset(),
+    ) -> Run:
+        """Close a run that succeeded, and forget it.
+
+        Args:
+            run_id: The run's id.
+            outputs: What the run produced.
+            inputs: Final inputs, if they became known only now (replaces the start's).
+            event: The event's name, for error messages.
+            allowed_types: Run types this event may end; empty allows any.
+
+        Returns:
+            The finished run, no longer in the tree.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``; the run stays open.
+        """
+        run = self._close(run_id, event, allowed_types, "end")
+        run.outputs = outputs
+        if inputs is not UNSET:
+            run.inputs = inputs
+        return run
+
+    def fail(
+        self,
+        run_id: uuid.UUID,
+        error: BaseException,
+        *,
+        outputs: Any = UNSET,
+        inputs: Any = UNSET,
+        event: str = "error",
+        allowed_types: frozenset[str] = frozenset(),
+    ) -> Run:
+        """Close a run that raised, and forget it.
+
+        Args:
+            run_id: The run's id.
+            error: What the run raised.
+            outputs: Partial outputs, if any were reported with the error.
+            inputs: Final inputs, if they became known only now.
+            event: The event's name, for error messages.
+            allowed_types: Run types this event may fail; empty allows any.
+
+        Returns:
+            The finished run, no longer in the tree.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``; the run stays open.
+        """
+        run = self._close(run_id, event, allowed_types, "error")
+        run.error = repr(error)
+        if outputs is not UNSET:
+            run.outputs = outputs
+        if inputs is not UNSET:
+            run.inputs = inputs
+        return run
+
+    def _close(
+        self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
+    ) -> Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UnknownRunError(run_id, event)
+        if allowed_types and run.run_type not in allowed_types:
+            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+        del self._runs[run_id]
+        run.end_time = self.clock()
+        run.events.append(RunEvent(kind, run.end_time))
+        return run

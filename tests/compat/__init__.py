@@ -1,0 +1,1 @@
+"""Differential tests: LangChain's LogStreamCallbackHandler vs logstream's."""
