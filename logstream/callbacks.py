@@ -380,7 +380,9 @@ class LogStreamCallbackHandler:
             DuplicateRunError: ``run_id`` is already open.
         """
         inputs = {"prompts": list(prompts)}
-        self._start(run_id, parent_run_id, _run_name(name, serialized), "llm", tags, metadata, inputs)
+        self._start(
+            run_id, parent_run_id, _run_name(name, serialized), "llm", tags, metadata, inputs
+        )
 
     def on_chat_model_start(
         self,

@@ -258,7 +258,9 @@ class RunTree:
         run.token_count += 1
         return run
 
-    def add_event(self, run_id: uuid.UUID, name: str, kwargs: Optional[dict[str, Any]] = None) -> Run:
+    def add_event(
+        self, run_id: uuid.UUID, name: str, kwargs: Optional[dict[str, Any]] = None
+    ) -> Run:
         """Record an event (retry, custom, ...) on an open run.
 
         Raises:

@@ -19,7 +19,7 @@ import copy
 from pprint import pformat
 from typing import Any, Optional, Union
 
-import jsonpatch  # type: ignore[import-untyped]
+import jsonpatch
 from typing_extensions import Literal, NotRequired, TypedDict
 
 __all__ = [

@@ -597,18 +597,54 @@ def _log_key(path: str) -> Optional[str]:
     return None
 
 
+def _canon_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _is_stream_patch(ops: Sequence[dict[str, Any]]) -> bool:
+    return len(ops) == 1 and ops[0]["op"] == "add" and ops[0]["path"].endswith("/streamed_output/-")
+
+
+def _sort_stream_runs(patches: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    out: list[list[dict[str, Any]]] = []
+    run: list[list[dict[str, Any]]] = []
+    for ops in [*patches, None]:
+        if ops is not None and _is_stream_patch(ops):
+            run.append(ops)
+            continue
+        out.extend(sorted(run, key=_canon_json))
+        run = []
+        if ops is not None:
+            out.append(ops)
+    return out
+
+
+def _canon_entry(entry: Any) -> Any:
+    if isinstance(entry, dict) and isinstance(entry.get("streamed_output"), list):
+        return {**entry, "streamed_output": sorted(entry["streamed_output"], key=_canon_json)}
+    return entry
+
+
 def canonical_unordered(patches: Sequence[Sequence[dict[str, Any]]]) -> dict[str, Any]:
     """An order-insensitive but strict canonical form of a patch sequence.
 
+    For runs whose children execute concurrently (parallel branches), where
+    LangChain itself interleaves patches nondeterministically:
+
     * every patch must touch at most one log key (checked);
     * patches that touch no log key (the root ``replace``) are kept in order;
-    * for each log key the subsequence of its patches is kept in order; the
-      collection of those subsequences is compared as a sorted multiset with
-      the key itself replaced by ``<key>`` and ids numbered per subsequence
-      (so which concurrent branch won the ``name`` / ``name:2`` key does not
-      matter, but everything each branch emitted does);
+    * for each log key the subsequence of its patches is kept in order, except
+      that a run of consecutive single ``streamed_output/-`` patches is
+      compared as a multiset (a parallel parent streams its branches' chunks
+      in completion order);
+    * the collection of per-key subsequences is compared as a sorted multiset
+      with the key itself replaced by ``<key>`` and ids numbered per
+      subsequence (so which concurrent branch won the ``name`` / ``name:2``
+      key does not matter, but everything each branch emitted does);
     * the set of keys, the number of patches and the rebuilt final state (with
       ``logs`` turned into a sorted list of normalized entries) are included.
+
+    Dicts are compared regardless of key order (as JSON objects are).
     """
     root: list[list[dict[str, Any]]] = []
     per_key: dict[str, list[list[dict[str, Any]]]] = {}
@@ -627,7 +663,7 @@ def canonical_unordered(patches: Sequence[Sequence[dict[str, Any]]]) -> dict[str
         renamed = [
             [{**op, "path": "/logs/<key>" + op["path"][len(prefix):]} for op in p] for p in ops
         ]
-        return repr(normalize(renamed))
+        return _canon_json(_sort_stream_runs(normalize(renamed)))
 
     state = rebuild_state(patches)
     n = Normalizer()
@@ -638,7 +674,7 @@ def canonical_unordered(patches: Sequence[Sequence[dict[str, Any]]]) -> dict[str
         rest = {k: v for k, v in state.items() if k != "logs"}
         state_norm = {
             **n.value(rest),
-            "logs": sorted(repr(normalize([[{"value": v}]])) for v in logs.values()),
+            "logs": sorted(_canon_json(_canon_entry(Normalizer().value(v))) for v in logs.values()),
         }
     return {
         "patch_count": len(patches),
@@ -663,7 +699,7 @@ def assert_same_ops_unordered(expected: Result, actual: Result) -> None:
     def output_form(output: Any) -> Any:
         norm = Normalizer().value(output)
         # streamed chunks of concurrent branches arrive in any order
-        return sorted(map(repr, norm)) if isinstance(norm, list) else norm
+        return sorted(map(_canon_json, norm)) if isinstance(norm, list) else norm
 
     if output_form(expected.output) != output_form(actual.output):
         raise AssertionError(f"outputs differ: {expected.output!r} vs {actual.output!r}")

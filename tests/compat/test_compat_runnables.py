@@ -80,9 +80,15 @@ def repeated_names_sequence() -> Runnable[Any, Any]:
 
 def dict_io_sequence() -> Runnable[Any, Any]:
     return (
-        RunnablePassthrough.assign(total=lambda d: d["a"] + d["b"])
-        | RunnableLambda(lambda d: {"sum": d["total"], "items": [d["a"], d["b"]]}, name="shape")
+        RunnablePassthrough()
+        | RunnableLambda(lambda d: {"sum": d["a"] + d["b"], "items": [d["a"], d["b"]]}, name="shape")
         | RunnableLambda(lambda d: d["sum"], name="pick")
+    )
+
+
+def assign_sequence() -> Runnable[Any, Any]:
+    return RunnablePassthrough.assign(total=lambda d: d["a"] + d["b"]) | RunnableLambda(
+        lambda d: d["total"] * 2, name="pick"
     )
 
 
@@ -241,8 +247,15 @@ def test_repeated_names_get_counter_keys(candidate: type, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_dict_inputs_and_assign_ops_match(candidate: type, mode: str) -> None:
-    """RunnableAssign / dict-shaped inputs and outputs give identical ops."""
+    """Passthrough and dict-shaped inputs and outputs give identical ops."""
     compare(Scenario(dict_io_sequence, {"a": 2, "b": 5}, mode=mode), candidate)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_assign_unordered(candidate: type, mode: str) -> None:
+    """RunnablePassthrough.assign (its mapper runs concurrently) agrees order-insensitively."""
+    scenario = Scenario(assign_sequence, {"a": 2, "b": 5}, mode=mode)
+    assert_same_ops_unordered(run_scenario(LangChainHandler, scenario), run_scenario(candidate, scenario))
 
 
 @pytest.mark.parametrize("value", [3, 30])
