@@ -636,16 +636,30 @@ class LogStreamCallbackHandler:
             if not self._channel.closed and run_id in self._tree:
                 self._tree.add_event(run_id, name, {"data": data})
 
-    def on_text(self, text: str, **kwargs: Any) -> None:
+    def on_text(
+        self, text: str, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         """Ignore text (no patch, as in LangChain)."""
 
-    def on_agent_action(self, action: Any, **kwargs: Any) -> None:
+    def on_agent_action(
+        self, action: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         """Ignore an agent action (no patch, as in LangChain)."""
 
-    def on_agent_finish(self, finish: Any, **kwargs: Any) -> None:
+    def on_agent_finish(
+        self, finish: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         """Ignore an agent finish (no patch, as in LangChain)."""
 
-    def on_stream_event(self, event: Any, **kwargs: Any) -> None:
+    def on_stream_event(
+        self,
+        event: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        tags: Optional[list[str]] = None,
+        **kwargs: Any,
+    ) -> None:
         """Ignore a v3 protocol stream event (no patch, as in LangChain)."""
 
     def __repr__(self) -> str:
