@@ -1,0 +1,95 @@
+"""The demo and the README's quickstart run and show what they claim."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+
+from logstream.__main__ import main
+from logstream.demo import FakeClock, run_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class TestDemo:
+    def test_demo_rebuilds_the_agent_tree(self) -> None:
+        """The demo's state has both model turns and the tool, with every token in order."""
+        log = run_demo(io.StringIO())
+        logs = log.state["logs"]
+        assert sorted(logs) == ["get_weather", "model", "model:2"]
+        assert "".join(logs["model:2"]["streamed_output_str"]) == "It's 18°C and sunny in Paris."
+        assert logs["get_weather"]["final_output"] == "18°C, sunny"
+        assert logs["get_weather"]["inputs"] == {"city": "Paris"}
+        assert log.state["final_output"] == {"answer": "It's 18°C and sunny in Paris."}
+        assert all(entry["end_time"] is not None for entry in logs.values())
+
+    def test_demo_ops_apply_to_the_printed_state(self) -> None:
+        """Applying the demo's ops from scratch gives exactly the state it reports."""
+        log = run_demo(io.StringIO())
+        assert jsonpatch.apply_patch(None, log.ops) == log.state
+
+    def test_demo_is_deterministic(self) -> None:
+        """Two demo runs print the same text (fixed ids and a fake clock)."""
+        first, second = io.StringIO(), io.StringIO()
+        run_demo(first)
+        run_demo(second)
+        assert first.getvalue() == second.getvalue()
+        assert "patches, as they stream:" in first.getvalue()
+        assert "rebuilt state:" in first.getvalue()
+
+    def test_cli_without_command_prints_help_and_fails(self, capsys: Any) -> None:
+        """`python -m logstream` with no command exits non-zero with usage on stderr."""
+        assert main([]) == 2
+        assert "usage" in capsys.readouterr().err
+
+    def test_cli_demo_runs_as_a_module(self) -> None:
+        """`python -m logstream demo` exits 0 and prints the rebuilt state."""
+        done = subprocess.run(
+            [sys.executable, "-m", "logstream", "demo"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert '"answer": "It\'s 18°C and sunny in Paris."' in done.stdout
+
+
+class TestFakeClock:
+    def test_fake_clock_moves_a_millisecond_per_read(self) -> None:
+        """Each read of the fake clock is exactly 1 ms after the previous one."""
+        clock = FakeClock()
+        first, second = clock(), clock()
+        assert (second - first).total_seconds() == 0.001
+
+
+class TestReadme:
+    def test_quickstart_runs_and_prints_its_claimed_tokens(self) -> None:
+        """The README's quickstart code block runs and prints what its comment says."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        block = re.search(r"## Quickstart\s+```python\n(.*?)```", readme, re.S)
+        assert block is not None
+        done = subprocess.run(
+            [sys.executable, "-c", block.group(1)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "['Hel', 'lo']"
+
+    def test_readme_commands_are_the_ones_ci_runs(self) -> None:
+        """The README's test command appears verbatim in .ci/run."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+        commands = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+        assert len(commands) == 2
+        assert "-m logstream demo" in commands[0]
+        assert commands[1] in ci
