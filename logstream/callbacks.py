@@ -447,6 +447,8 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
+        if self._channel.closed:  # don't touch the response once nobody listens
+            return
         self._end(run_id, "llm end", _LLM_TYPES, _llm_outputs(response))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -456,6 +458,8 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
+        if self._channel.closed:
+            return
         response = kwargs.get("response")
         outputs = UNSET if response is None else _llm_outputs(response)
         self._end(run_id, "llm error", _LLM_TYPES, outputs, error=error)

@@ -75,11 +75,13 @@ class PatchEmitter:
         self.schema_format: SchemaFormat = check_schema_format(schema_format)
         self.root_id: Optional[UUID] = None
         self.keys = KeyAllocator()
-        # run id -> "/logs/<escaped key>", for included runs that have not ended
+        # run id -> "/logs/<escaped key>" of every included run. Kept after a run ends,
+        # as LangChain keeps it, so chunks tapped late still land; it grows no faster
+        # than the set of keys handed out, which must be kept for uniqueness anyway.
         self._paths: dict[UUID, str] = {}
 
     def path_of(self, run_id: UUID) -> Optional[str]:
-        """Return ``/logs/<key>`` (escaped) of an open included run, else ``None``."""
+        """Return ``/logs/<key>`` (escaped) of an included run, else ``None``."""
         return self._paths.get(run_id)
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
@@ -147,8 +149,8 @@ class PatchEmitter:
         return [{"op": "add", "path": path + "/streamed_output/-", "value": chunk}]
 
     def end(self, run: Run) -> list[JsonPatchOp]:
-        """Return the ops for a run that ended or failed, and forget its path."""
-        path = self._paths.pop(run.id, None)
+        """Return the ops for a run that ended or failed."""
+        path = self._paths.get(run.id)
         if path is None:
             return []
         ops: list[JsonPatchOp] = []

@@ -197,12 +197,13 @@ class RunTree:
             The new run.
 
         Raises:
-            DuplicateRunError: A run with this id is already open; the tree is unchanged.
+            DuplicateRunError: A run with this id (given or generated) is already open;
+                the tree is unchanged.
         """
         if run_id is None:
             run_id = self.new_id()
-        elif run_id in self._runs:
-            held = self._runs[run_id]
+        held = self._runs.get(run_id)
+        if held is not None:
             raise DuplicateRunError(run_id, held.name, held.run_type)
         now = self.clock()
         own_order = now.strftime("%Y%m%dT%H%M%S%fZ") + str(run_id)
