@@ -31,7 +31,6 @@ from .model import UNSET, Clock, RunTree, utc_now
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import (
     SchemaFormat,
-    snapshot,
     wrap_chain_inputs,
     wrap_chain_outputs,
     wrap_tool_inputs,
@@ -433,8 +432,6 @@ class LogStreamCallbackHandler:
             if self._channel.closed:
                 return
             self._tree.count_token(run_id, _LLM_TYPES)
-            if type(token) is not str:
-                token = snapshot(token)
             value = getattr(chunk, "message", token)
             ops = self._emitter.token(run_id, token, value)
             if ops:

@@ -134,6 +134,10 @@ class PatchEmitter:
         path = self._paths.get(run_id)
         if path is None:
             return []
+        if type(token) is not str:  # content blocks: copy them, as every value is
+            token = snapshot(token)
+            if type(chunk) is list:
+                chunk = snapshot(chunk)
         return [
             {"op": "add", "path": path + "/streamed_output_str/-", "value": token},
             {"op": "add", "path": path + "/streamed_output/-", "value": chunk},

@@ -43,6 +43,10 @@ class UnknownRunError(LogStreamError, KeyError):
         msg = f"can't handle {event} for run {run_id}: no such run is open"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.run_id, self.event))
+
     def __str__(self) -> str:
         """Return the message (``KeyError`` would otherwise quote it)."""
         return str(self.args[0])
@@ -64,11 +68,17 @@ class DuplicateRunError(LogStreamError, ValueError):
             run_type: The run type of the run that holds the id.
         """
         self.run_id = run_id
+        self.name = name
+        self.run_type = run_type
         msg = (
             f"can't handle start for run {run_id}: "
             f"a {run_type} run {name!r} with this id is already open"
         )
         super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.run_id, self.name, self.run_type))
 
 
 class RunTypeError(LogStreamError, TypeError):
@@ -92,8 +102,13 @@ class RunTypeError(LogStreamError, TypeError):
         self.run_id = run_id
         self.event = event
         self.run_type = run_type
+        self.expected = expected
         msg = f"can't handle {event} for run {run_id}: it is a {run_type} run, expected {expected}"
         super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.run_id, self.event, self.run_type, self.expected))
 
 
 class StreamClosedError(LogStreamError):

@@ -28,6 +28,15 @@ __all__ = ["ALWAYS_INCLUDE", "RunFilter"]
 
 Rule = Optional[frozenset[str]]
 
+_RULE_NAMES = (
+    "include_names",
+    "include_types",
+    "include_tags",
+    "exclude_names",
+    "exclude_types",
+    "exclude_tags",
+)
+
 
 def _compile(rule_name: str, values: Optional[Iterable[str]]) -> Rule:
     if values is None:
@@ -64,6 +73,13 @@ class RunFilter:
     exclude_names: Rule = None
     exclude_types: Rule = None
     exclude_tags: Rule = None
+
+    def __post_init__(self) -> None:
+        """Compile rules given directly (as lists, say) into frozensets, checking them."""
+        for rule_name in _RULE_NAMES:
+            value = getattr(self, rule_name)
+            if value is not None and not isinstance(value, frozenset):
+                object.__setattr__(self, rule_name, _compile(rule_name, value))
 
     @classmethod
     def from_rules(

@@ -206,7 +206,8 @@ class RunTree:
         if held is not None:
             raise DuplicateRunError(run_id, held.name, held.run_type)
         now = self.clock()
-        own_order = now.strftime("%Y%m%dT%H%M%S%fZ") + str(run_id)
+        utc = now.astimezone(timezone.utc) if now.tzinfo is not None else now
+        own_order = utc.strftime("%Y%m%dT%H%M%S%fZ") + str(run_id)
         parent = self._runs.get(parent_id) if parent_id is not None else None
         if parent is None:
             if parent_id is not None and self.log_missing_parent:

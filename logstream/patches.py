@@ -161,7 +161,9 @@ class RunLog(RunLogPatch):
             TypeError: ``other`` is not exactly a :class:`RunLogPatch`.
         """
         if type(other) is RunLogPatch:
-            state = jsonpatch.apply_patch(self.state, other.ops)
+            # Copy the ops' values: jsonpatch < 1.34 inserts them by reference, and the
+            # new state must share nothing with the patch or with this log's state.
+            state = jsonpatch.apply_patch(self.state, copy.deepcopy(other.ops))
             return RunLog(*self.ops, *other.ops, state=state)
         msg = f"unsupported operand type(s) for +: '{type(self)}' and '{type(other)}'"
         raise TypeError(msg)
