@@ -336,10 +336,14 @@ class LogStreamCallbackHandler:
         outputs: Any,
         inputs: Any = UNSET,
         error: Optional[BaseException] = None,
+        response: Any = UNSET,
     ) -> None:
         with self.lock:
             if self._channel.closed:
                 return
+            if response is not UNSET:  # dump an LLM response only for a run that is open
+                self._tree.get(run_id, event)
+                outputs = _llm_outputs(response)
             if error is None:
                 run = self._tree.end(
                     run_id, outputs=outputs, inputs=inputs, event=event, allowed_types=allowed_types
@@ -444,9 +448,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        if self._channel.closed:  # don't touch the response once nobody listens
-            return
-        self._end(run_id, "llm end", _LLM_TYPES, _llm_outputs(response))
+        self._end(run_id, "llm end", _LLM_TYPES, UNSET, response=response)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail an LLM or chat-model run (with the partial ``response=`` if given).
@@ -455,11 +457,15 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        if self._channel.closed:
-            return
         response = kwargs.get("response")
-        outputs = UNSET if response is None else _llm_outputs(response)
-        self._end(run_id, "llm error", _LLM_TYPES, outputs, error=error)
+        self._end(
+            run_id,
+            "llm error",
+            _LLM_TYPES,
+            UNSET,
+            error=error,
+            response=UNSET if response is None else response,
+        )
 
     # -- chain callbacks ---------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Generic, Optional, TypeVar
@@ -91,14 +92,17 @@ class PatchChannel(Generic[T]):
             ``(True, item)``, or ``(False, None)`` when the channel is closed and drained
             or the timeout passed.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._items:
                 if self._closed:
                     return False, None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False, None
                 self._sync_waiters += 1
                 try:
-                    if not self._ready.wait(timeout) and not self._items:
-                        return False, None
+                    self._ready.wait(remaining)
                 finally:
                     self._sync_waiters -= 1
             return True, self._items.popleft()

@@ -1,0 +1,460 @@
+"""Tests for :mod:`logstream.stream`: the thread-safe patch channel and its readers.
+
+Threads and event loops are synchronized with ``threading.Event`` / ``asyncio`` primitives,
+never with sleeps, and every wait is bounded by :data:`TIMEOUT` so a bug fails the test
+instead of hanging the suite. Nothing here asserts on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Callable, Optional
+
+import pytest
+
+from logstream import PatchChannel
+
+TIMEOUT = 30.0
+"""Seconds any single wait may take before the test fails (generous: CI machines are noisy)."""
+
+
+def run_in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``target`` in a daemon thread; its result or exception lands in the dict."""
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            box["result"] = target()
+        except BaseException as exc:  # surfaced by join_thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def join_thread(thread: threading.Thread, box: dict[str, Any]) -> Any:
+    """Join ``thread`` within :data:`TIMEOUT`, re-raise its exception, return its result."""
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "thread did not finish: a reader or producer is stuck"
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def wait_until_sync_reader_blocks(channel: PatchChannel[Any]) -> None:
+    """Wait until a sync reader is parked in :meth:`PatchChannel.get`.
+
+    This reads a private counter only to reach the state under test deterministically
+    (a reader that is blocked, not one that is about to block); it asserts nothing itself.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while channel._sync_waiters == 0:
+        assert time.monotonic() < deadline, "the reader never blocked in get()"
+        time.sleep(0.001)
+
+
+async def collect_async(channel: PatchChannel[Any]) -> list[Any]:
+    """Read ``channel`` with ``async for`` until it ends."""
+    return [item async for item in channel]
+
+
+class TestPut:
+    """PatchChannel.put and close: queueing, order and the closed state."""
+
+    def test_items_come_out_in_the_order_they_were_put(self) -> None:
+        """A single producer's items are read first in, first out."""
+        channel: PatchChannel[int] = PatchChannel()
+        for i in range(10):
+            assert channel.put(i) is True
+        channel.close()
+        assert list(channel) == list(range(10))
+
+    def test_put_returns_false_after_close_and_drops_the_item(self) -> None:
+        """A put after close is refused and the item is never delivered."""
+        channel: PatchChannel[str] = PatchChannel()
+        channel.put("before")
+        assert channel.close() is True
+        assert channel.put("after") is False
+        assert len(channel) == 1
+        assert list(channel) == ["before"]
+
+    def test_close_twice_returns_false_the_second_time(self) -> None:
+        """Closing a closed channel is a no-op that reports it was already closed."""
+        channel: PatchChannel[int] = PatchChannel()
+        assert channel.closed is False
+        assert channel.close() is True
+        assert channel.close() is False
+        assert channel.closed is True
+
+    def test_len_counts_waiting_items(self) -> None:
+        """len() is the number of items put and not yet read."""
+        channel: PatchChannel[int] = PatchChannel()
+        assert len(channel) == 0
+        channel.put(1)
+        channel.put(2)
+        assert len(channel) == 2
+        assert channel.get(timeout=0) == (True, 1)
+        assert len(channel) == 1
+
+    def test_repr_shows_state_and_waiting_count(self) -> None:
+        """repr() says whether the channel is open and how many items wait."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(1)
+        assert "open" in repr(channel) and "1 waiting" in repr(channel)
+        channel.close()
+        assert "closed" in repr(channel)
+
+    def test_items_put_from_many_threads_keep_each_threads_order(self) -> None:
+        """Concurrent producers lose nothing and each producer's items stay in order."""
+        channel: PatchChannel[tuple[int, int]] = PatchChannel()
+        producers, per_producer = 8, 500
+        go = threading.Event()
+
+        def produce(p: int) -> None:
+            assert go.wait(TIMEOUT)
+            for i in range(per_producer):
+                assert channel.put((p, i))
+
+        threads = [run_in_thread(functools.partial(produce, p)) for p in range(producers)]
+        go.set()
+        for thread, box in threads:
+            join_thread(thread, box)
+        channel.close()
+        items = list(channel)
+        assert len(items) == producers * per_producer
+        for p in range(producers):
+            assert [i for q, i in items if q == p] == list(range(per_producer))
+
+
+class TestSyncIteration:
+    """Reading with a plain ``for`` loop and with get()."""
+
+    def test_iteration_delivers_everything_put_before_close_then_ends(self) -> None:
+        """A for loop yields every item put before close, then stops."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(1)
+        channel.put(2)
+        channel.close()
+        assert list(channel) == [1, 2]
+        assert list(channel) == []
+
+    def test_iteration_of_a_closed_empty_channel_ends_at_once(self) -> None:
+        """A closed, drained channel yields nothing and does not block."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.close()
+        assert list(channel) == []
+
+    def test_blocked_reader_in_another_thread_is_woken_by_put(self) -> None:
+        """A reader blocked in get() in another thread gets an item put later."""
+        channel: PatchChannel[str] = PatchChannel()
+        thread, box = run_in_thread(lambda: channel.get())
+        wait_until_sync_reader_blocks(channel)
+        assert channel.put("hello") is True
+        assert join_thread(thread, box) == (True, "hello")
+
+    def test_blocked_iterating_reader_is_ended_by_close(self) -> None:
+        """A for loop blocked in another thread ends when the channel closes."""
+        channel: PatchChannel[int] = PatchChannel()
+        thread, box = run_in_thread(lambda: list(channel))
+        wait_until_sync_reader_blocks(channel)
+        channel.put(1)
+        channel.put(2)
+        channel.close()
+        assert join_thread(thread, box) == [1, 2]
+
+    def test_reader_thread_gets_everything_from_a_concurrent_producer(self) -> None:
+        """A for loop in one thread reads every item another thread puts, in order."""
+        channel: PatchChannel[int] = PatchChannel()
+        thread, box = run_in_thread(lambda: list(channel))
+
+        def produce() -> None:
+            for i in range(5000):
+                channel.put(i)
+            channel.close()
+
+        join_thread(*run_in_thread(produce))
+        assert join_thread(thread, box) == list(range(5000))
+
+    def test_get_with_timeout_returns_false_when_nothing_arrives(self) -> None:
+        """get(timeout=...) on an empty open channel gives (False, None) instead of hanging."""
+        channel: PatchChannel[int] = PatchChannel()
+        assert channel.get(timeout=0) == (False, None)
+        assert channel.get(timeout=0.01) == (False, None)
+        assert channel.closed is False
+        channel.put(7)
+        assert channel.get(timeout=0) == (True, 7)
+
+    def test_get_with_timeout_returns_a_waiting_item_at_once(self) -> None:
+        """get(timeout=...) returns an item that is already waiting."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(3)
+        assert channel.get(timeout=TIMEOUT) == (True, 3)
+
+    def test_get_with_timeout_is_woken_by_a_put(self) -> None:
+        """get(timeout=...) blocked in another thread returns the item a put delivers."""
+        channel: PatchChannel[int] = PatchChannel()
+        thread, box = run_in_thread(lambda: channel.get(timeout=TIMEOUT))
+        wait_until_sync_reader_blocks(channel)
+        channel.put(9)
+        assert join_thread(thread, box) == (True, 9)
+
+    def test_get_on_closed_and_drained_channel_returns_false_without_waiting(self) -> None:
+        """get() with no timeout returns (False, None) once the channel is closed and empty."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(1)
+        channel.close()
+        assert channel.get() == (True, 1)
+        assert channel.get() == (False, None)
+
+    def test_early_break_does_not_block_producers(self) -> None:
+        """A consumer that breaks out of its loop leaves producers free and items intact."""
+        channel: PatchChannel[int] = PatchChannel()
+        for i in range(3):
+            channel.put(i)
+        for item in channel:
+            assert item == 0
+            break
+
+        def produce() -> list[bool]:
+            return [channel.put(i) for i in range(3, 1003)]
+
+        assert join_thread(*run_in_thread(produce)) == [True] * 1000
+        channel.close()
+        assert list(channel) == list(range(1, 1003))
+
+    def test_abandoned_iterator_does_not_keep_the_reader_slot(self) -> None:
+        """An iterator dropped after break does not stop a new reader from being woken."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(0)
+        iterator: Iterator[int] = iter(channel)
+        assert next(iterator) == 0
+        del iterator
+        thread, box = run_in_thread(lambda: list(channel))
+        wait_until_sync_reader_blocks(channel)
+        channel.put(1)
+        channel.close()
+        assert join_thread(thread, box) == [1]
+
+
+class TestAsyncIteration:
+    """Reading with ``async for`` / aget(), in any event loop."""
+
+    def test_async_iteration_delivers_everything_put_before_close_then_ends(self) -> None:
+        """An async for loop yields every item put before close, then stops."""
+        channel: PatchChannel[int] = PatchChannel()
+        for i in range(5):
+            channel.put(i)
+        channel.close()
+        assert asyncio.run(collect_async(channel)) == list(range(5))
+
+    def test_aget_on_closed_and_drained_channel_returns_false(self) -> None:
+        """aget() returns (False, None) once the channel is closed and empty."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(1)
+        channel.close()
+
+        async def read_twice() -> list[tuple[bool, Optional[int]]]:
+            return [await channel.aget(), await channel.aget()]
+
+        assert asyncio.run(read_twice()) == [(True, 1), (False, None)]
+
+    def test_reader_in_a_loop_created_after_the_channel_in_another_thread(self) -> None:
+        """A reader parked in a later-created loop in another thread is woken by puts here."""
+        channel: PatchChannel[int] = PatchChannel()  # no event loop exists yet
+        parked = threading.Event()
+
+        async def main() -> list[int]:
+            task = asyncio.ensure_future(collect_async(channel))
+            await asyncio.sleep(0)  # the reader runs until it parks on the empty channel
+            assert not task.done()
+            parked.set()
+            return await asyncio.wait_for(task, TIMEOUT)
+
+        thread, box = run_in_thread(lambda: asyncio.run(main()))
+        assert parked.wait(TIMEOUT)
+        for i in range(100):
+            assert channel.put(i)
+        channel.close()
+        assert join_thread(thread, box) == list(range(100))
+
+    def test_async_reader_gets_everything_from_producer_threads(self) -> None:
+        """An async reader reads every item several threads put while it runs."""
+        channel: PatchChannel[tuple[int, int]] = PatchChannel()
+        parked = threading.Event()
+
+        async def main() -> list[tuple[int, int]]:
+            task = asyncio.ensure_future(collect_async(channel))
+            await asyncio.sleep(0)
+            parked.set()
+            return await asyncio.wait_for(task, TIMEOUT)
+
+        reader, reader_box = run_in_thread(lambda: asyncio.run(main()))
+        assert parked.wait(TIMEOUT)
+
+        def produce(p: int) -> None:
+            for i in range(1000):
+                channel.put((p, i))
+
+        producers = [run_in_thread(functools.partial(produce, p)) for p in range(4)]
+        for thread, box in producers:
+            join_thread(thread, box)
+        channel.close()
+        items = join_thread(reader, reader_box)
+        assert len(items) == 4000
+        for p in range(4):
+            assert [i for q, i in items if q == p] == list(range(1000))
+
+    def test_cancelled_reader_does_not_break_later_puts_or_readers(self) -> None:
+        """Cancelling a parked async reader leaves the channel usable for puts and readers."""
+        channel: PatchChannel[str] = PatchChannel()
+
+        async def cancel_a_parked_reader() -> None:
+            task = asyncio.ensure_future(channel.aget())
+            await asyncio.sleep(0)  # parked
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # a put in the same (still running) loop after the cancel
+            assert channel.put("a") is True
+
+        asyncio.run(cancel_a_parked_reader())
+        # the cancelled reader's loop is now closed: puts from here must still work
+        assert channel.put("b") is True
+        channel.close()
+        assert asyncio.run(collect_async(channel)) == ["a", "b"]
+
+    def test_reader_cancelled_after_being_woken_loses_no_item(self) -> None:
+        """A reader cancelled between being woken and running leaves the item for the next."""
+        channel: PatchChannel[str] = PatchChannel()
+
+        async def main() -> list[str]:
+            task = asyncio.ensure_future(channel.aget())
+            await asyncio.sleep(0)  # parked
+            channel.put("x")  # schedules the wake-up
+            task.cancel()  # ... but the reader is cancelled before it runs
+            got: list[str] = []
+            try:
+                ok, item = await task
+                if ok and item is not None:
+                    got.append(item)
+            except asyncio.CancelledError:
+                pass
+            channel.close()
+            return got + await collect_async(channel)
+
+        assert asyncio.run(main()) == ["x"]
+
+    def test_cancelled_reader_then_new_reader_in_another_thread(self) -> None:
+        """After a cancelled reader, a new reader parked in another thread's loop is woken."""
+        channel: PatchChannel[int] = PatchChannel()
+
+        async def cancel_a_parked_reader() -> None:
+            task = asyncio.ensure_future(collect_async(channel))
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancel_a_parked_reader())
+        parked = threading.Event()
+
+        async def main() -> list[int]:
+            task = asyncio.ensure_future(collect_async(channel))
+            await asyncio.sleep(0)
+            parked.set()
+            return await asyncio.wait_for(task, TIMEOUT)
+
+        thread, box = run_in_thread(lambda: asyncio.run(main()))
+        assert parked.wait(TIMEOUT)
+        channel.put(1)
+        channel.put(2)
+        channel.close()
+        assert join_thread(thread, box) == [1, 2]
+
+    def test_reader_left_parked_in_a_closed_loop_does_not_break_puts(self) -> None:
+        """A put still works when a reader's loop was closed while the reader was parked."""
+        channel: PatchChannel[int] = PatchChannel()
+        loop = asyncio.new_event_loop()
+        try:
+            task = loop.create_task(channel.aget())
+            loop.run_until_complete(asyncio.sleep(0))  # the reader parks, then the loop stops
+            assert not task.done()
+        finally:
+            loop.close()  # the parked reader is never resumed nor cancelled
+        assert channel.put(1) is True
+        assert channel.put(2) is True
+        channel.close()
+        assert asyncio.run(collect_async(channel)) == [1, 2]
+        del task
+
+    def test_early_break_of_async_consumer_does_not_block_producers(self) -> None:
+        """An async consumer that breaks early leaves producers free and the rest readable."""
+        channel: PatchChannel[int] = PatchChannel()
+        for i in range(3):
+            channel.put(i)
+
+        async def take_first() -> int:
+            async for item in channel:
+                return item
+            raise AssertionError("the channel yielded nothing")
+
+        assert asyncio.run(take_first()) == 0
+
+        def produce() -> list[bool]:
+            return [channel.put(i) for i in range(3, 1003)]
+
+        assert join_thread(*run_in_thread(produce)) == [True] * 1000
+        channel.close()
+        assert asyncio.run(collect_async(channel)) == list(range(1, 1003))
+
+    def test_close_wakes_a_parked_async_reader(self) -> None:
+        """A parked async reader ends when another thread closes the channel."""
+        channel: PatchChannel[int] = PatchChannel()
+        parked = threading.Event()
+
+        async def main() -> list[int]:
+            task = asyncio.ensure_future(collect_async(channel))
+            await asyncio.sleep(0)
+            parked.set()
+            return await asyncio.wait_for(task, TIMEOUT)
+
+        thread, box = run_in_thread(lambda: asyncio.run(main()))
+        assert parked.wait(TIMEOUT)
+        join_thread(*run_in_thread(channel.close))
+        assert join_thread(thread, box) == []
+
+
+class TestDrain:
+    """PatchChannel.drain: take everything waiting, without blocking."""
+
+    def test_drain_returns_waiting_items_in_order_and_empties_the_channel(self) -> None:
+        """drain() returns every waiting item, in order, and leaves none behind."""
+        channel: PatchChannel[int] = PatchChannel()
+        for i in range(4):
+            channel.put(i)
+        assert channel.drain() == [0, 1, 2, 3]
+        assert len(channel) == 0
+        assert channel.drain() == []
+        assert channel.closed is False
+
+    def test_drain_of_an_empty_open_channel_does_not_block(self) -> None:
+        """drain() on an empty, open channel returns an empty list at once."""
+        channel: PatchChannel[int] = PatchChannel()
+        assert join_thread(*run_in_thread(channel.drain)) == []
+
+    def test_drain_after_close_returns_the_rest_and_iteration_then_ends(self) -> None:
+        """drain() after close takes what was left; a reader then sees the end."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel.put(1)
+        channel.put(2)
+        channel.close()
+        assert channel.drain() == [1, 2]
+        assert list(channel) == []
+        assert channel.put(3) is False
+        assert channel.drain() == []
