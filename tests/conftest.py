@@ -15,6 +15,9 @@ collect_ignore_glob: list[str] = []
 
 if importlib.util.find_spec("langchain_core") is None:
     if os.environ.get("LOGSTREAM_REQUIRE_COMPAT") == "1":
-        msg = "LOGSTREAM_REQUIRE_COMPAT=1 but langchain-core is not installed (pip install -e '.[compat]')"
+        msg = (
+            "LOGSTREAM_REQUIRE_COMPAT=1 but langchain-core is not installed "
+            "(pip install -e '.[compat]')"
+        )
         raise RuntimeError(msg)
     collect_ignore_glob.append("compat/*")

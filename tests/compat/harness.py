@@ -30,11 +30,11 @@ import pprint
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Optional
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
+from typing import Any, Callable, Optional, cast
 
 import pydantic
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tracers.log_stream import (
     LogStreamCallbackHandler as LangChainHandler,
 )
@@ -53,6 +53,9 @@ TIMEOUT = 10.0
 MODES = ("astream", "ainvoke", "invoke", "stream")
 ASYNC_MODES = ("astream", "ainvoke")
 SYNC_MODES = ("invoke", "stream")
+#: ``batch`` / ``abatch`` (input: a list) run several root calls concurrently.
+BATCH_MODES = ("batch", "abatch")
+_ASYNC_DISPATCH = (*ASYNC_MODES, "abatch")
 
 
 def candidate_handler_class() -> type:
@@ -78,11 +81,11 @@ def is_langchain_handler(handler_cls: type) -> bool:
 class Scenario:
     """One run of a runnable under a log-stream handler."""
 
-    factory: Callable[[], Runnable[Any, Any]]
+    factory: Callable[..., Runnable[Any, Any]]
     """Builds a fresh runnable (called once per handler run)."""
     input: Any
     mode: str = "astream"
-    """One of ``astream``, ``ainvoke``, ``invoke``, ``stream``."""
+    """One of ``astream``, ``ainvoke``, ``invoke``, ``stream`` (or ``batch``/``abatch``)."""
     handler_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     consumer_waiting: bool = False
     """Start the consumer before the runnable runs (instead of draining after)."""
@@ -90,6 +93,13 @@ class Scenario:
     """Extra RunnableConfig entries merged with ``{"callbacks": [handler]}``."""
     take: Optional[int] = None
     """For stream modes: stop consuming the output after this many chunks."""
+    repeat: int = 1
+    """Run the runnable this many times in a row with the same handler (each run
+    is a separate root-level call; later ones become log entries, not roots)."""
+    handler_in_factory: bool = False
+    """Call ``factory(handler)`` and let it attach the handler itself (e.g. with
+    ``with_config(callbacks=[handler])`` on an inner runnable) instead of
+    passing it in the call config."""
     ours_collect: str = "auto"
     """How our handler is drained in sync modes: ``auto``/``sync`` (blocking
     ``for``) or ``async`` (``async for`` inside a new loop)."""
@@ -102,6 +112,10 @@ class Result:
     patches: list[list[dict[str, Any]]]
     output: Any = None
     error: Optional[BaseException] = None
+    closed: Optional[bool] = None
+    """Whether the stream was closed by the handler itself (None: unknown)."""
+    handler: Any = dataclasses.field(default=None, repr=False, compare=False)
+    """The handler instance that produced the patches (for extra inspection)."""
 
     @property
     def error_repr(self) -> Optional[str]:
@@ -111,23 +125,32 @@ class Result:
         return f"{type(self.error).__name__}: {self.error}"
 
 
-class _Never:
-    pass
+def _build(scenario: Scenario, handler: Any) -> Runnable[Any, Any]:
+    if scenario.handler_in_factory:
+        return scenario.factory(handler)
+    return scenario.factory()
 
 
-def _config_for(handler: Any, scenario: Scenario) -> dict[str, Any]:
+def _config_for(handler: Any, scenario: Scenario) -> RunnableConfig:
     config: dict[str, Any] = dict(scenario.config or {})
+    if scenario.handler_in_factory:
+        return cast(RunnableConfig, config)
     callbacks = list(config.pop("callbacks", None) or [])
     config["callbacks"] = [*callbacks, handler]
-    return config
+    return cast(RunnableConfig, config)
 
 
-def _run_sync(runnable: Runnable[Any, Any], scenario: Scenario, config: dict[str, Any]) -> Any:
+def _run_sync(runnable: Runnable[Any, Any], scenario: Scenario, config: RunnableConfig) -> Any:
+    if scenario.repeat != 1:
+        once = dataclasses.replace(scenario, repeat=1)
+        return [_run_sync(runnable, once, config) for _ in range(scenario.repeat)]
     if scenario.mode == "invoke":
         return runnable.invoke(scenario.input, config)
+    if scenario.mode == "batch":
+        return runnable.batch(scenario.input, config)
     if scenario.mode == "stream":
         chunks = []
-        gen = runnable.stream(scenario.input, config)
+        gen = cast(Generator[Any, None, None], runnable.stream(scenario.input, config))
         try:
             for chunk in gen:
                 chunks.append(chunk)
@@ -140,13 +163,18 @@ def _run_sync(runnable: Runnable[Any, Any], scenario: Scenario, config: dict[str
 
 
 async def _run_async(
-    runnable: Runnable[Any, Any], scenario: Scenario, config: dict[str, Any]
+    runnable: Runnable[Any, Any], scenario: Scenario, config: RunnableConfig
 ) -> Any:
+    if scenario.repeat != 1:
+        once = dataclasses.replace(scenario, repeat=1)
+        return [await _run_async(runnable, once, config) for _ in range(scenario.repeat)]
     if scenario.mode == "ainvoke":
         return await runnable.ainvoke(scenario.input, config)
+    if scenario.mode == "abatch":
+        return await runnable.abatch(scenario.input, config)
     if scenario.mode == "astream":
         chunks = []
-        agen = runnable.astream(scenario.input, config)
+        agen = cast(AsyncGenerator[Any, None], runnable.astream(scenario.input, config))
         try:
             async for chunk in agen:
                 chunks.append(chunk)
@@ -160,15 +188,15 @@ async def _run_async(
 
 def run_scenario(handler_cls: type, scenario: Scenario) -> Result:
     """Run ``scenario`` with a fresh ``handler_cls`` and collect every patch's ops."""
-    if scenario.mode not in MODES:
+    if scenario.mode not in MODES + BATCH_MODES:
         raise ValueError(f"unknown mode {scenario.mode!r}")
     if is_langchain_handler(handler_cls):
-        if scenario.mode in ASYNC_MODES:
+        if scenario.mode in _ASYNC_DISPATCH:
             return asyncio.run(_langchain_async(handler_cls, scenario))
         return _langchain_sync(handler_cls, scenario)
     # Ours is always constructed outside any running loop: it must not need one.
     handler = handler_cls(**scenario.handler_kwargs)
-    if scenario.mode in ASYNC_MODES:
+    if scenario.mode in _ASYNC_DISPATCH:
         return asyncio.run(_ours_async(handler, scenario))
     return _ours_sync(handler, scenario)
 
@@ -184,21 +212,59 @@ def _lc_done(handler: Any) -> object:
     return handler.receive_stream._done
 
 
-async def _settle() -> None:
-    """Let callbacks scheduled with ``call_soon_threadsafe`` run."""
-    for _ in range(5):
-        await asyncio.sleep(0)
+#: Quiet period after which LangChain's stream is considered fully delivered.
+QUIET_PERIOD = 0.02
+SYNC_QUIET = 0.002
 
 
-async def _lc_drain(handler: Any) -> list[list[dict[str, Any]]]:
+def _lc_has_done(handler: Any) -> bool:
+    done = _lc_done(handler)
+    return any(item is done for item in list(_lc_queue(handler)._queue))  # type: ignore[attr-defined]
+
+
+async def _settle(
+    handler: Any,
+    expect_close: bool,
+    quiet: float = QUIET_PERIOD,
+    sink: Optional[list[list[dict[str, Any]]]] = None,
+) -> None:
+    """Let LangChain's pending callbacks deliver their patches.
+
+    In async modes LangChain runs a sync handler's callbacks in executor
+    threads and they hop back with ``call_soon_threadsafe``; after an early
+    ``aclose()`` some of them finish in the background.  With ``expect_close``
+    wait for the close marker; otherwise wait for a quiet period (nothing new
+    queued, nor consumed into ``sink`` by a waiting consumer).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    quiet_since = loop.time()
+    last = -1
+    while loop.time() < deadline:
+        await asyncio.sleep(0.001)
+        if handler.receive_stream._is_closed or (expect_close and _lc_has_done(handler)):
+            return
+        size = _lc_queue(handler).qsize() + (len(sink) if sink is not None else 0)
+        if size != last:
+            last, quiet_since = size, loop.time()
+        elif loop.time() - quiet_since >= (TIMEOUT if expect_close else quiet):
+            return
+
+
+async def _lc_drain(
+    handler: Any, expect_close: bool, quiet: float = QUIET_PERIOD
+) -> list[list[dict[str, Any]]]:
     """Collect what is queued on LangChain's stream, stopping at its close marker."""
-    await _settle()
+    await _settle(handler, expect_close, quiet)
     queue = _lc_queue(handler)
     done = _lc_done(handler)
     out: list[list[dict[str, Any]]] = []
+    if handler.receive_stream._is_closed:
+        return out
     while not queue.empty():
         item = queue.get_nowait()
         if item is done:
+            handler.receive_stream._is_closed = True
             break
         out.append(item.ops)
     return out
@@ -210,13 +276,16 @@ async def _lc_consume(handler: Any, sink: list[list[dict[str, Any]]]) -> None:
 
 
 async def _lc_finish_consumer(
-    handler: Any, task: asyncio.Task[None], sink: list[list[dict[str, Any]]]
+    handler: Any,
+    task: asyncio.Task[None],
+    expect_close: bool,
+    sink: list[list[dict[str, Any]]],
 ) -> None:
-    """Wait for a waiting consumer; if the stream was never closed, stop it once idle."""
-    await _settle()
-    if not task.done() and _lc_queue(handler).empty():
+    """Wait for a waiting consumer; if the stream is never closed, stop it once idle."""
+    await _settle(handler, expect_close, sink=sink)
+    if not task.done() and _lc_queue(handler).empty() and not expect_close:
         # Nothing left to read and no close marker: the stream stays open
-        # (auto_close=False, or the root run errored).  Stop the consumer.
+        # (auto_close=False).  Stop the consumer.
         task.cancel()
         try:
             await task
@@ -226,26 +295,29 @@ async def _lc_finish_consumer(
     await asyncio.wait_for(task, TIMEOUT)
 
 
+def _lc_closed(handler: Any) -> bool:
+    return bool(handler.receive_stream._is_closed)
+
+
 async def _langchain_async(handler_cls: type, scenario: Scenario) -> Result:
     handler = handler_cls(**scenario.handler_kwargs)
     sink: list[list[dict[str, Any]]] = []
     task = asyncio.ensure_future(_lc_consume(handler, sink)) if scenario.consumer_waiting else None
     if task is not None:
         await asyncio.sleep(0)  # the consumer is now blocked waiting for patches
-    runnable = scenario.factory()
+    runnable = _build(scenario, handler)
     output: Any = None
     error: Optional[BaseException] = None
     try:
         output = await _run_async(runnable, scenario, _config_for(handler, scenario))
-    except Exception as e:  # noqa: BLE001 - recorded and compared
+    except Exception as e:
         error = e
+    expect_close = scenario.handler_kwargs.get("auto_close", True)
     if task is not None:
-        await _lc_finish_consumer(handler, task, sink)
-        # anything left after a cancelled consumer
-        sink.extend(await _lc_drain(handler))
-    else:
-        sink.extend(await _lc_drain(handler))
-    return Result(sink, output, error)
+        await _lc_finish_consumer(handler, task, expect_close, sink)
+    # anything left (all of it without a consumer; nothing after a close marker)
+    sink.extend(await _lc_drain(handler, expect_close))
+    return Result(sink, output, error, _lc_closed(handler), handler)
 
 
 def _langchain_sync(handler_cls: type, scenario: Scenario) -> Result:
@@ -255,15 +327,17 @@ def _langchain_sync(handler_cls: type, scenario: Scenario) -> Result:
     asyncio.set_event_loop(loop)
     try:
         handler = handler_cls(**scenario.handler_kwargs)
-        runnable = scenario.factory()
+        runnable = _build(scenario, handler)
         output: Any = None
         error: Optional[BaseException] = None
         try:
             output = _run_sync(runnable, scenario, _config_for(handler, scenario))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             error = e
-        patches = loop.run_until_complete(_lc_drain(handler))
-        return Result(patches, output, error)
+        expect_close = scenario.handler_kwargs.get("auto_close", True)
+        # sync runs deliver everything before returning: no quiet period needed
+        patches = loop.run_until_complete(_lc_drain(handler, expect_close, SYNC_QUIET))
+        return Result(patches, output, error, _lc_closed(handler), handler)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
@@ -288,20 +362,22 @@ def _langchain_sync_waiting(handler_cls: type, scenario: Scenario) -> Result:
             return task
 
         task = asyncio.run_coroutine_threadsafe(start(), loop).result(TIMEOUT)
-        runnable = scenario.factory()
+        runnable = _build(scenario, handler)
         output: Any = None
         error: Optional[BaseException] = None
         try:
             output = _run_sync(runnable, scenario, _config_for(handler, scenario))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             error = e
 
+        expect_close = scenario.handler_kwargs.get("auto_close", True)
+
         async def finish() -> list[list[dict[str, Any]]]:
-            await _lc_finish_consumer(handler, task, sink)
-            return await _lc_drain(handler)
+            await _lc_finish_consumer(handler, task, expect_close, sink)
+            return await _lc_drain(handler, expect_close)
 
         sink.extend(asyncio.run_coroutine_threadsafe(finish(), loop).result(TIMEOUT))
-        return Result(sink, output, error)
+        return Result(sink, output, error, _lc_closed(handler), handler)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(TIMEOUT)
@@ -311,11 +387,15 @@ def _langchain_sync_waiting(handler_cls: type, scenario: Scenario) -> Result:
 # -- our handler ---------------------------------------------------------------
 
 
-def _ours_needs_close(scenario: Scenario, error: Optional[BaseException]) -> bool:
-    # With auto_close on and a successful root run the stream must end by
-    # itself; otherwise it is closed explicitly (LangChain's stream is never
-    # closed on a root error, so neither is required of ours).
-    return not scenario.handler_kwargs.get("auto_close", True) or error is not None
+#: How long our stream may take to end by itself after the root run ended.
+CLOSE_WAIT = 3.0
+
+
+def _ours_closed_flag(handler: Any) -> Optional[bool]:
+    flag = getattr(handler, "closed", None)
+    if callable(flag):
+        flag = flag()
+    return None if flag is None else bool(flag)
 
 
 async def _ours_async(handler: Any, scenario: Scenario) -> Result:
@@ -328,19 +408,32 @@ async def _ours_async(handler: Any, scenario: Scenario) -> Result:
     task = asyncio.ensure_future(consume()) if scenario.consumer_waiting else None
     if task is not None:
         await asyncio.sleep(0)
-    runnable = scenario.factory()
+    runnable = _build(scenario, handler)
     output: Any = None
     error: Optional[BaseException] = None
     try:
         output = await _run_async(runnable, scenario, _config_for(handler, scenario))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         error = e
-    if _ours_needs_close(scenario, error):
+    auto_close = scenario.handler_kwargs.get("auto_close", True)
+    closed: Optional[bool]
+    if not auto_close:
+        # give callbacks finishing in the background (early aclose) the same
+        # quiet period LangChain's side gets before closing explicitly
+        await asyncio.sleep(QUIET_PERIOD)
+        closed = _ours_closed_flag(handler)
         handler.close()
     if task is None:
         task = asyncio.ensure_future(consume())
+    if auto_close:
+        # With auto_close the stream must end by itself when the root run ends
+        # (successfully or not: LangChain closes on a root error too).
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_WAIT)
+        closed = bool(done)
+        if not done:
+            handler.close()
     await asyncio.wait_for(task, TIMEOUT)
-    return Result(sink, output, error)
+    return Result(sink, output, error, closed, handler)
 
 
 def _ours_sync(handler: Any, scenario: Scenario) -> Result:
@@ -360,36 +453,81 @@ def _ours_sync(handler: Any, scenario: Scenario) -> Result:
             else:
                 for patch in handler:
                     sink.append(patch.ops)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             failures.append(e)
 
     thread: Optional[threading.Thread] = None
     if scenario.consumer_waiting:
         thread = threading.Thread(target=consume_blocking, daemon=True)
         thread.start()
-    runnable = scenario.factory()
+    runnable = _build(scenario, handler)
     output: Any = None
     error: Optional[BaseException] = None
     try:
         output = _run_sync(runnable, scenario, _config_for(handler, scenario))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         error = e
-    if _ours_needs_close(scenario, error):
+    auto_close = scenario.handler_kwargs.get("auto_close", True)
+    closed: Optional[bool]
+    if not auto_close:
+        closed = _ours_closed_flag(handler)
         handler.close()
     if thread is None:
         thread = threading.Thread(target=consume_blocking, daemon=True)
         thread.start()
+    if auto_close:
+        thread.join(CLOSE_WAIT)
+        closed = not thread.is_alive()
+        if not closed:
+            handler.close()
     thread.join(TIMEOUT)
     if thread.is_alive():
-        handler.close()
-        thread.join(TIMEOUT)
         raise AssertionError(
-            f"our handler's stream did not end within {TIMEOUT}s "
+            f"our handler's stream did not end within {TIMEOUT}s even after close() "
             f"(scenario mode={scenario.mode}, kwargs={scenario.handler_kwargs})"
         )
     if failures:
         raise failures[0]
-    return Result(sink, output, error)
+    return Result(sink, output, error, closed, handler)
+
+
+# -- direct use of a handler ----------------------------------------------------
+
+
+def run_with_handler(
+    handler_cls: type, handler_kwargs: dict[str, Any], action: Callable[[Any], Any]
+) -> Result:
+    """Construct a handler, call ``action(handler)`` synchronously, collect the patches.
+
+    ``action`` may run runnables with the handler as a callback and call the
+    handler's API directly.  Afterwards the stream is drained (our handler is
+    closed explicitly first; ``closed`` records whether it was closed before).
+    """
+    output: Any = None
+    error: Optional[BaseException] = None
+    if is_langchain_handler(handler_cls):
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            handler = handler_cls(**handler_kwargs)
+            try:
+                output = action(handler)
+            except Exception as e:
+                error = e
+            patches = loop.run_until_complete(_lc_drain(handler, False, SYNC_QUIET))
+            return Result(patches, output, error, _lc_closed(handler), handler)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+    handler = handler_cls(**handler_kwargs)
+    try:
+        output = action(handler)
+    except Exception as e:
+        error = e
+    closed = _ours_closed_flag(handler)
+    handler.close()
+    patches = [patch.ops for patch in handler]
+    return Result(patches, output, error, closed, handler)
 
 
 # ---------------------------------------------------------------------------
@@ -546,8 +684,12 @@ def describe_difference(
     ]
     exp = expected[idx] if idx < len(expected) else "<no patch>"
     act = actual[idx] if idx < len(actual) else "<no patch>"
-    if isinstance(exp, Sequence) and isinstance(act, Sequence) and not isinstance(exp, str) \
-            and not isinstance(act, str):
+    if (
+        isinstance(exp, Sequence)
+        and isinstance(act, Sequence)
+        and not isinstance(exp, str)
+        and not isinstance(act, str)
+    ):
         op_idx = first_difference(exp, act)
         lines.append(f"first differing op within the patch: #{op_idx}")
     lines.append(f"--- {label_expected} patch #{idx}:\n{_fmt(exp)}")
@@ -558,7 +700,10 @@ def describe_difference(
 
 
 def assert_same_ops(
-    expected: Result, actual: Result, *, label_expected: str = "langchain",
+    expected: Result,
+    actual: Result,
+    *,
+    label_expected: str = "langchain",
     label_actual: str = "ours",
 ) -> None:
     """Assert two results have identical normalized patches, output and error."""
@@ -568,6 +713,15 @@ def assert_same_ops(
     )
     if diff is not None:
         raise AssertionError(diff)
+    if (
+        expected.closed is not None
+        and actual.closed is not None
+        and expected.closed != actual.closed
+    ):
+        raise AssertionError(
+            f"stream closed by the handler itself: {label_expected}={expected.closed} "
+            f"{label_actual}={actual.closed} (ops were identical)"
+        )
     if ne["error"] != na["error"]:
         raise AssertionError(
             f"raised errors differ: {label_expected}={ne['error']!r} {label_actual}={na['error']!r}"
@@ -593,7 +747,7 @@ def compare(scenario: Scenario, candidate: Optional[type] = None) -> tuple[Resul
 
 def _log_key(path: str) -> Optional[str]:
     if path.startswith("/logs/"):
-        return path[len("/logs/"):].split("/", 1)[0]
+        return path[len("/logs/") :].split("/", 1)[0]
     return None
 
 
@@ -661,7 +815,7 @@ def canonical_unordered(patches: Sequence[Sequence[dict[str, Any]]]) -> dict[str
     def rekey(key: str, ops: list[list[dict[str, Any]]]) -> str:
         prefix = f"/logs/{key}"
         renamed = [
-            [{**op, "path": "/logs/<key>" + op["path"][len(prefix):]} for op in p] for p in ops
+            [{**op, "path": "/logs/<key>" + op["path"][len(prefix) :]} for op in p] for p in ops
         ]
         return _canon_json(_sort_stream_runs(normalize(renamed)))
 
@@ -694,8 +848,15 @@ def assert_same_ops_unordered(expected: Result, actual: Result) -> None:
                 f"unordered comparison differs in {field!r}:\n--- langchain:\n{_fmt(ce[field])}"
                 f"\n+++ ours:\n{_fmt(ca[field])}"
             )
+    if (
+        expected.closed is not None
+        and actual.closed is not None
+        and expected.closed != actual.closed
+    ):
+        raise AssertionError(f"closed by itself differs: {expected.closed} vs {actual.closed}")
     if expected.error_repr != actual.error_repr:
         raise AssertionError(f"errors differ: {expected.error_repr!r} vs {actual.error_repr!r}")
+
     def output_form(output: Any) -> Any:
         norm = Normalizer().value(output)
         # streamed chunks of concurrent branches arrive in any order
@@ -707,6 +868,7 @@ def assert_same_ops_unordered(expected: Result, actual: Result) -> None:
 
 __all__ = [
     "ASYNC_MODES",
+    "BATCH_MODES",
     "MODES",
     "SYNC_MODES",
     "LangChainHandler",
@@ -715,12 +877,13 @@ __all__ = [
     "Scenario",
     "assert_same_ops",
     "assert_same_ops_unordered",
-    "canonical_unordered",
     "candidate_handler_class",
+    "canonical_unordered",
     "compare",
     "describe_difference",
     "normalize",
     "normalize_result",
     "rebuild_state",
     "run_scenario",
+    "run_with_handler",
 ]

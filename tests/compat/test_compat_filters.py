@@ -40,7 +40,9 @@ def filter_chain() -> Runnable[Any, Any]:
     ).with_config(run_name="post")
     return (
         KeywordRetriever().with_config(tags=["search"])
-        | RunnableLambda(lambda docs: {"context": " / ".join(d.page_content for d in docs)}, name="fmt")
+        | RunnableLambda(
+            lambda docs: {"context": " / ".join(d.page_content for d in docs)}, name="fmt"
+        )
         | prompt
         | model.with_config(tags=["model"])
         | StrOutputParser()
@@ -100,7 +102,9 @@ def test_filters_ops_match(candidate: type, filters: dict[str, Any], mode: str, 
 
 
 @pytest.mark.parametrize("filters", FILTERS[:6], ids=_filter_id)
-def test_filters_with_waiting_consumer_and_no_auto_close(candidate: type, filters: dict[str, Any]) -> None:
+def test_filters_with_waiting_consumer_and_no_auto_close(
+    candidate: type, filters: dict[str, Any]
+) -> None:
     """Filters combined with a consumer already waiting and auto_close off give identical ops."""
     compare(
         Scenario(
@@ -127,7 +131,10 @@ def _flatten(run: Run) -> list[Run]:
 
 
 def collect_runs(
-    handler: Optional[Any] = None, *, fmt: str = "streaming_events", root_id: Optional[uuid.UUID] = None
+    handler: Optional[Any] = None,
+    *,
+    fmt: str = "streaming_events",
+    root_id: Optional[uuid.UUID] = None,
 ) -> list[Run]:
     """Invoke ``filter_chain`` with a run collector (and ``handler``); return every Run."""
     collector = RunCollectorCallbackHandler(_schema_format=fmt)
@@ -163,7 +170,9 @@ def _verdicts(handler: Any, runs: list[Run]) -> list[tuple[str, str, bool]]:
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=_filter_id)
-def test_include_run_on_real_runs(candidate: type, real_runs: list[Run], filters: dict[str, Any]) -> None:
+def test_include_run_on_real_runs(
+    candidate: type, real_runs: list[Run], filters: dict[str, Any]
+) -> None:
     """include_run agrees with LangChain's on every real Run of a traced chain."""
     ours = _verdicts(_new_handler(candidate, filters), real_runs)
     theirs = _verdicts(_new_handler(LangChainHandler, filters), real_runs)
@@ -190,11 +199,25 @@ def test_include_run_excludes_the_root_after_a_run(candidate: type) -> None:
 
 
 _names = st.sampled_from(
-    ["fmt", "post", "to_args", "shout", "StrOutputParser", "KeywordRetriever", "ChatPromptTemplate",
-     "GenericFakeChatModel", "RunnableSequence", "zzz"]
+    [
+        "fmt",
+        "post",
+        "to_args",
+        "shout",
+        "StrOutputParser",
+        "KeywordRetriever",
+        "ChatPromptTemplate",
+        "GenericFakeChatModel",
+        "RunnableSequence",
+        "zzz",
+    ]
 )
-_types = st.sampled_from(["chain", "prompt", "parser", "tool", "retriever", "chat_model", "llm", "zzz"])
-_tags = st.sampled_from(["search", "keep", "model", "seq:step:1", "seq:step:3", "seq:step:6", "zzz"])
+_types = st.sampled_from(
+    ["chain", "prompt", "parser", "tool", "retriever", "chat_model", "llm", "zzz"]
+)
+_tags = st.sampled_from(
+    ["search", "keep", "model", "seq:step:1", "seq:step:3", "seq:step:6", "zzz"]
+)
 _filter_value = {
     "include_names": _names,
     "exclude_names": _names,
@@ -212,7 +235,9 @@ filter_kwargs = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(filters=filter_kwargs)
 def test_include_run_matches_for_random_filters(
     candidate: type, real_runs: list[Run], filters: dict[str, Any]
@@ -221,3 +246,30 @@ def test_include_run_matches_for_random_filters(
     ours = _verdicts(_new_handler(candidate, filters), real_runs)
     theirs = _verdicts(_new_handler(LangChainHandler, filters), real_runs)
     assert ours == theirs, Normalizer().value(filters)
+
+
+_run_names = st.one_of(_names, st.text(max_size=8))
+_run_tags = st.one_of(st.none(), st.lists(st.one_of(_tags, st.text(max_size=5)), max_size=4))
+
+
+def _synthetic_run(name: str, run_type: str, tags: Optional[list[str]]) -> Run:
+    run = Run(id=uuid.uuid4(), name=name, run_type=run_type, inputs={})
+    run.tags = tags  # may be None, which the constructor would normalize away
+    return run
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    filters=filter_kwargs,
+    runs=st.lists(st.tuples(_run_names, _types, _run_tags), min_size=1, max_size=5),
+)
+def test_include_run_matches_on_synthetic_runs(
+    candidate: type, filters: dict[str, Any], runs: list[tuple[str, str, Optional[list[str]]]]
+) -> None:
+    """include_run agrees on Run objects with arbitrary names, types and tags (even None)."""
+    run_objects = [_synthetic_run(*spec) for spec in runs]
+    ours = _verdicts(_new_handler(candidate, filters), run_objects)
+    theirs = _verdicts(_new_handler(LangChainHandler, filters), run_objects)
+    assert ours == theirs
