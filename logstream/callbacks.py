@@ -26,7 +26,7 @@ from typing import Any, Optional, TypeVar
 from uuid import UUID
 
 from .emitter import PatchEmitter, check_schema_format
-from .filters import RunFilter
+from .filters import RULE_NAMES, RunFilter
 from .model import UNSET, Clock, RunTree, utc_now
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import (
@@ -210,7 +210,27 @@ class LogStreamCallbackHandler:
         self.lock = threading.Lock()
         self._tree = RunTree(clock=clock or utc_now)
         self._emitter = PatchEmitter(run_filter, self._schema_format)
+        self._rules_compiled = True
         self._channel: PatchChannel[RunLogPatch] = PatchChannel()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set an attribute; a filter rule (``include_names``, ...) recompiles the filter.
+
+        LangChain's handler reads its rules afresh for every run, so assigning one later
+        takes effect for the runs that start afterwards.
+
+        Raises:
+            FilterConfigError: The new rule is a bare string or holds unhashable items.
+        """
+        if name in RULE_NAMES and getattr(self, "_rules_compiled", False):
+            rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
+            rules[name] = value
+            run_filter = RunFilter.from_rules(**rules)
+            with self.lock:
+                object.__setattr__(self, name, value)
+                self._emitter.run_filter = run_filter
+            return
+        object.__setattr__(self, name, value)
 
     # -- what LangChain's manager and tracers read -------------------------------------
 

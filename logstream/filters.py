@@ -24,11 +24,11 @@ from typing import Optional
 
 from .errors import FilterConfigError
 
-__all__ = ["ALWAYS_INCLUDE", "RunFilter"]
+__all__ = ["ALWAYS_INCLUDE", "RULE_NAMES", "RunFilter"]
 
 Rule = Optional[frozenset[str]]
 
-_RULE_NAMES = (
+RULE_NAMES = (
     "include_names",
     "include_types",
     "include_tags",
@@ -36,6 +36,7 @@ _RULE_NAMES = (
     "exclude_types",
     "exclude_tags",
 )
+"""The names of the six rules, as keyword arguments and as attributes."""
 
 
 def _compile(rule_name: str, values: Optional[Iterable[str]]) -> Rule:
@@ -76,7 +77,7 @@ class RunFilter:
 
     def __post_init__(self) -> None:
         """Compile rules given directly (as lists, say) into frozensets, checking them."""
-        for rule_name in _RULE_NAMES:
+        for rule_name in RULE_NAMES:
             value = getattr(self, rule_name)
             if value is not None and not isinstance(value, frozenset):
                 object.__setattr__(self, rule_name, _compile(rule_name, value))

@@ -1528,3 +1528,27 @@ class TestConcurrency:
         assert not consumer.is_alive(), "the consumer did not see the stream end"
         assert "error" not in box, box.get("error")
         check_rebuilt(box["patches"], root, run_ids)
+
+
+class TestRuleAssignment:
+    def test_assigning_a_rule_applies_to_runs_started_afterwards(self) -> None:
+        """Setting include_names after construction filters the runs that start later."""
+        handler = LogStreamCallbackHandler()
+        root, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        handler.on_chain_start({}, 1, run_id=root, name="root")
+        handler.on_chain_start({}, 1, run_id=first, parent_run_id=root, name="a")
+        handler.include_names = ["b"]
+        handler.on_chain_start({}, 1, run_id=second, parent_run_id=root, name="a")
+        handler.close()
+        paths = [patch.ops[0]["path"] for patch in handler]
+        assert paths == ["", "/logs/a"]
+        assert handler.include_names == ["b"]
+
+    def test_assigning_a_bare_string_rule_raises_and_keeps_the_old_rule(self) -> None:
+        """A bare-string rule is rejected on assignment and the previous rule stays."""
+        handler = LogStreamCallbackHandler(exclude_tags=["x"])
+        with pytest.raises(FilterConfigError):
+            handler.exclude_tags = "x"  # type: ignore[assignment]
+        assert handler.exclude_tags == ["x"]
+        duck = SimpleNamespace(id=uuid.uuid4(), name="n", run_type="chain", tags=["x"])
+        assert handler.include_run(duck) is False
