@@ -13,7 +13,6 @@ from .errors import (
     LogStreamError,
     RunTypeError,
     SchemaFormatError,
-    StreamClosedError,
     UnknownRunError,
 )
 from .filters import ALWAYS_INCLUDE, RunFilter
@@ -44,7 +43,6 @@ __all__ = [
     "RunTree",
     "RunTypeError",
     "SchemaFormatError",
-    "StreamClosedError",
     "UnknownRunError",
     "__version__",
     "escape_key",

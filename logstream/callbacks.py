@@ -52,8 +52,9 @@ def _run_name(name: Optional[str], serialized: Any) -> str:
     if name is not None:
         return name if isinstance(name, str) else str(name)
     if isinstance(serialized, Mapping):
-        if "name" in serialized and serialized["name"] is not None:
-            return str(serialized["name"])
+        if "name" in serialized:  # even a None name wins over the id, as in LangChain
+            value = serialized["name"]
+            return "Unnamed" if value is None else str(value)
         ids = serialized.get("id")
         if isinstance(ids, Sequence) and not isinstance(ids, str) and ids:
             return str(ids[-1])
@@ -216,17 +217,18 @@ class LogStreamCallbackHandler:
     def __setattr__(self, name: str, value: Any) -> None:
         """Set an attribute; a filter rule (``include_names``, ...) recompiles the filter.
 
-        LangChain's handler reads its rules afresh for every run, so assigning one later
-        takes effect for the runs that start afterwards.
+        Assigning a rule takes effect for the runs that start afterwards, as in LangChain.
+        Rules are compiled when assigned: changing a list in place afterwards (``.append``)
+        has no effect, where LangChain would see it; assign a new list instead.
 
         Raises:
             FilterConfigError: The new rule is a bare string or holds unhashable items.
         """
         if name in RULE_NAMES and getattr(self, "_rules_compiled", False):
-            rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
-            rules[name] = value
-            run_filter = RunFilter.from_rules(**rules)
             with self.lock:
+                rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
+                rules[name] = value
+                run_filter = RunFilter.from_rules(**rules)
                 object.__setattr__(self, name, value)
                 self._emitter.run_filter = run_filter
             return
@@ -643,10 +645,12 @@ class LogStreamCallbackHandler:
         Raises:
             UnknownRunError: ``run_id`` is not open.
         """
+        if self._channel.closed:
+            return
+        details = _retry_details(retry_state)  # host code: not under the lock
         with self.lock:
-            if self._channel.closed:
-                return
-            self._tree.add_event(run_id, "retry", _retry_details(retry_state))
+            if not self._channel.closed:
+                self._tree.add_event(run_id, "retry", details)
 
     def on_custom_event(
         self,

@@ -1,7 +1,7 @@
 """The exceptions logstream raises: one base class, one subclass per kind of mistake.
 
 Every message names the run, the event and the state involved, so a failure in a log
-reads like ``"can't handle end for run 1b4e... (chain 'retrieve'): run is unknown"``.
+reads like ``"can't handle token for run 1b4e...: the run already ended"``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ __all__ = [
     "LogStreamError",
     "RunTypeError",
     "SchemaFormatError",
-    "StreamClosedError",
     "UnknownRunError",
 ]
 
@@ -29,23 +28,30 @@ class UnknownRunError(LogStreamError, KeyError):
     Attributes:
         run_id: The id the event named.
         event: The event that named it, e.g. ``"end"`` or ``"token"``.
+        state: ``"ended"``, ``"failed"`` or ``"unknown"``.
     """
 
-    def __init__(self, run_id: Any, event: str) -> None:
+    def __init__(self, run_id: Any, event: str, state: str = "unknown") -> None:
         """Build the error for ``event`` naming the unknown ``run_id``.
 
         Args:
             run_id: The id the event named.
             event: The event that named it.
+            state: What is known of the id: ``"ended"`` or ``"failed"`` for a run that
+                finished recently, ``"unknown"`` for one never started (or long gone).
         """
         self.run_id = run_id
         self.event = event
-        msg = f"can't handle {event} for run {run_id}: no such run is open"
-        super().__init__(msg)
+        self.state = state
+        if state == "unknown":
+            why = "no run with this id is open (it was never started, or ended long ago)"
+        else:
+            why = f"the run already {state}"
+        super().__init__(f"can't handle {event} for run {run_id}: {why}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
-        return (type(self), (self.run_id, self.event))
+        return (type(self), (self.run_id, self.event, self.state))
 
     def __str__(self) -> str:
         """Return the message (``KeyError`` would otherwise quote it)."""
@@ -109,10 +115,6 @@ class RunTypeError(LogStreamError, TypeError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.run_id, self.event, self.run_type, self.expected))
-
-
-class StreamClosedError(LogStreamError):
-    """A producer wrote to a stream that is already closed (only for ``raise`` APIs)."""
 
 
 class SchemaFormatError(LogStreamError, ValueError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -108,6 +109,9 @@ class Run:
         return "error" if self.error is not None else "success"
 
 
+_FINISHED_REMEMBERED = 1024  # finished ids kept to tell "already ended" from "unknown"
+
+
 class _Unset:
     __slots__ = ()
 
@@ -140,6 +144,8 @@ class RunTree:
         self.new_id = new_id
         self.log_missing_parent = log_missing_parent
         self._runs: dict[uuid.UUID, Run] = {}
+        # ids of recently finished runs -> "ended" / "failed", for clearer errors
+        self._finished: OrderedDict[uuid.UUID, str] = OrderedDict()
 
     def __len__(self) -> int:
         """Return how many runs are open."""
@@ -165,7 +171,7 @@ class RunTree:
         """
         run = self._runs.get(run_id)
         if run is None:
-            raise UnknownRunError(run_id, event)
+            raise self._unknown(run_id, event)
         return run
 
     def start(
@@ -254,7 +260,7 @@ class RunTree:
         """
         run = self._runs.get(run_id)
         if run is None:
-            raise UnknownRunError(run_id, "token")
+            raise self._unknown(run_id, "token")
         if allowed_types and run.run_type not in allowed_types:
             raise RunTypeError(run_id, "token", run.run_type, " or ".join(sorted(allowed_types)))
         run.token_count += 1
@@ -338,15 +344,21 @@ class RunTree:
             run.inputs = inputs
         return run
 
+    def _unknown(self, run_id: uuid.UUID, event: str) -> UnknownRunError:
+        return UnknownRunError(run_id, event, self._finished.get(run_id, "unknown"))
+
     def _close(
         self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
     ) -> Run:
         run = self._runs.get(run_id)
         if run is None:
-            raise UnknownRunError(run_id, event)
+            raise self._unknown(run_id, event)
         if allowed_types and run.run_type not in allowed_types:
             raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
         del self._runs[run_id]
+        self._finished[run_id] = "ended" if kind == "end" else "failed"
+        if len(self._finished) > _FINISHED_REMEMBERED:
+            self._finished.popitem(last=False)
         run.end_time = self.clock()
         run.events.append(RunEvent(kind, run.end_time))
         return run

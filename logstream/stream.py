@@ -22,6 +22,8 @@ __all__ = ["PatchChannel"]
 
 T = TypeVar("T")
 
+_PRUNE_AT = 16  # parked async readers kept before done (cancelled) ones are pruned
+
 
 def _wake(fut: asyncio.Future[None]) -> None:
     if not fut.done():
@@ -138,14 +140,14 @@ class PatchChannel(Generic[T]):
                 if loop is None:
                     loop = asyncio.get_running_loop()
                 fut: asyncio.Future[None] = loop.create_future()
-                waiter = (loop, fut)
-                self._async_waiters.append(waiter)
-            try:
-                await fut
-            finally:
-                with self._lock:  # woken or cancelled: stop being woken either way
-                    if waiter in self._async_waiters:
-                        self._async_waiters.remove(waiter)
+                if len(self._async_waiters) >= _PRUNE_AT:  # readers cancelled since a put
+                    self._async_waiters = [w for w in self._async_waiters if not w[1].done()]
+                self._async_waiters.append((loop, fut))
+            # No cleanup on cancellation: it would have to take the lock, and a reader
+            # abandoned in a closed loop runs its cleanup whenever the garbage collector
+            # finds it, possibly inside a put that holds the lock. A cancelled waiter is
+            # dropped at the next wake-up (waking a done future does nothing) or pruned.
+            await fut
 
     async def __aiter__(self) -> AsyncIterator[T]:
         """Yield items as they arrive until the channel is closed and drained."""

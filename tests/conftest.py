@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-collect_ignore_glob: list[str] = []
+collect_ignore: list[str] = []
 
 if importlib.util.find_spec("langchain_core") is None:
     if os.environ.get("LOGSTREAM_REQUIRE_COMPAT") == "1":
@@ -20,4 +20,4 @@ if importlib.util.find_spec("langchain_core") is None:
             "(pip install -e '.[compat]')"
         )
         raise RuntimeError(msg)
-    collect_ignore_glob.append("compat/*")
+    collect_ignore.append("compat")

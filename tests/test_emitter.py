@@ -420,7 +420,7 @@ class TestSchemaFormat:
         """An emitter built with defaults uses streaming_events and includes everything."""
         emitter = PatchEmitter()
         assert emitter.schema_format == "streaming_events"
-        assert emitter.run_filter.includes_everything
+        assert emitter.run_filter == ALWAYS_INCLUDE
 
 
 class TestPatchEmitterNastyNames:

@@ -242,7 +242,27 @@ class TestRunTreeLookup:
             tree.get(uid(3), "custom")
         assert info.value.run_id == uid(3)
         assert info.value.event == "custom"
-        assert str(info.value) == f"can't handle custom for run {uid(3)}: no such run is open"
+        assert info.value.state == "unknown"
+        assert str(info.value) == (
+            f"can't handle custom for run {uid(3)}: no run with this id is open "
+            "(it was never started, or ended long ago)"
+        )
+
+    @pytest.mark.parametrize(("finish", "state"), [("end", "ended"), ("fail", "failed")])
+    def test_event_after_finish_says_the_run_already_finished(
+        self, tree: RunTree, finish: str, state: str
+    ) -> None:
+        """An event for a run that just finished names that state, not "unknown"."""
+        run = tree.start(name="a", run_type="llm")
+        if finish == "end":
+            tree.end(run.id, outputs=None)
+        else:
+            tree.fail(run.id, ValueError("boom"))
+        with pytest.raises(UnknownRunError) as info:
+            tree.count_token(run.id, frozenset())
+        assert info.value.state == state
+        assert str(info.value).endswith(f": the run already {state}")
+        assert "token" in str(info.value)
 
     def test_unknown_run_error_is_a_key_error(self, tree: RunTree) -> None:
         """UnknownRunError is a KeyError (and a LogStreamError) whose str is not quoted."""

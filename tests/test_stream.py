@@ -462,3 +462,45 @@ class TestDrain:
         assert list(channel) == []
         assert channel.put(3) is False
         assert channel.drain() == []
+
+
+class TestAbandonedReaders:
+    def test_collecting_an_abandoned_reader_while_the_lock_is_held_does_not_deadlock(
+        self,
+    ) -> None:
+        """A reader abandoned in a closed loop can be garbage-collected inside a locked put."""
+        channel: PatchChannel[str] = PatchChannel()
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(lambda _loop, _context: None)
+        task = loop.create_task(channel.aget())
+        loop.run_until_complete(asyncio.sleep(0))  # the reader parks
+        loop.close()
+        del task, loop  # gone without being cancelled
+        channel.put("a")  # its future is dropped: the coroutine is now cyclic garbage
+
+        def collect_under_lock() -> None:  # as an automatic GC pass inside put would
+            with channel._lock:
+                gc.collect()
+
+        worker = threading.Thread(target=collect_under_lock, daemon=True)
+        worker.start()
+        worker.join(TIMEOUT)
+        assert not worker.is_alive(), "the abandoned reader's cleanup took the held lock"
+        assert channel.drain() == ["a"]
+
+    def test_many_cancelled_readers_are_pruned(self) -> None:
+        """Readers cancelled before any put do not pile up without bound."""
+
+        async def cancel_many() -> None:
+            for _ in range(100):
+                task = asyncio.ensure_future(channel.aget())
+                await asyncio.sleep(0)
+                task.cancel()
+                await asyncio.sleep(0)
+
+        channel: PatchChannel[int] = PatchChannel()
+        asyncio.run(cancel_many())
+        assert len(channel._async_waiters) <= 16
+        channel.put(1)
+        channel.close()
+        assert asyncio.run(collect_async(channel)) == [1]

@@ -68,3 +68,38 @@ class TestSurface:
         from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
         assert isinstance(LogStreamCallbackHandler(), _StreamingCallbackHandler)
+
+
+class TestRunNames:
+    @pytest.mark.parametrize(
+        "serialized",
+        [
+            {"name": None, "id": ["x", "FakeLLM"]},
+            {"id": ["x", "FakeLLM"]},
+            {"name": "given"},
+            {},
+            None,
+        ],
+    )
+    def test_name_from_serialized_matches_langchain(self, serialized: Any) -> None:
+        """A run without a name is named from `serialized` exactly as LangChain names it."""
+        import asyncio
+        import uuid
+
+        from langchain_core.tracers.log_stream import LogStreamCallbackHandler as Theirs
+
+        def drive(handler: Any) -> None:
+            root, llm = uuid.uuid4(), uuid.uuid4()
+            handler.on_chain_start({}, "x", run_id=root, name="root")
+            handler.on_llm_start(serialized, ["p"], run_id=llm, parent_run_id=root)
+
+        async def theirs() -> list[str]:
+            handler = Theirs()
+            drive(handler)
+            handler.send_stream.close()
+            return [patch.ops[0]["path"] async for patch in handler]
+
+        ours = LogStreamCallbackHandler()
+        drive(ours)
+        ours.close()
+        assert [patch.ops[0]["path"] for patch in ours] == asyncio.run(theirs())
