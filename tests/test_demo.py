@@ -89,7 +89,8 @@ class TestReadme:
         """The README's test command appears verbatim in .ci/run."""
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
         ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-        commands = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+        section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+        commands = re.findall(r"```bash\n(.*?)\n```", section, re.S)
         assert len(commands) == 2
         assert "-m logstream demo" in commands[0]
         assert commands[1] in ci
