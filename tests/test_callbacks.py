@@ -1552,3 +1552,42 @@ class TestRuleAssignment:
         assert handler.exclude_tags == ["x"]
         duck = SimpleNamespace(id=uuid.uuid4(), name="n", run_type="chain", tags=["x"])
         assert handler.include_run(duck) is False
+
+
+class TestNoRevival:
+    @pytest.mark.parametrize("fmt", ["original", "streaming_events"])
+    def test_serialized_langchain_shapes_stay_inert_dicts(self, fmt: str) -> None:
+        """Dicts shaped like serialized LangChain objects pass through every patch as dicts."""
+        constructor = {
+            "lc": 1,
+            "type": "constructor",
+            "id": ["langchain", "schema", "messages", "AIMessage"],
+            "kwargs": {"content": "hi"},
+        }
+        secret = {"lc": 1, "type": "secret", "id": ["OPENAI_API_KEY"]}
+        payload = {"message": constructor, "key": secret, "items": [constructor]}
+        handler = LogStreamCallbackHandler(_schema_format=fmt)
+        root, step, tool = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        handler.on_chain_start({}, payload, run_id=root, name="root")
+        handler.on_chain_start({}, payload, run_id=step, parent_run_id=root, name="step")
+        handler.on_tool_start({}, "x", run_id=tool, parent_run_id=step, name="tool", inputs=payload)
+        handler.on_tool_end(payload, run_id=tool)
+        handler.on_chain_end(payload, run_id=step)
+        handler.on_chain_end(payload, run_id=root)
+        ops = [op for patch in handler for op in patch.ops]
+
+        def walk(value: Any) -> Iterator[Any]:
+            yield value
+            if isinstance(value, dict):
+                for item in value.values():
+                    yield from walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    yield from walk(item)
+
+        seen = [v for op in ops for v in walk(op.get("value"))]
+        assert all(type(v) in (dict, list, str, int, float, bool, type(None)) for v in seen)
+        assert constructor in seen and secret in seen
+        state = jsonpatch.apply_patch(None, ops)
+        expected = payload if fmt == "streaming_events" else {"output": payload}
+        assert state["logs"]["tool"]["final_output"] == expected
