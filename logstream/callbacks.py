@@ -318,11 +318,14 @@ class LogStreamCallbackHandler:
         with self.lock:
             if self._channel.closed:
                 return
-            ops = self._emitter.chunk(run_id, chunk)
-            if ops:
-                self._channel.put(RunLogPatch(*ops))
+            self._emit(self._emitter.chunk(run_id, chunk))
 
     # -- core plumbing -----------------------------------------------------------------
+
+    def _emit(self, ops: list[JsonPatchOp]) -> None:
+        """Put one patch of ``ops`` on the stream, if there are any (under ``self.lock``)."""
+        if ops:
+            self._channel.put(RunLogPatch(*ops))
 
     def _start(
         self,
@@ -346,9 +349,7 @@ class LogStreamCallbackHandler:
                 metadata=metadata,
                 inputs=inputs,
             )
-            ops = self._emitter.start(run)
-            if ops:
-                self._channel.put(RunLogPatch(*ops))
+            self._emit(self._emitter.start(run))
 
     def _end(
         self,
@@ -379,9 +380,7 @@ class LogStreamCallbackHandler:
                     event=event,
                     allowed_types=allowed_types,
                 )
-            ops = self._emitter.end(run)
-            if ops:
-                self._channel.put(RunLogPatch(*ops))
+            self._emit(self._emitter.end(run))
             if self.auto_close and run.id == self._emitter.root_id:
                 self._channel.close()
 
@@ -459,9 +458,7 @@ class LogStreamCallbackHandler:
                 return
             self._tree.count_token(run_id, _LLM_TYPES)
             value = getattr(chunk, "message", token)
-            ops = self._emitter.token(run_id, token, value)
-            if ops:
-                self._channel.put(RunLogPatch(*ops))
+            self._emit(self._emitter.token(run_id, token, value))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End an LLM or chat-model run with its response (an ``LLMResult`` or a mapping).
