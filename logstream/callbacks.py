@@ -211,7 +211,6 @@ class LogStreamCallbackHandler:
         self.lock = threading.Lock()
         self._tree = RunTree(clock=clock or utc_now)
         self._emitter = PatchEmitter(run_filter, self._schema_format)
-        self._rules_compiled = True
         self._channel: PatchChannel[RunLogPatch] = PatchChannel()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -224,7 +223,7 @@ class LogStreamCallbackHandler:
         Raises:
             FilterConfigError: The new rule is a bare string or holds unhashable items.
         """
-        if name in RULE_NAMES and getattr(self, "_rules_compiled", False):
+        if name in RULE_NAMES and "_emitter" in self.__dict__:  # after __init__ compiled
             with self.lock:
                 rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
                 rules[name] = value
@@ -325,7 +324,7 @@ class LogStreamCallbackHandler:
     def _emit(self, ops: list[JsonPatchOp]) -> None:
         """Put one patch of ``ops`` on the stream, if there are any (under ``self.lock``)."""
         if ops:
-            self._channel.put(RunLogPatch(*ops))
+            self._channel.put(RunLogPatch.from_ops(ops))  # the emitter's list is fresh
 
     def _start(
         self,

@@ -148,9 +148,7 @@ class PatchEmitter:
         path = self._paths.get(run_id)
         if path is None:
             return []
-        if not isinstance(chunk, (str, int, float, bool, type(None))):
-            chunk = snapshot(chunk)
-        return [{"op": "add", "path": path + "/streamed_output/-", "value": chunk}]
+        return [{"op": "add", "path": path + "/streamed_output/-", "value": snapshot(chunk)}]
 
     def end(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that ended or failed."""

@@ -116,6 +116,13 @@ class RunLogPatch:
         """Wrap ``ops``."""
         self.ops = list(ops)
 
+    @classmethod
+    def from_ops(cls, ops: list[JsonPatchOp]) -> RunLogPatch:
+        """Wrap a list of ops without copying it; the caller must not change it afterwards."""
+        patch = cls.__new__(cls)
+        patch.ops = ops
+        return patch
+
     def __add__(self, other: Any) -> RunLog:
         """Join two patches into a :class:`RunLog` whose state their ops build.
 
