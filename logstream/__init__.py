@@ -20,6 +20,7 @@ from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from .stream import PatchChannel
+from .tracer import Tracer
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "RunTree",
     "RunTypeError",
     "SchemaFormatError",
+    "Tracer",
     "UnknownRunError",
     "__version__",
     "escape_key",

@@ -8,8 +8,9 @@ conventions; it takes LangChain's objects (messages, generation chunks, ``LLMRes
 ``Document``, retry states, ``Run``) by duck typing and plain Python values just as well,
 and never imports LangChain.
 
-Each callback takes the handler's lock, moves the run tree, asks the emitter for ops and
-puts them on the channel, so patches from many threads arrive in an order that applies.
+Each callback maps onto one method of a :class:`~logstream.tracer.Tracer`, which takes
+the lock, moves the run tree, asks the emitter for ops and puts them on the channel, so
+patches from many threads arrive in an order that applies.
 
 Misuse by a direct caller (an end or token for a run id that is not open, a second start
 of an open id, a token for a chain run) raises a :class:`~logstream.errors.LogStreamError`
@@ -20,14 +21,13 @@ and raise nothing.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Optional, TypeVar
 from uuid import UUID
 
-from .emitter import PatchEmitter, check_schema_format
+from .emitter import check_schema_format
 from .filters import RULE_NAMES, RunFilter
-from .model import UNSET, Clock, RunTree, utc_now
+from .model import UNSET, Clock
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import (
     SchemaFormat,
@@ -35,13 +35,12 @@ from .payloads import (
     wrap_chain_outputs,
     wrap_tool_inputs,
 )
-from .stream import PatchChannel
+from .tracer import LLM_TYPES, Tracer
 
 __all__ = ["LogStreamCallbackHandler"]
 
 T = TypeVar("T")
 
-_LLM_TYPES = frozenset({"llm", "chat_model"})
 _TOOL_TYPES = frozenset({"tool"})
 _RETRIEVER_TYPES = frozenset({"retriever"})
 _MISSING: Any = object()
@@ -200,18 +199,18 @@ class LogStreamCallbackHandler:
         self.exclude_names = exclude_names
         self.exclude_types = exclude_types
         self.exclude_tags = exclude_tags
-        run_filter = RunFilter.from_rules(
+        self._tracer = Tracer(
             include_names=include_names,
             include_types=include_types,
             include_tags=include_tags,
             exclude_names=exclude_names,
             exclude_types=exclude_types,
             exclude_tags=exclude_tags,
+            schema_format=self._schema_format,
+            auto_close=auto_close,
+            clock=clock,
         )
-        self.lock = threading.Lock()
-        self._tree = RunTree(clock=clock or utc_now)
-        self._emitter = PatchEmitter(run_filter, self._schema_format)
-        self._channel: PatchChannel[RunLogPatch] = PatchChannel()
+        self.lock = self._tracer.lock
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Set an attribute; a filter rule (``include_names``, ...) recompiles the filter.
@@ -223,14 +222,12 @@ class LogStreamCallbackHandler:
         Raises:
             FilterConfigError: The new rule is a bare string or holds unhashable items.
         """
-        if name in RULE_NAMES and "_emitter" in self.__dict__:  # after __init__ compiled
-            with self.lock:
-                rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
-                rules[name] = value
-                run_filter = RunFilter.from_rules(**rules)
-                object.__setattr__(self, name, value)
-                self._emitter.run_filter = run_filter
-            return
+        if name in RULE_NAMES and "_tracer" in self.__dict__:  # after __init__ compiled
+            rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
+            rules[name] = value
+            self._tracer.run_filter = RunFilter.from_rules(**rules)
+        elif name == "auto_close" and "_tracer" in self.__dict__:
+            self._tracer.auto_close = value
         object.__setattr__(self, name, value)
 
     # -- what LangChain's manager and tracers read -------------------------------------
@@ -238,21 +235,21 @@ class LogStreamCallbackHandler:
     @property
     def log_missing_parent(self) -> bool:
         """Whether a run whose parent is not open is logged (at debug level)."""
-        return self._tree.log_missing_parent
+        return self._tracer.tree.log_missing_parent
 
     @log_missing_parent.setter
     def log_missing_parent(self, value: bool) -> None:
-        self._tree.log_missing_parent = value
+        self._tracer.tree.log_missing_parent = value
 
     @property
     def root_id(self) -> Optional[UUID]:
         """The id of the first run this handler saw (the ``RunState``), or ``None``."""
-        return self._emitter.root_id
+        return self._tracer.root_id
 
     @property
     def closed(self) -> bool:
         """Whether the stream is closed (by ``auto_close`` or :meth:`close`)."""
-        return self._channel.closed
+        return self._tracer.closed
 
     def __copy__(self) -> LogStreamCallbackHandler:
         """Return self: callback managers copy their handlers, the log must stay one."""
@@ -270,7 +267,7 @@ class LogStreamCallbackHandler:
         Returns:
             ``True`` if it was queued, ``False`` if the stream is closed.
         """
-        return self._channel.put(RunLogPatch(*ops))
+        return self._tracer.send(*ops)
 
     def close(self) -> bool:
         """Close the stream; patches already sent are still delivered.
@@ -278,15 +275,15 @@ class LogStreamCallbackHandler:
         Returns:
             ``False`` if it was already closed.
         """
-        return self._channel.close()
+        return self._tracer.close()
 
     def __iter__(self) -> Iterator[RunLogPatch]:
         """Yield patches as they are produced, blocking, until the stream is closed."""
-        return iter(self._channel)
+        return iter(self._tracer)
 
     def __aiter__(self) -> AsyncIterator[RunLogPatch]:
         """Yield patches as they are produced, in any event loop, until the stream closes."""
-        return self._channel.__aiter__()
+        return self._tracer.__aiter__()
 
     def include_run(self, run: Any) -> bool:
         """Return whether a run gets a log entry.
@@ -295,7 +292,7 @@ class LogStreamCallbackHandler:
             run: Anything with ``id``, ``name``, ``run_type`` and ``tags`` attributes,
                 such as a LangChain ``Run``.
         """
-        return self._emitter.should_include(run.id, run.name, run.run_type, run.tags or [])
+        return self._tracer.should_include(run.id, run.name, run.run_type, run.tags or [])
 
     def tap_output_iter(self, run_id: UUID, output: Iterator[T]) -> Iterator[T]:
         """Yield ``output``'s chunks, each also added to the run's ``streamed_output``.
@@ -314,17 +311,9 @@ class LogStreamCallbackHandler:
             yield chunk
 
     def _tap(self, run_id: UUID, chunk: Any) -> None:
-        with self.lock:
-            if self._channel.closed:
-                return
-            self._emit(self._emitter.chunk(run_id, chunk))
+        self._tracer.add_chunk(run_id, chunk)
 
     # -- core plumbing -----------------------------------------------------------------
-
-    def _emit(self, ops: list[JsonPatchOp]) -> None:
-        """Put one patch of ``ops`` on the stream, if there are any (under ``self.lock``)."""
-        if ops:
-            self._channel.put(RunLogPatch.from_ops(ops))  # the emitter's list is fresh
 
     def _start(
         self,
@@ -336,19 +325,15 @@ class LogStreamCallbackHandler:
         metadata: Optional[dict[str, Any]],
         inputs: Any,
     ) -> None:
-        with self.lock:
-            if self._channel.closed:
-                return
-            run = self._tree.start(
-                run_id=run_id,
-                parent_id=parent_run_id,
-                name=name,
-                run_type=run_type,
-                tags=tags,
-                metadata=metadata,
-                inputs=inputs,
-            )
-            self._emit(self._emitter.start(run))
+        self._tracer.start_run(
+            name,
+            run_type,
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=inputs,
+        )
 
     def _end(
         self,
@@ -360,28 +345,16 @@ class LogStreamCallbackHandler:
         error: Optional[BaseException] = None,
         response: Any = UNSET,
     ) -> None:
-        with self.lock:
-            if self._channel.closed:
-                return
-            if response is not UNSET:  # dump an LLM response only for a run that is open
-                self._tree.get(run_id, event)
-                outputs = _llm_outputs(response)
-            if error is None:
-                run = self._tree.end(
-                    run_id, outputs=outputs, inputs=inputs, event=event, allowed_types=allowed_types
-                )
-            else:
-                run = self._tree.fail(
-                    run_id,
-                    error,
-                    outputs=outputs,
-                    inputs=inputs,
-                    event=event,
-                    allowed_types=allowed_types,
-                )
-            self._emit(self._emitter.end(run))
-            if self.auto_close and run.id == self._emitter.root_id:
-                self._channel.close()
+        self._tracer.end_run(
+            run_id,
+            outputs=outputs,
+            inputs=inputs,
+            error=error,
+            event=event,
+            allowed_types=allowed_types,
+            # dump an LLM response only for a run that is open
+            outputs_of_open_run=None if response is UNSET else lambda: _llm_outputs(response),
+        )
 
     # -- LLM and chat-model callbacks --------------------------------------------------
 
@@ -452,12 +425,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        with self.lock:
-            if self._channel.closed:
-                return
-            self._tree.count_token(run_id, _LLM_TYPES)
-            value = getattr(chunk, "message", token)
-            self._emit(self._emitter.token(run_id, token, value))
+        self._tracer.add_token(run_id, token, getattr(chunk, "message", token))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End an LLM or chat-model run with its response (an ``LLMResult`` or a mapping).
@@ -466,7 +434,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        self._end(run_id, "llm end", _LLM_TYPES, UNSET, response=response)
+        self._end(run_id, "llm end", LLM_TYPES, UNSET, response=response)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail an LLM or chat-model run (with the partial ``response=`` if given).
@@ -479,7 +447,7 @@ class LogStreamCallbackHandler:
         self._end(
             run_id,
             "llm error",
-            _LLM_TYPES,
+            LLM_TYPES,
             UNSET,
             error=error,
             response=UNSET if response is None else response,
@@ -641,12 +609,9 @@ class LogStreamCallbackHandler:
         Raises:
             UnknownRunError: ``run_id`` is not open.
         """
-        if self._channel.closed:
+        if self._tracer.closed:
             return
-        details = _retry_details(retry_state)  # host code: not under the lock
-        with self.lock:
-            if not self._channel.closed:
-                self._tree.add_event(run_id, "retry", details)
+        self._tracer.add_event(run_id, "retry", _retry_details(retry_state))
 
     def on_custom_event(
         self,
@@ -659,9 +624,7 @@ class LogStreamCallbackHandler:
         **kwargs: Any,
     ) -> None:
         """Record a custom event on its run if that run is open (no patch, as in LangChain)."""
-        with self.lock:
-            if not self._channel.closed and run_id in self._tree:
-                self._tree.add_event(run_id, name, {"data": data})
+        self._tracer.add_event(run_id, name, {"data": data}, missing_ok=True)
 
     def on_text(
         self, text: str, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
@@ -692,6 +655,6 @@ class LogStreamCallbackHandler:
     def __repr__(self) -> str:
         """Show the root, the open runs and the stream's state."""
         return (
-            f"<LogStreamCallbackHandler root={self.root_id} open_runs={len(self._tree)} "
-            f"stream={self._channel!r}>"
+            f"<LogStreamCallbackHandler root={self.root_id} open_runs={len(self._tracer.tree)} "
+            f"stream={self._tracer.channel!r}>"
         )

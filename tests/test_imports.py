@@ -56,6 +56,7 @@ class TestImportGraph:
         )
         assert all(f"logstream.{name}" in loaded for name in CORE)
         assert "logstream.callbacks" not in loaded
+        assert "logstream.tracer" not in loaded
         assert "logstream.stream" not in loaded
         assert not [m for m in loaded if m == "asyncio" or m.startswith("asyncio.")]
         assert not [m for m in loaded if m.split(".")[0].startswith(FORBIDDEN_ROOTS)]

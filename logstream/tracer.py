@@ -1,0 +1,362 @@
+"""The tracer: one run log's run tree, emitter and patch channel behind one lock.
+
+:class:`Tracer` is the edge where the pure core meets threads. Each method takes the
+lock, moves the run tree (:mod:`logstream.model`), asks the emitter
+(:mod:`logstream.emitter`) for the ops and puts them on the channel
+(:mod:`logstream.stream`) as one :class:`~logstream.patches.RunLogPatch`, so runs reported
+from many threads produce patches in an order that applies. Both front ends sit on it:
+the LangChain-shaped callback adapter (:mod:`logstream.callbacks`) and the native tracing
+API (:mod:`logstream.tracing`); the same events give the same ops through either.
+
+Inputs and outputs arrive already in their envelope (see :mod:`logstream.payloads`); the
+tracer applies the ``redact`` callable, if any, to every value before it is recorded.
+
+Misuse (an end for a run that is not open, a second start of an open id, a token for a
+chain run) raises a :class:`~logstream.errors.LogStreamError` subclass and emits nothing.
+After :meth:`Tracer.close` every method does nothing and raises nothing: a host program
+that keeps reporting after its consumer went away is never broken.
+
+Example:
+    >>> tracer = Tracer()
+    >>> root = tracer.start_run("agent", inputs={"input": "hi"})
+    >>> llm = tracer.start_run("model", "llm", parent_id=root.id, inputs={"prompts": ["hi"]})
+    >>> tracer.add_token(llm.id, "Hello")
+    >>> _ = tracer.end_run(llm.id, outputs={"generations": []})
+    >>> _ = tracer.end_run(root.id, outputs={"output": "Hello"})
+    >>> tracer.closed
+    True
+    >>> state = RunLogPatch() + RunLogPatch(*[op for patch in tracer for op in patch.ops])
+    >>> state.state["logs"]["model"]["streamed_output_str"]
+    ['Hello']
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Callable, Optional
+from uuid import UUID
+
+from .emitter import PatchEmitter
+from .filters import RunFilter
+from .model import UNSET, Clock, IdFactory, Run, RunTree, utc_now
+from .patches import JsonPatchOp, RunLogPatch
+from .payloads import SchemaFormat
+from .stream import PatchChannel
+
+__all__ = ["LLM_TYPES", "Redactor", "Tracer"]
+
+Redactor = Callable[[Any], Any]
+"""A callable that returns a masked copy of a value; see :func:`logstream.redact_secrets`."""
+
+LLM_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
+"""The run types that may stream tokens."""
+
+_ANY_TYPE: frozenset[str] = frozenset()
+
+
+class Tracer:
+    """Records runs and streams the run log they make as JSON Patch ops.
+
+    Args:
+        include_names: Only include runs with these names.
+        include_types: Only include runs of these types.
+        include_tags: Only include runs with any of these tags.
+        exclude_names: Exclude runs with these names.
+        exclude_types: Exclude runs of these types.
+        exclude_tags: Exclude runs with any of these tags.
+        schema_format: ``"streaming_events"`` (entries carry ``inputs``) or
+            ``"original"`` (what ``Runnable.astream_log`` shows).
+        auto_close: Close the stream when the root run ends.
+        clock: Where start and end times come from.
+        id_factory: Where the ids of runs started without one come from.
+        redact: Applied to inputs, outputs, metadata and streamed values before they
+            are recorded or enter any patch (see :func:`logstream.redact_secrets`).
+
+    Raises:
+        SchemaFormatError: ``schema_format`` is unknown (also a ``ValueError``).
+        FilterConfigError: A filter rule is a bare string (also a ``TypeError``).
+    """
+
+    def __init__(
+        self,
+        *,
+        include_names: Optional[Sequence[str]] = None,
+        include_types: Optional[Sequence[str]] = None,
+        include_tags: Optional[Sequence[str]] = None,
+        exclude_names: Optional[Sequence[str]] = None,
+        exclude_types: Optional[Sequence[str]] = None,
+        exclude_tags: Optional[Sequence[str]] = None,
+        schema_format: SchemaFormat = "streaming_events",
+        auto_close: bool = True,
+        clock: Optional[Clock] = None,
+        id_factory: Optional[IdFactory] = None,
+        redact: Optional[Redactor] = None,
+    ) -> None:
+        """Create a tracer with an open stream and no runs."""
+        run_filter = RunFilter.from_rules(
+            include_names=include_names,
+            include_types=include_types,
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_types=exclude_types,
+            exclude_tags=exclude_tags,
+        )
+        self.lock = threading.Lock()
+        """Held while a run moves; patches are queued in the order the lock is taken."""
+        self.auto_close = auto_close
+        """Whether the stream closes when the root run ends."""
+        self.redact: Optional[Redactor] = redact
+        """What masks values before they are recorded, or ``None``."""
+        if id_factory is None:
+            self.tree = RunTree(clock=clock or utc_now)
+        else:
+            self.tree = RunTree(clock=clock or utc_now, new_id=id_factory)
+        self.emitter = PatchEmitter(run_filter, schema_format)
+        self.channel: PatchChannel[RunLogPatch] = PatchChannel()
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def schema_format(self) -> SchemaFormat:
+        """How inputs and outputs are shaped."""
+        return self.emitter.schema_format
+
+    @property
+    def run_filter(self) -> RunFilter:
+        """Which runs get a log entry; a new filter applies to runs started afterwards."""
+        return self.emitter.run_filter
+
+    @run_filter.setter
+    def run_filter(self, run_filter: RunFilter) -> None:
+        with self.lock:
+            self.emitter.run_filter = run_filter
+
+    @property
+    def root_id(self) -> Optional[UUID]:
+        """The id of the first run started (the ``RunState``), or ``None``."""
+        return self.emitter.root_id
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream is closed."""
+        return self.channel.closed
+
+    def is_open(self, run_id: UUID) -> bool:
+        """Return whether ``run_id`` is a run that started and has not finished."""
+        return run_id in self.tree
+
+    def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
+        """Return whether a run gets a log entry (never the root)."""
+        return self.emitter.should_include(run_id, name, run_type, tags)
+
+    # -- the stream ----------------------------------------------------------------------
+
+    def send(self, *ops: JsonPatchOp) -> bool:
+        """Put a patch of ``ops`` on the stream as they are (not redacted).
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+        """
+        return self.channel.put(RunLogPatch(*ops))
+
+    def close(self) -> bool:
+        """Close the stream; patches already queued are still delivered.
+
+        Returns:
+            ``False`` if it was already closed.
+        """
+        return self.channel.close()
+
+    def __iter__(self) -> Iterator[RunLogPatch]:
+        """Yield patches as they are produced, blocking, until the stream is closed."""
+        return iter(self.channel)
+
+    def __aiter__(self) -> AsyncIterator[RunLogPatch]:
+        """Yield patches as they are produced, in any event loop, until it is closed."""
+        return self.channel.__aiter__()
+
+    def _emit(self, ops: list[JsonPatchOp]) -> None:
+        # Under self.lock. The emitter's list is fresh, so the patch can own it.
+        if ops:
+            self.channel.put(RunLogPatch.from_ops(ops))
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        name: str,
+        run_type: str = "chain",
+        *,
+        run_id: Optional[UUID] = None,
+        parent_id: Optional[UUID] = None,
+        tags: Optional[list[str]] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        inputs: Any = None,
+    ) -> Optional[Run]:
+        """Start a run and emit its entry (or the root state).
+
+        Args:
+            name: The run's name.
+            run_type: ``"chain"``, ``"llm"``, ``"chat_model"``, ``"tool"``, ... or any string.
+            run_id: The run's id; a fresh one if ``None``.
+            parent_id: The parent run's id; a parent that is not open makes a root.
+            tags: The run's tags.
+            metadata: The run's metadata.
+            inputs: The run's inputs, in their envelope.
+
+        Returns:
+            The run's record, or ``None`` if the stream is closed.
+
+        Raises:
+            DuplicateRunError: ``run_id`` is already open.
+        """
+        redact = self.redact
+        if redact is not None:
+            inputs = redact(inputs)
+            if metadata is not None:
+                metadata = redact(metadata)
+        with self.lock:
+            if self.channel.closed:
+                return None
+            run = self.tree.start(
+                run_id=run_id,
+                parent_id=parent_id,
+                name=name,
+                run_type=run_type,
+                tags=tags,
+                metadata=metadata,
+                inputs=inputs,
+            )
+            self._emit(self.emitter.start(run))
+        return run
+
+    def add_token(
+        self,
+        run_id: UUID,
+        token: Any,
+        value: Any = UNSET,
+        *,
+        allowed_types: frozenset[str] = LLM_TYPES,
+    ) -> None:
+        """Stream a token of a run: onto ``streamed_output_str`` and ``streamed_output``.
+
+        Args:
+            run_id: The run's id.
+            token: The token: a string, or a list of content blocks.
+            value: What goes on ``streamed_output`` (e.g. a chat chunk's message);
+                the token if not given.
+            allowed_types: Run types that may stream tokens; empty allows any.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run's type is not in ``allowed_types``.
+        """
+        if value is UNSET:
+            value = token
+        redact = self.redact
+        if redact is not None:
+            token, value = redact(token), redact(value)
+        with self.lock:
+            if self.channel.closed:
+                return
+            self.tree.count_token(run_id, allowed_types)
+            self._emit(self.emitter.token(run_id, token, value))
+
+    def add_chunk(self, run_id: UUID, chunk: Any) -> None:
+        """Stream an output chunk of a run onto its ``streamed_output``.
+
+        Chunks of the root, of a run that is not logged, and after close are dropped
+        without error: a tapped stream is never cut short.
+        """
+        if self.redact is not None:
+            chunk = self.redact(chunk)
+        with self.lock:
+            if self.channel.closed:
+                return
+            self._emit(self.emitter.chunk(run_id, chunk))
+
+    def add_event(
+        self, run_id: UUID, name: str, data: dict[str, Any], *, missing_ok: bool = False
+    ) -> None:
+        """Record an event (a retry, a custom event) on an open run; it adds no ops.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open and ``missing_ok`` is false.
+        """
+        if self.redact is not None:
+            data = self.redact(data)
+        with self.lock:
+            if self.channel.closed or (missing_ok and run_id not in self.tree):
+                return
+            self.tree.add_event(run_id, name, data)
+
+    def end_run(
+        self,
+        run_id: UUID,
+        *,
+        outputs: Any = UNSET,
+        inputs: Any = UNSET,
+        error: Optional[BaseException] = None,
+        event: str = "end",
+        allowed_types: frozenset[str] = _ANY_TYPE,
+        outputs_of_open_run: Optional[Callable[[], Any]] = None,
+    ) -> Optional[Run]:
+        """End a run (or fail it, given ``error``) and emit its final output and end time.
+
+        Args:
+            run_id: The run's id.
+            outputs: What the run produced, in its envelope; unchanged if not given.
+            inputs: The run's final inputs, in their envelope; unchanged if not given.
+            error: What the run raised, if it failed.
+            event: The event's name, for error messages (``"chain end"``, ...).
+            allowed_types: Run types this event may end; empty allows any.
+            outputs_of_open_run: Builds ``outputs``, called under the lock only once the
+                run is known to be open (for outputs that are costly to build).
+
+        Returns:
+            The finished run's record, or ``None`` if the stream is closed.
+
+        Raises:
+            UnknownRunError: ``run_id`` is not open.
+            RunTypeError: The run's type is not in ``allowed_types``; it stays open.
+        """
+        redact = self.redact
+        if redact is not None:
+            if outputs is not UNSET:
+                outputs = redact(outputs)
+            if inputs is not UNSET:
+                inputs = redact(inputs)
+        with self.lock:
+            if self.channel.closed:
+                return None
+            if outputs_of_open_run is not None:
+                self.tree.get(run_id, event)
+                outputs = outputs_of_open_run()
+                if redact is not None:
+                    outputs = redact(outputs)
+            if error is None:
+                run = self.tree.end(
+                    run_id,
+                    outputs=outputs,
+                    inputs=inputs,
+                    event=event,
+                    allowed_types=allowed_types,
+                )
+            else:
+                run = self.tree.fail(
+                    run_id,
+                    error,
+                    outputs=outputs,
+                    inputs=inputs,
+                    event=event,
+                    allowed_types=allowed_types,
+                )
+            self._emit(self.emitter.end(run))
+            if self.auto_close and run.id == self.emitter.root_id:
+                self.channel.close()
+        return run
+
+    def __repr__(self) -> str:
+        """Show the root, the open runs and the stream's state."""
+        return f"<Tracer root={self.root_id} open_runs={len(self.tree)} stream={self.channel!r}>"
