@@ -35,7 +35,7 @@ from .payloads import (
     wrap_chain_outputs,
     wrap_tool_inputs,
 )
-from .tracer import LLM_TYPES, Tracer
+from .tracer import LLM_TYPES, Redactor, Tracer
 
 __all__ = ["LogStreamCallbackHandler"]
 
@@ -135,6 +135,9 @@ class LogStreamCallbackHandler:
             ``"original"`` (what ``Runnable.astream_log`` uses).
         clock: Where start and end times come from (not in LangChain's handler); inject a
             fake for deterministic tests.
+        redact: Applied to inputs, outputs, metadata and streamed values before they are
+            recorded or enter any patch (not in LangChain's handler); e.g.
+            :func:`logstream.redact_secrets`.
 
     Raises:
         ValueError: ``_schema_format`` is unknown (a
@@ -189,6 +192,7 @@ class LogStreamCallbackHandler:
         exclude_tags: Optional[Sequence[str]] = None,
         _schema_format: SchemaFormat = "streaming_events",
         clock: Optional[Clock] = None,
+        redact: Optional[Redactor] = None,
     ) -> None:
         """Create a handler with an open stream and an empty run tree."""
         self._schema_format: SchemaFormat = check_schema_format(_schema_format)
@@ -209,6 +213,7 @@ class LogStreamCallbackHandler:
             schema_format=self._schema_format,
             auto_close=auto_close,
             clock=clock,
+            redact=redact,
         )
         self.lock = self._tracer.lock
 
