@@ -20,12 +20,22 @@ from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from .stream import PatchChannel
+from .streaming import astream_log, stream_log
 from .tracer import Tracer
+from .tracing import (
+    ContextThreadPoolExecutor,
+    RunScope,
+    bind_context,
+    current_run,
+    trace,
+    traced,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALWAYS_INCLUDE",
+    "ContextThreadPoolExecutor",
     "DuplicateRunError",
     "FilterConfigError",
     "JsonPatchOp",
@@ -40,6 +50,7 @@ __all__ = [
     "RunFilter",
     "RunLog",
     "RunLogPatch",
+    "RunScope",
     "RunState",
     "RunTree",
     "RunTypeError",
@@ -47,5 +58,11 @@ __all__ = [
     "Tracer",
     "UnknownRunError",
     "__version__",
+    "astream_log",
+    "bind_context",
+    "current_run",
     "escape_key",
+    "stream_log",
+    "trace",
+    "traced",
 ]

@@ -1,0 +1,378 @@
+"""Stream the run log of a plain callable: ``astream_log`` and ``stream_log``.
+
+:func:`astream_log` and :func:`stream_log` run a function, coroutine function,
+generator function or async generator function on one input as the root run of a fresh
+:class:`~logstream.tracer.Tracer`, and yield its patches as they are produced, the
+root's own ops included as ``Runnable.astream_log`` emits them: each output chunk is
+appended to ``/streamed_output`` and ``/final_output`` follows the chunks added up with
+``+`` (the latest chunk where ``+`` fails), as JSON Patch diffs. Runs traced natively
+inside the target (:mod:`logstream.tracing`) appear under ``/logs``.
+
+Sync targets run in a worker thread, so a consumer sees each token when it is produced
+even when the target never yields to the event loop; async targets run as a task in the
+consumer's loop (:func:`astream_log`) or in an event loop of a worker thread
+(:func:`stream_log`, which needs no event loop of its own).
+
+A consumer that stops early (``break``, ``aclose()``, cancellation) closes the stream:
+the target is cancelled (async) or closed at its next chunk (generators); a plain sync
+function runs to its end in its thread and its output is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Callable, Optional, Union
+from uuid import UUID
+
+import jsonpatch
+
+from .model import Clock, IdFactory
+from .patches import JsonPatchOp, RunLog, RunLogPatch
+from .payloads import SchemaFormat, snapshot
+from .tracer import Redactor, Tracer
+from .tracing import RunScope, trace
+
+__all__ = ["astream_log", "stream_log"]
+
+
+def _compare_dumps(value: Any) -> str:
+    """Render a value for jsonpatch's equality checks; never fails."""
+    try:
+        return json.dumps(value, sort_keys=True, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+
+
+class _RootOutput:
+    """Turns the root's output chunks into the ops ``Runnable.astream_log`` emits."""
+
+    __slots__ = ("final", "redact", "with_list")
+
+    def __init__(self, with_list: bool, redact: Optional[Redactor]) -> None:
+        self.with_list = with_list
+        self.redact = redact
+        self.final: Any = None
+
+    def ops(self, chunk: Any) -> list[JsonPatchOp]:
+        if self.redact is not None:
+            chunk = self.redact(chunk)
+        prev = self.final
+        if prev is None:
+            final = chunk
+        else:
+            try:
+                final = prev + chunk
+            except TypeError:
+                prev, final = None, chunk
+        self.final = final
+        ops: list[JsonPatchOp] = []
+        if self.with_list:
+            ops.append({"op": "add", "path": "/streamed_output/-", "value": snapshot(chunk)})
+        for op in jsonpatch.JsonPatch.from_diff(prev, final, dumps=_compare_dumps):
+            op = dict(op)
+            op["path"] = "/final_output" + op["path"]
+            if "from" in op:
+                op["from"] = "/final_output" + op["from"]
+            if "value" in op:
+                op["value"] = snapshot(op["value"])
+            ops.append(op)
+        return ops
+
+
+class _Run:
+    """One streamed call of a target: its tracer, its root run and how to stop it."""
+
+    def __init__(
+        self,
+        target: Callable[..., Any],
+        value: Any,
+        *,
+        tracer: Tracer,
+        name: str,
+        tags: Optional[list[str]],
+        metadata: Optional[dict[str, Any]],
+        run_id: Optional[UUID],
+        with_streamed_output_list: bool,
+    ) -> None:
+        self.target = target
+        self.value = value
+        self.tracer = tracer
+        self.stopped = threading.Event()
+        self.scope = trace(
+            name, "chain", inputs=value, tags=tags, metadata=metadata, run_id=run_id, tracer=tracer
+        )
+        self.output = _RootOutput(with_streamed_output_list, tracer.redact)
+
+    def emit(self, chunk: Any) -> None:
+        """Queue the root ops for one output chunk."""
+        tracer = self.tracer
+        with tracer.lock:
+            if not tracer.closed:
+                tracer.channel.put(RunLogPatch.from_ops(self.output.ops(chunk)))
+
+    def finish(self, scope: RunScope, error: Optional[BaseException]) -> None:
+        """Record the root's output and end or fail it; the stream closes after."""
+        scope.outputs = self.output.final
+        try:
+            scope.__exit__(None if error is None else type(error), error, None)
+        finally:
+            self.tracer.close()
+
+    def run_sync(self) -> None:
+        """Run a sync target to its end (in a worker thread)."""
+        scope = self.scope.__enter__()
+        error: Optional[BaseException] = None
+        try:
+            result = self.target(self.value)
+            if inspect.isgenerator(result):
+                try:
+                    for chunk in result:
+                        self.emit(chunk)
+                        if self.stopped.is_set():
+                            break
+                finally:
+                    result.close()
+            elif not self.stopped.is_set():
+                self.emit(result)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.finish(scope, error)
+
+    async def run_async(self) -> None:
+        """Run an async target to its end (in a task)."""
+        scope = await self.scope.__aenter__()
+        error: Optional[BaseException] = None
+        try:
+            result = self.target(self.value)
+            if inspect.isasyncgen(result):
+                try:
+                    async for chunk in result:
+                        self.emit(chunk)
+                        if self.stopped.is_set():
+                            break
+                        await asyncio.sleep(0)  # let a consumer in this loop see it now
+                finally:
+                    await result.aclose()
+            else:
+                if inspect.isawaitable(result):
+                    result = await result
+                self.emit(result)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.finish(scope, error)
+
+
+def _is_async(target: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return True
+    if inspect.isroutine(target) or isinstance(target, type):
+        return False
+    call = type(target).__call__  # an instance whose __call__ is async
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+
+
+def _prepare(
+    target: Callable[..., Any],
+    value: Any,
+    options: dict[str, Any],
+) -> _Run:
+    if not callable(target):
+        msg = f"target must be a callable, not {type(target).__name__}"
+        raise TypeError(msg)
+    name = options.pop("name", None) or getattr(target, "__name__", None) or type(target).__name__
+    tracer = Tracer(
+        include_names=options.pop("include_names", None),
+        include_types=options.pop("include_types", None),
+        include_tags=options.pop("include_tags", None),
+        exclude_names=options.pop("exclude_names", None),
+        exclude_types=options.pop("exclude_types", None),
+        exclude_tags=options.pop("exclude_tags", None),
+        schema_format=options.pop("schema_format", "original"),
+        auto_close=True,
+        clock=options.pop("clock", None),
+        id_factory=options.pop("id_factory", None),
+        redact=options.pop("redact", None),
+    )
+    return _Run(
+        target,
+        value,
+        tracer=tracer,
+        name=str(name),
+        tags=options.pop("tags", None),
+        metadata=options.pop("metadata", None),
+        run_id=options.pop("run_id", None),
+        with_streamed_output_list=options.pop("with_streamed_output_list", True),
+    )
+
+
+async def astream_log(
+    target: Callable[..., Any],
+    input: Any,
+    *,
+    diff: bool = True,
+    with_streamed_output_list: bool = True,
+    include_names: Optional[Sequence[str]] = None,
+    include_types: Optional[Sequence[str]] = None,
+    include_tags: Optional[Sequence[str]] = None,
+    exclude_names: Optional[Sequence[str]] = None,
+    exclude_types: Optional[Sequence[str]] = None,
+    exclude_tags: Optional[Sequence[str]] = None,
+    name: Optional[str] = None,
+    tags: Optional[list[str]] = None,
+    metadata: Optional[dict[str, Any]] = None,
+    run_id: Optional[UUID] = None,
+    schema_format: SchemaFormat = "original",
+    clock: Optional[Clock] = None,
+    id_factory: Optional[IdFactory] = None,
+    redact: Optional[Redactor] = None,
+) -> AsyncIterator[Union[RunLogPatch, RunLog]]:
+    """Run ``target(input)`` as a root run and yield its run log as it is produced.
+
+    Args:
+        target: A function, coroutine function, generator function or async generator
+            function of one argument. A generator's items are the output chunks; a
+            function's return value is the one chunk.
+        input: What ``target`` is called with.
+        diff: Yield each :class:`RunLogPatch` (``True``) or the :class:`RunLog` state
+            after each patch (``False``).
+        with_streamed_output_list: Append each chunk to the root's ``streamed_output``.
+        include_names: Only log runs with these names.
+        include_types: Only log runs of these types.
+        include_tags: Only log runs with any of these tags.
+        exclude_names: Do not log runs with these names.
+        exclude_types: Do not log runs of these types.
+        exclude_tags: Do not log runs with any of these tags.
+        name: The root run's name; the callable's ``__name__`` by default.
+        tags: The root run's tags (inherited by the runs traced inside).
+        metadata: The root run's metadata (inherited by the runs traced inside).
+        run_id: The root run's id.
+        schema_format: ``"original"`` (as ``Runnable.astream_log``) or
+            ``"streaming_events"`` (entries carry ``inputs``).
+        clock: Where start and end times come from.
+        id_factory: Where run ids come from.
+        redact: Applied to every value before it enters a patch.
+
+    Yields:
+        Patches, or states with ``diff=False``. If ``target`` raises, every patch made
+        before is yielded, then the error propagates.
+
+    Raises:
+        TypeError: ``target`` is not callable, or a filter rule is a bare string.
+        ValueError: ``schema_format`` is unknown.
+    """
+    run = _prepare(
+        target,
+        input,
+        {
+            "include_names": include_names,
+            "include_types": include_types,
+            "include_tags": include_tags,
+            "exclude_names": exclude_names,
+            "exclude_types": exclude_types,
+            "exclude_tags": exclude_tags,
+            "name": name,
+            "tags": tags,
+            "metadata": metadata,
+            "run_id": run_id,
+            "schema_format": schema_format,
+            "clock": clock,
+            "id_factory": id_factory,
+            "redact": redact,
+            "with_streamed_output_list": with_streamed_output_list,
+        },
+    )
+    loop = asyncio.get_running_loop()
+    task: asyncio.Future[None]
+    if _is_async(target):
+        task = loop.create_task(run.run_async())
+    else:
+        context = contextvars.copy_context()
+        task = loop.run_in_executor(None, context.run, run.run_sync)
+    state: Optional[RunLog] = None if diff else RunLog(state=None)
+    finished = False
+    try:
+        async for patch in run.tracer.channel:
+            if state is None:
+                yield patch
+            else:
+                state = state + patch
+                yield state
+        finished = True
+    finally:
+        if not finished:  # the consumer stopped early: stop the target
+            run.stopped.set()
+            run.tracer.close()
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if finished:
+                raise
+
+
+def stream_log(
+    target: Callable[..., Any],
+    input: Any,
+    **options: Any,
+) -> Iterator[Union[RunLogPatch, RunLog]]:
+    """Run ``target(input)`` as a root run and yield its run log, without an event loop.
+
+    Takes the options of :func:`astream_log`. The target runs in a worker thread (async
+    targets in their own event loop there), so this works from any thread, including
+    one whose event loop is running.
+
+    Yields:
+        Patches, or states with ``diff=False``. If ``target`` raises, every patch made
+        before is yielded, then the error propagates.
+
+    Raises:
+        TypeError: ``target`` is not callable, an option is unknown, or a filter rule is a
+            bare string.
+        ValueError: ``schema_format`` is unknown.
+    """
+    diff = options.pop("diff", True)
+    run = _prepare(target, input, options)
+    if options:
+        msg = f"stream_log() got unexpected options: {', '.join(sorted(options))}"
+        raise TypeError(msg)
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            if _is_async(target):
+                asyncio.run(run.run_async())
+            else:
+                run.run_sync()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(work,), name="logstream-target")
+    worker.daemon = True
+    worker.start()
+    state: Any = None if diff else RunLog(state=None)
+    finished = False
+    try:
+        for patch in run.tracer.channel:
+            if state is None:
+                yield patch
+            else:
+                state = state + patch
+                yield state
+        finished = True
+    finally:
+        if not finished:
+            run.stopped.set()
+            run.tracer.close()
+    worker.join()
+    if outcome:
+        raise outcome[0]

@@ -1,0 +1,541 @@
+"""Native tracing: open runs with ``with``/``async with`` blocks and decorators.
+
+Code that does not speak LangChain's callbacks traces its own steps here, on the same
+:class:`~logstream.tracer.Tracer` the callback adapter uses, so the same events give the
+same ops. :func:`trace` opens a run around a block; :func:`traced` wraps a function, a
+coroutine function, a generator function or an async generator function. The run that
+is open in the current context is the parent of the next one: nesting follows plain
+calls, asyncio tasks (``gather``, ``create_task`` copy the context) and threads that carry
+the context (:func:`bind_context`, :class:`ContextThreadPoolExecutor`). A ``parent=`` or
+``tracer=`` argument overrides that.
+
+Code traced while no tracer is active (no open run in the context and no ``tracer=``)
+runs untraced: a library can decorate its functions and cost its users nothing until
+they trace.
+
+Example:
+    >>> tracer = Tracer()
+    >>> @traced(run_type="tool")
+    ... def search(query: str) -> str:
+    ...     return "42"
+    >>> with trace("agent", tracer=tracer, inputs="question") as run:
+    ...     run.outputs = search("meaning of life")
+    >>> state = RunLogPatch() + RunLogPatch(*[op for patch in tracer for op in patch.ops])
+    >>> state.state["name"], state.state["logs"]["search"]["final_output"]
+    ('agent', '42')
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Callable, Optional, TypeVar, Union, cast
+from uuid import UUID
+
+from .model import Run
+from .patches import RunLogPatch  # noqa: F401  (used by the module example)
+from .payloads import wrap_run_inputs, wrap_run_outputs
+from .tracer import Tracer
+
+__all__ = [
+    "ContextThreadPoolExecutor",
+    "RunScope",
+    "accumulate",
+    "bind_context",
+    "current_run",
+    "trace",
+    "traced",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+_CURRENT: contextvars.ContextVar[Optional[RunScope]] = contextvars.ContextVar(
+    "logstream_current_run", default=None
+)
+_TOKEN_TYPES = frozenset({"llm", "chat_model"})
+
+
+def current_run() -> Optional[RunScope]:
+    """Return the run open in the current context, or ``None`` if there is none."""
+    return _CURRENT.get()
+
+
+def accumulate(total: Any, chunk: Any) -> Any:
+    """Return ``total + chunk``, or ``chunk`` if ``total`` is ``None`` or ``+`` fails.
+
+    This is how streamed chunks add up to a run's output, as LangChain does it.
+
+    Example:
+        >>> accumulate("Hel", "lo"), accumulate({"a": 1}, {"b": 2}), accumulate(None, 1)
+        ('Hello', {'b': 2}, 1)
+    """
+    if total is None:
+        return chunk
+    try:
+        return total + chunk
+    except TypeError:
+        return chunk
+
+
+class RunScope:
+    """A run open in a :func:`trace` block or a :func:`traced` call.
+
+    Use it to stream tokens and chunks and to set the outputs recorded when the block
+    exits. A scope made while no tracer is active is inert: its methods do nothing.
+
+    Attributes:
+        tracer: The tracer the run is recorded on, or ``None`` if it is not traced.
+        run: The run's record, or ``None`` if it is not traced or the stream was closed.
+        outputs: What the run produced; recorded when the block exits normally.
+    """
+
+    __slots__ = (
+        "_entered",
+        "_finished",
+        "_parent_id",
+        "_token",
+        "outputs",
+        "run",
+        "spec",
+        "tracer",
+    )
+
+    def __init__(self, tracer: Optional[Tracer], spec: _RunSpec, parent_id: Optional[UUID]) -> None:
+        """Prepare a scope; the run starts when the block is entered."""
+        self.tracer = tracer
+        self.spec = spec
+        self.run: Optional[Run] = None
+        self.outputs: Any = None
+        self._entered = False
+        self._finished = False
+        self._token: Optional[contextvars.Token[Optional[RunScope]]] = None
+        self._parent_id = parent_id
+
+    @property
+    def id(self) -> Optional[UUID]:
+        """The run's id, or ``None`` if it is not traced."""
+        return None if self.run is None else self.run.id
+
+    @property
+    def name(self) -> str:
+        """The run's name."""
+        return self.spec.name
+
+    @property
+    def run_type(self) -> str:
+        """The run's type."""
+        return self.spec.run_type
+
+    # -- reporting from inside the run -----------------------------------------------------
+
+    def token(self, token: Any, chunk: Any = None) -> None:
+        """Stream a token of this LLM or chat-model run.
+
+        Args:
+            token: The token text (or a list of content blocks).
+            chunk: A generation chunk; if it has a ``message`` that goes on
+                ``streamed_output`` instead of the token, as with LangChain's callbacks.
+
+        Raises:
+            RunTypeError: This run is not an ``llm`` or ``chat_model`` run.
+        """
+        if self.run is not None and self.tracer is not None:
+            self.tracer.add_token(self.run.id, token, getattr(chunk, "message", token))
+
+    def chunk(self, value: Any) -> None:
+        """Stream an output chunk of this run onto its ``streamed_output``."""
+        if self.run is not None and self.tracer is not None:
+            self.tracer.add_chunk(self.run.id, value)
+
+    def event(self, name: str, data: Any = None) -> None:
+        """Record a custom event on this run (kept in the run record; no patch)."""
+        if self.run is not None and self.tracer is not None:
+            self.tracer.add_event(self.run.id, name, {"data": data}, missing_ok=True)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def _start(self, make_current: bool = True) -> RunScope:
+        if self._entered:
+            msg = f"run {self.spec.name!r} was already entered; make a new trace() per run"
+            raise RuntimeError(msg)
+        self._entered = True
+        tracer, spec = self.tracer, self.spec
+        if tracer is not None:
+            self.run = tracer.start_run(
+                spec.name,
+                spec.run_type,
+                run_id=spec.run_id,
+                parent_id=self._parent_id,
+                tags=spec.tags,
+                metadata=spec.metadata,
+                inputs=wrap_run_inputs(spec.run_type, spec.inputs, tracer.schema_format),
+            )
+        if make_current:
+            self._token = _CURRENT.set(self)
+        return self
+
+    def _finish(self, error: Optional[BaseException]) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                _CURRENT.reset(token)
+            except ValueError:  # exited in another context (e.g. another task)
+                pass
+        if self._finished:
+            return
+        self._finished = True
+        run, tracer = self.run, self.tracer
+        if run is None or tracer is None or not tracer.is_open(run.id):
+            return
+        run_type = self.spec.run_type
+        if error is None:
+            outputs = wrap_run_outputs(run_type, self.outputs, tracer.schema_format)
+            tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
+        else:
+            tracer.end_run(run.id, error=error, event=f"{run_type} error")
+
+    def __enter__(self) -> RunScope:
+        """Start the run and make it the current run."""
+        return self._start()
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """End the run with :attr:`outputs`, or fail it with the exception (re-raised)."""
+        self._finish(exc)
+
+    async def __aenter__(self) -> RunScope:
+        """Start the run and make it the current run."""
+        return self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """End the run with :attr:`outputs`, or fail it with the exception (re-raised)."""
+        self._finish(exc)
+
+    def __repr__(self) -> str:
+        """Show the run's name, type and id."""
+        return f"<RunScope {self.spec.name!r} type={self.spec.run_type} id={self.id}>"
+
+
+class _RunSpec:
+    """What a run is started with."""
+
+    __slots__ = ("inputs", "metadata", "name", "run_id", "run_type", "tags")
+
+    def __init__(
+        self,
+        name: str,
+        run_type: str,
+        inputs: Any,
+        tags: Optional[list[str]],
+        metadata: Optional[dict[str, Any]],
+        run_id: Optional[UUID],
+    ) -> None:
+        self.name = name
+        self.run_type = run_type
+        self.inputs = inputs
+        self.tags = tags
+        self.metadata = metadata
+        self.run_id = run_id
+
+
+def _check_run_type(run_type: object) -> str:
+    if not isinstance(run_type, str):
+        msg = f"run_type must be a string such as 'chain' or 'llm', not {run_type!r}"
+        raise TypeError(msg)
+    return run_type
+
+
+def trace(
+    name: str,
+    run_type: str = "chain",
+    *,
+    inputs: Any = None,
+    tags: Optional[list[str]] = None,
+    metadata: Optional[dict[str, Any]] = None,
+    run_id: Optional[UUID] = None,
+    parent: Optional[RunScope] = None,
+    tracer: Optional[Tracer] = None,
+) -> RunScope:
+    """Open a run around a ``with`` or ``async with`` block.
+
+    The run's parent is ``parent`` if given, else the run open in the current context
+    (if it is on the same tracer). Tags and metadata of the parent are inherited, as
+    LangChain's config is.
+
+    Args:
+        name: The run's name.
+        run_type: ``"chain"``, ``"llm"``, ``"chat_model"``, ``"tool"``, ``"retriever"``,
+            ``"prompt"``, ``"parser"`` or any string.
+        inputs: What the run was given (a plain value; it is put in the envelope the
+            run type uses, e.g. an LLM's prompt under ``"prompts"``).
+        tags: The run's own tags.
+        metadata: The run's own metadata.
+        run_id: The run's id; a fresh one from the tracer's id factory if ``None``.
+        parent: The parent run, overriding the current one.
+        tracer: Where to record the run; defaults to the parent's tracer. With neither,
+            the run is not traced and the block runs as it is.
+
+    Returns:
+        The run's scope; entering it starts the run, leaving it ends the run with
+        ``scope.outputs``, or fails it with the exception, which propagates.
+
+    Raises:
+        TypeError: ``run_type`` is not a string.
+        ValueError: ``parent`` belongs to a different tracer than ``tracer``.
+    """
+    run_type = _check_run_type(run_type)
+    if parent is None:
+        current = _CURRENT.get()
+        if current is not None and current.tracer is not None:
+            if tracer is None or current.tracer is tracer:
+                parent = current
+    elif tracer is not None and parent.tracer is not None and parent.tracer is not tracer:
+        msg = f"parent run {parent.name!r} is recorded on another tracer than the one given"
+        raise ValueError(msg)
+    if tracer is None and parent is not None:
+        tracer = parent.tracer
+    parent_id = None if parent is None else parent.id
+    if parent is not None and parent.run is not None:
+        inherited_tags = parent.run.tags
+        if inherited_tags:
+            tags = [*inherited_tags, *(t for t in tags or () if t not in inherited_tags)]
+        if parent.run.metadata:
+            metadata = {**parent.run.metadata, **(metadata or {})}
+    spec = _RunSpec(name, run_type, inputs, tags, metadata, run_id)
+    return RunScope(tracer, spec, parent_id)
+
+
+def _inputs_of(signature: Optional[inspect.Signature], args: Any, kwargs: Any) -> Any:
+    """Return a call's inputs: its only argument, else its arguments by name."""
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    if not args and len(kwargs) == 1:
+        return next(iter(kwargs.values()))
+    if signature is not None:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            pass
+        else:
+            return dict(bound.arguments)
+    return {"args": list(args), "kwargs": dict(kwargs)}
+
+
+def traced(
+    name: Union[str, Callable[..., Any], None] = None,
+    run_type: str = "chain",
+    *,
+    tags: Optional[list[str]] = None,
+    metadata: Optional[dict[str, Any]] = None,
+    tracer: Optional[Tracer] = None,
+) -> Any:
+    """Trace every call of a function, coroutine function or (async) generator function.
+
+    Usable bare (``@traced``) or with arguments (``@traced("search", "tool")``). A call
+    is a run named after the function unless ``name`` is given. Its inputs are its only
+    argument, or its arguments by name. Its outputs are the return value; for a
+    generator, each yielded item is streamed (as a token for ``llm`` and ``chat_model``
+    runs, else as a chunk) and the output is the items added up with ``+`` (the latest
+    item where ``+`` fails), as LangChain does. Errors fail the run and propagate.
+
+    Args:
+        name: The run's name (or the function, when used bare).
+        run_type: The run's type.
+        tags: The run's tags.
+        metadata: The run's metadata.
+        tracer: Where to record calls; by default the current run's tracer, and a call
+            made while no tracer is active runs untraced.
+
+    Returns:
+        A decorator (or the wrapped function, when used bare).
+
+    Example:
+        >>> @traced(run_type="llm")
+        ... def model(prompt: str) -> Iterator[str]:
+        ...     yield from ["Hel", "lo"]
+        >>> "".join(model("hi"))  # no tracer active: runs untraced
+        'Hello'
+    """
+    if callable(name):
+        return traced()(name)
+    run_type = _check_run_type(run_type)
+
+    def decorate(fn: F) -> F:
+        run_name = name if isinstance(name, str) else getattr(fn, "__name__", "Unnamed")
+        try:
+            signature: Optional[inspect.Signature] = inspect.signature(fn)
+        except (TypeError, ValueError):
+            signature = None
+
+        def scope_for(args: Any, kwargs: Any) -> RunScope:
+            inputs = _inputs_of(signature, args, kwargs)
+            return trace(
+                run_name, run_type, inputs=inputs, tags=tags, metadata=metadata, tracer=tracer
+            )
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                scope = scope_for(args, kwargs)
+                if scope.tracer is None:
+                    async for item in fn(*args, **kwargs):
+                        yield item
+                    return
+                inner = _traced_agen(scope, fn(*args, **kwargs))
+                try:
+                    async for item in inner:
+                        yield item
+                finally:
+                    await inner.aclose()
+
+            return cast(F, agen_wrapper)
+
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+                scope = scope_for(args, kwargs)
+                if scope.tracer is None:
+                    return (yield from fn(*args, **kwargs))
+                return (yield from _traced_gen(scope, fn(*args, **kwargs)))
+
+            return cast(F, gen_wrapper)
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                scope = scope_for(args, kwargs)
+                if scope.tracer is None:
+                    return await fn(*args, **kwargs)
+                async with scope:
+                    scope.outputs = await fn(*args, **kwargs)
+                return scope.outputs
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = scope_for(args, kwargs)
+            if scope.tracer is None:
+                return fn(*args, **kwargs)
+            with scope:
+                scope.outputs = fn(*args, **kwargs)
+            return scope.outputs
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def _report(scope: RunScope, item: Any) -> None:
+    if scope.spec.run_type in _TOKEN_TYPES:
+        scope.token(item)
+    else:
+        scope.chunk(item)
+
+
+def _traced_gen(scope: RunScope, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    """Run ``gen`` as ``scope``'s run: current only while the generator's body runs."""
+    scope._start(make_current=False)
+    total: Any = None
+    error: Optional[BaseException] = None
+    result: Any = None
+    sent: Any = None
+    try:
+        while True:
+            token = _CURRENT.set(scope)
+            try:
+                item = gen.send(sent)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            finally:
+                _CURRENT.reset(token)
+            _report(scope, item)
+            total = accumulate(total, item)
+            sent = yield item
+    except BaseException as exc:
+        error = exc
+        if isinstance(exc, GeneratorExit):
+            gen.close()
+        raise
+    finally:
+        scope.outputs = total
+        scope._finish(error)
+    return result
+
+
+async def _traced_agen(
+    scope: RunScope, agen: AsyncGenerator[Any, Any]
+) -> AsyncGenerator[Any, None]:
+    """Run ``agen`` as ``scope``'s run: current only while the generator's body runs."""
+    scope._start(make_current=False)
+    total: Any = None
+    error: Optional[BaseException] = None
+    try:
+        while True:
+            token = _CURRENT.set(scope)
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                _CURRENT.reset(token)
+            _report(scope, item)
+            total = accumulate(total, item)
+            yield item
+    except BaseException as exc:
+        error = exc
+        if isinstance(exc, GeneratorExit):
+            await agen.aclose()
+        raise
+    finally:
+        scope.outputs = total
+        scope._finish(error)
+
+
+# -- carrying the current run into threads ---------------------------------------------
+
+
+def bind_context(fn: Callable[..., T]) -> Callable[..., T]:
+    """Return ``fn`` bound to a copy of the current context (and so to the current run).
+
+    Pass the result to ``threading.Thread(target=...)`` or an executor, so runs traced in
+    the thread nest under the run that is open here.
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run_in_context(*args: Any, **kwargs: Any) -> T:
+        return context.run(fn, *args, **kwargs)
+
+    return run_in_context
+
+
+class ContextThreadPoolExecutor(ThreadPoolExecutor):
+    """A thread pool whose tasks run in a copy of the submitter's context.
+
+    Runs traced in a task nest under the run that was open where it was submitted, which
+    a plain ``ThreadPoolExecutor`` does not do (nor LangChain's callbacks in threads).
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Schedule ``fn(*args, **kwargs)`` in a copy of the current context."""
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)
