@@ -213,8 +213,7 @@ def wrap_run_inputs(run_type: str, inputs: Any, schema_format: SchemaFormat) -> 
     if run_type == "llm":
         if isinstance(inputs, Mapping) and "prompts" in inputs:
             return dict(inputs)
-        prompts = [inputs] if isinstance(inputs, str) or inputs is None else list(inputs)
-        return {"prompts": prompts}
+        return {"prompts": list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]}
     if run_type == "chat_model":
         if isinstance(inputs, Mapping) and "messages" in inputs:
             return dict(inputs)

@@ -1,0 +1,437 @@
+"""Tests for :mod:`logstream.streaming`: ``astream_log`` and ``stream_log`` of plain callables.
+
+Timeliness is checked with events, never with timing: the target waits until the
+consumer has seen its previous token, which can only happen if that token was delivered
+while the target was still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import jsonpatch  # type: ignore[import-untyped,unused-ignore]
+import pytest
+
+from logstream import RunLog, RunLogPatch, astream_log, stream_log, trace, traced
+
+TIMEOUT = 30.0
+Ops = list[dict[str, Any]]
+
+
+class Clock:
+    """A fake clock moving 1 ms per read (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.lock:
+            now = self.now
+            self.now += timedelta(milliseconds=1)
+        return now
+
+
+def counted_ids() -> Callable[[], uuid.UUID]:
+    """Return an id factory giving uuid(1), uuid(2), ..."""
+    counter = iter(range(1, 1_000_000))
+    lock = threading.Lock()
+
+    def new_id() -> uuid.UUID:
+        with lock:
+            return uuid.UUID(int=next(counter))
+
+    return new_id
+
+
+def det() -> dict[str, Any]:
+    """Options for deterministic ids and times."""
+    return {"clock": Clock(), "id_factory": counted_ids()}
+
+
+def collect(target: Any, value: Any, **options: Any) -> list[Any]:
+    """Run ``stream_log`` to the end and return what it yielded."""
+    return list(stream_log(target, value, **options))
+
+
+def acollect(target: Any, value: Any, **options: Any) -> list[Any]:
+    """Run ``astream_log`` to the end in a fresh loop and return what it yielded."""
+
+    async def main() -> list[Any]:
+        return [item async for item in astream_log(target, value, **options)]
+
+    return asyncio.run(main())
+
+
+def all_ops(patches: list[Any]) -> Ops:
+    """Flatten patches into their ops."""
+    return [op for patch in patches for op in patch.ops]
+
+
+def letters(_: Any) -> Iterator[str]:
+    """Yield three letters."""
+    yield from ["a", "b", "c"]
+
+
+ROOT_ID = str(uuid.UUID(int=1))
+
+
+class TestRootOps:
+    @pytest.mark.parametrize("runner", [collect, acollect])
+    def test_string_chunks(self, runner: Callable[..., list[Any]]) -> None:
+        """Each chunk is appended to streamed_output and final_output replaced by the sum."""
+        ops = all_ops(runner(letters, "x", **det()))
+        assert ops == [
+            {
+                "op": "replace",
+                "path": "",
+                "value": {
+                    "id": ROOT_ID,
+                    "streamed_output": [],
+                    "final_output": None,
+                    "logs": {},
+                    "name": "letters",
+                    "type": "chain",
+                },
+            },
+            {"op": "add", "path": "/streamed_output/-", "value": "a"},
+            {"op": "replace", "path": "/final_output", "value": "a"},
+            {"op": "add", "path": "/streamed_output/-", "value": "b"},
+            {"op": "replace", "path": "/final_output", "value": "ab"},
+            {"op": "add", "path": "/streamed_output/-", "value": "c"},
+            {"op": "replace", "path": "/final_output", "value": "abc"},
+        ]
+
+    def test_list_chunks_diff_as_appends(self) -> None:
+        """Lists add up, so final_output grows by JSON Patch appends."""
+
+        def lists(_: Any) -> Iterator[list[int]]:
+            yield [1]
+            yield [2, 3]
+
+        ops = all_ops(collect(lists, None, with_streamed_output_list=False))[1:]
+        assert ops == [
+            {"op": "replace", "path": "/final_output", "value": [1]},
+            {"op": "add", "path": "/final_output/1", "value": 2},
+            {"op": "add", "path": "/final_output/2", "value": 3},
+        ]
+
+    def test_unaddable_chunks_replace(self) -> None:
+        """Where ``+`` fails (dict + dict, str + int) the latest chunk replaces the output."""
+
+        def mixed(_: Any) -> Iterator[Any]:
+            yield {"a": 1}
+            yield {"b": 2}
+            yield 3
+
+        ops = all_ops(collect(mixed, None, with_streamed_output_list=False))[1:]
+        assert ops == [
+            {"op": "replace", "path": "/final_output", "value": {"a": 1}},
+            {"op": "replace", "path": "/final_output", "value": {"b": 2}},
+            {"op": "replace", "path": "/final_output", "value": 3},
+        ]
+
+    def test_function_result_is_one_chunk(self) -> None:
+        """A plain function's return value is the single output chunk."""
+        ops = all_ops(collect(lambda x: {"x": x}, 1, name="f"))
+        assert ops[0]["value"]["name"] == "f"
+        assert ops[1:] == [
+            {"op": "add", "path": "/streamed_output/-", "value": {"x": 1}},
+            {"op": "replace", "path": "/final_output", "value": {"x": 1}},
+        ]
+
+    def test_async_targets(self) -> None:
+        """Coroutine functions and async generators stream through both entry points."""
+
+        async def coro(x: int) -> int:
+            await asyncio.sleep(0)
+            return x
+
+        async def agen(x: int) -> AsyncIterator[int]:
+            for i in range(x):
+                yield i
+
+        for runner in (collect, acollect):
+            assert jsonpatch.apply_patch(None, all_ops(runner(coro, 5)))["final_output"] == 5
+            state = jsonpatch.apply_patch(None, all_ops(runner(agen, 3)))
+            assert (state["streamed_output"], state["final_output"]) == ([0, 1, 2], 3)
+
+    def test_callable_instance_with_async_call(self) -> None:
+        """An object whose ``__call__`` is async is awaited, named after its class."""
+
+        class Step:
+            async def __call__(self, x: int) -> int:
+                return x * 2
+
+        ops = all_ops(acollect(Step(), 2))
+        assert ops[0]["value"]["name"] == "Step"
+        assert ops[-1] == {"op": "replace", "path": "/final_output", "value": 4}
+
+    def test_chunks_are_copied(self) -> None:
+        """A chunk mutated after it was yielded does not change what was streamed."""
+
+        def mutating(_: Any) -> Iterator[dict[str, Any]]:
+            chunk: dict[str, Any] = {"n": 1}
+            yield chunk
+            chunk["n"] = 2
+            yield {"done": True}
+
+        ops = all_ops(collect(mutating, None))
+        assert ops[1] == {"op": "add", "path": "/streamed_output/-", "value": {"n": 1}}
+        assert ops[2] == {"op": "replace", "path": "/final_output", "value": {"n": 1}}
+
+    def test_redact_applies_to_root_output(self) -> None:
+        """``redact=`` masks root chunks before they enter any patch."""
+
+        def leak(_: Any) -> Iterator[str]:
+            yield "secret"
+
+        def mask(value: Any) -> Any:
+            return "***" if value == "secret" else value
+
+        ops = all_ops(collect(leak, None, redact=mask))
+        assert "secret" not in repr(ops)
+
+
+class TestStates:
+    @pytest.mark.parametrize("runner", [collect, acollect])
+    def test_diff_false_yields_growing_states(self, runner: Callable[..., list[Any]]) -> None:
+        """With ``diff=False`` each item is the RunLog after one more patch."""
+        states = runner(letters, None, diff=False, **det())
+        assert all(isinstance(s, RunLog) for s in states)
+        assert [s.state["final_output"] for s in states] == [None, "a", "ab", "abc"]
+        patches = collect(letters, None, **det())
+        assert states[-1].state == jsonpatch.apply_patch(None, all_ops(patches))
+
+    def test_patches_add_up_to_the_final_state(self) -> None:
+        """Adding the yielded patches gives the state diff=False ends in."""
+        patches = collect(letters, None, **det())
+        total = patches[0]
+        for patch in patches[1:]:
+            total = total + patch
+        assert isinstance(patches[0], RunLogPatch)
+        assert total.state == collect(letters, None, diff=False, **det())[-1].state
+
+
+class TestNestedRuns:
+    def test_traced_steps_appear_under_logs(self) -> None:
+        """Runs traced inside the target are logged, filtered as asked."""
+
+        @traced(run_type="llm")
+        def model(prompt: str) -> Iterator[str]:
+            yield from ["Hi", "!"]
+
+        @traced(run_type="tool")
+        def search(q: str) -> str:
+            return "found"
+
+        def agent(q: str) -> Iterator[str]:
+            yield "".join(model(q))
+            yield search(q)
+
+        logs = jsonpatch.apply_patch(None, all_ops(collect(agent, "q")))["logs"]
+        assert sorted(logs) == ["model", "search"]
+        assert logs["model"]["streamed_output_str"] == ["Hi", "!"]
+        only_tools = collect(agent, "q", include_types=["tool"])
+        assert list(jsonpatch.apply_patch(None, all_ops(only_tools))["logs"]) == ["search"]
+
+    def test_async_target_with_gathered_children(self) -> None:
+        """Children gathered in an async target nest under the root run."""
+
+        @traced(run_type="tool")
+        async def tool(name: str) -> str:
+            await asyncio.sleep(0)
+            return name
+
+        async def agent(_: Any) -> list[str]:
+            return list(await asyncio.gather(tool("a"), tool("b")))
+
+        states = acollect(agent, None, diff=False)
+        logs = states[-1].state["logs"]
+        assert sorted(logs) == ["tool", "tool:2"]
+        assert states[-1].state["final_output"] == ["a", "b"]
+
+    def test_root_tags_are_inherited(self) -> None:
+        """``tags=`` on the root reach the runs traced inside, so tag filters work."""
+
+        def agent(_: Any) -> int:
+            with trace("inner"):
+                pass
+            return 1
+
+        patches = collect(agent, None, tags=["mine"], include_tags=["mine"])
+        assert list(jsonpatch.apply_patch(None, all_ops(patches))["logs"]) == ["inner"]
+
+
+class TestErrors:
+    @pytest.mark.parametrize("runner", [collect, acollect])
+    def test_patches_before_an_error_arrive_then_it_raises(
+        self, runner: Callable[..., list[Any]]
+    ) -> None:
+        """The consumer gets every patch made before the error, then the error."""
+        seen: list[Any] = []
+
+        def failing(_: Any) -> Iterator[str]:
+            yield "a"
+            raise ValueError("boom")
+
+        def consume() -> None:
+            if runner is collect:
+                for patch in stream_log(failing, None):
+                    seen.append(patch)
+            else:
+
+                async def main() -> None:
+                    async for patch in astream_log(failing, None):
+                        seen.append(patch)
+
+                asyncio.run(main())
+
+        with pytest.raises(ValueError, match="boom"):
+            consume()
+        assert jsonpatch.apply_patch(None, all_ops(seen))["final_output"] == "a"
+
+    def test_not_callable(self) -> None:
+        """A target that is not callable is a TypeError, before anything runs."""
+        with pytest.raises(TypeError, match="callable"):
+            list(stream_log(42, None))  # type: ignore[arg-type]
+
+    def test_unknown_option(self) -> None:
+        """An option stream_log does not know is a TypeError naming it."""
+        with pytest.raises(TypeError, match="bogus"):
+            list(stream_log(letters, None, bogus=1))
+
+    def test_bad_filter(self) -> None:
+        """A bare-string filter rule is rejected."""
+        with pytest.raises(TypeError):
+            list(stream_log(letters, None, include_names="letters"))
+
+
+class TestTimeliness:
+    def test_sync_consumer_sees_each_token_while_the_target_runs(self) -> None:
+        """stream_log delivers token k before the target produces token k+1."""
+        seen = [threading.Event() for _ in range(5)]
+
+        @traced(run_type="llm")
+        def model(_: Any) -> Iterator[str]:
+            for i in range(5):
+                yield str(i)
+                if not seen[i].wait(TIMEOUT):
+                    raise TimeoutError(f"token {i} was not delivered while the run was live")
+
+        def agent(x: Any) -> str:
+            return "".join(model(x))
+
+        for patch in stream_log(agent, None):
+            for op in patch.ops:
+                if op["path"].endswith("/streamed_output_str/-"):
+                    seen[int(op["value"])].set()
+        assert all(e.is_set() for e in seen)
+
+    def test_async_consumer_sees_sync_code_live(self) -> None:
+        """Sync code under astream_log runs in a thread, so tokens arrive one by one."""
+        seen = [threading.Event() for _ in range(5)]
+
+        def target(_: Any) -> Iterator[str]:
+            for i in range(5):
+                yield str(i)
+                if not seen[i].wait(TIMEOUT):
+                    raise TimeoutError(f"chunk {i} was not delivered while the run was live")
+
+        async def main() -> None:
+            async for patch in astream_log(target, None):
+                for op in patch.ops:
+                    if op["path"] == "/streamed_output/-":
+                        seen[int(op["value"])].set()
+
+        asyncio.run(main())
+        assert all(e.is_set() for e in seen)
+
+    def test_async_consumer_in_the_same_loop(self) -> None:
+        """An async target and its consumer share a loop; each token arrives before the next."""
+
+        async def main() -> None:
+            seen = [asyncio.Event() for _ in range(5)]
+
+            @traced(run_type="llm")
+            async def model(_: Any) -> AsyncIterator[str]:
+                for i in range(5):
+                    yield str(i)
+                    await asyncio.wait_for(seen[i].wait(), TIMEOUT)
+
+            async def agent(x: Any) -> str:
+                return "".join([t async for t in model(x)])
+
+            async for patch in astream_log(agent, None):
+                for op in patch.ops:
+                    if op["path"].endswith("/streamed_output_str/-"):
+                        seen[int(op["value"])].set()
+            assert all(e.is_set() for e in seen)
+
+        asyncio.run(main())
+
+    def test_stream_log_inside_a_running_loop(self) -> None:
+        """stream_log needs no event loop of its own: it works inside a coroutine's thread."""
+
+        async def agen(_: Any) -> AsyncIterator[int]:
+            yield 1
+
+        async def main() -> Any:
+            return jsonpatch.apply_patch(None, all_ops(collect(agen, None)))["final_output"]
+
+        assert asyncio.run(main()) == 1
+
+
+class TestEarlyExit:
+    def test_break_closes_a_sync_generator_target(self) -> None:
+        """Leaving stream_log early closes the target generator at its next chunk."""
+        closed = threading.Event()
+        may_go_on = threading.Event()
+
+        def endless(_: Any) -> Iterator[int]:
+            try:
+                i = 0
+                while True:
+                    yield i
+                    may_go_on.wait(TIMEOUT)
+                    i += 1
+            finally:
+                closed.set()
+
+        stream = stream_log(endless, None)
+        for patch in stream:
+            if any(op["path"] == "/streamed_output/-" for op in patch.ops):
+                break
+        stream.close()
+        may_go_on.set()
+        assert closed.wait(TIMEOUT)
+
+    def test_break_cancels_an_async_target(self) -> None:
+        """Leaving astream_log early cancels an async target."""
+        outcome: list[str] = []
+
+        async def endless(_: Any) -> AsyncIterator[int]:
+            try:
+                i = 0
+                while True:
+                    yield i
+                    await asyncio.sleep(0)
+                    i += 1
+            except (asyncio.CancelledError, GeneratorExit):
+                outcome.append("stopped")
+                raise
+
+        async def main() -> None:
+            stream = astream_log(endless, None)
+            async for patch in stream:
+                if any(op["path"] == "/streamed_output/-" for op in patch.ops):
+                    break
+            await stream.aclose()  # type: ignore[attr-defined]
+
+        asyncio.run(main())
+        assert outcome == ["stopped"]
