@@ -260,7 +260,9 @@ class TestSameOpsAsTheAdapter:
             {}, "weather", run_id=t, parent_run_id=r, name="search", tags=["t"], inputs="weather"
         )
         handler.on_tool_end("sunny", run_id=t)
-        handler.on_retriever_start({}, "weather", run_id=d, parent_run_id=r, name="docs", tags=["t"])
+        handler.on_retriever_start(
+            {}, "weather", run_id=d, parent_run_id=r, name="docs", tags=["t"]
+        )
         handler.on_retriever_end(["d1"], run_id=d)
         handler.on_chain_start(
             {}, {"x": 1}, run_id=p, parent_run_id=r, name="fmt", run_type="prompt", tags=["t"]
