@@ -85,6 +85,23 @@ class TestReadme:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "['Hel', 'lo']"
 
+    def test_native_tracing_snippet_runs(self) -> None:
+        """The README's native-tracing code block runs and streams the root's final output."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        block = re.search(r"## Trace your own code.*?```python\n(.*?)```", readme, re.S)
+        assert block is not None
+        done = subprocess.run(
+            [sys.executable, "-c", block.group(1)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert "'/logs/model/streamed_output_str/-', 'value': ' sunny'" in done.stdout
+        assert lines[-1].endswith("'value': 'sunnyIt is sunny'}]")
+
     def test_readme_commands_are_the_ones_ci_runs(self) -> None:
         """The README's test command appears verbatim in .ci/run."""
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
