@@ -171,6 +171,40 @@ class _Run:
             self.finish(scope, error)
 
 
+def _start_worker(
+    work: Callable[[], None], loop: asyncio.AbstractEventLoop
+) -> asyncio.Future[None]:
+    """Run ``work`` in a new daemon thread in a copy of this context; return its future.
+
+    A thread of its own, not the loop's default executor: a target that outlives an
+    early-leaving consumer must not hold up the loop's shutdown or starve other work.
+    """
+    future: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: Optional[BaseException]) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def body() -> None:
+        error: Optional[BaseException] = None
+        try:
+            work()
+        except BaseException as exc:
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, error)
+        except RuntimeError:  # the consumer's loop is closed: nobody waits any more
+            pass
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(body,), name="logstream-target", daemon=True).start()
+    return future
+
+
 def _is_async(target: Callable[..., Any]) -> bool:
     if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
         return True
@@ -295,8 +329,7 @@ async def astream_log(
     if _is_async(target):
         task = loop.create_task(run.run_async())
     else:
-        context = contextvars.copy_context()
-        task = loop.run_in_executor(None, context.run, run.run_sync)
+        task = _start_worker(run.run_sync, loop)
     state: Optional[RunLog] = None if diff else RunLog(state=None)
     finished = False
     try:

@@ -320,18 +320,28 @@ def trace(
 
 
 def _inputs_of(signature: Optional[inspect.Signature], args: Any, kwargs: Any) -> Any:
-    """Return a call's inputs: its only argument, else its arguments by name."""
-    if len(args) == 1 and not kwargs:
-        return args[0]
-    if not args and len(kwargs) == 1:
-        return next(iter(kwargs.values()))
+    """Return a call's inputs: its only argument, else its arguments by name.
+
+    A method's ``self`` or ``cls`` is left out.
+    """
     if signature is not None:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError:
             pass
         else:
-            return dict(bound.arguments)
+            arguments = dict(bound.arguments)
+            first = next(iter(signature.parameters), None)
+            if first in ("self", "cls") and first in arguments:
+                del arguments[first]
+            if len(arguments) == 1:
+                name, value = next(iter(arguments.items()))
+                kind = signature.parameters[name].kind
+                if kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                    return value
+            return arguments
+    if len(args) == 1 and not kwargs:
+        return args[0]
     return {"args": list(args), "kwargs": dict(kwargs)}
 
 

@@ -435,3 +435,23 @@ class TestEarlyExit:
 
         asyncio.run(main())
         assert outcome == ["stopped"]
+
+    def test_break_does_not_wait_for_a_blocked_sync_function(self) -> None:
+        """A consumer leaving early is not held up by a sync target still running."""
+        release = threading.Event()
+        started = threading.Event()
+
+        def slow(_: Any) -> int:
+            started.set()
+            release.wait(TIMEOUT)
+            return 1
+
+        async def main() -> None:
+            stream = astream_log(slow, None)
+            async for _ in stream:  # the root's start patch
+                break
+            await stream.aclose()  # type: ignore[attr-defined]
+
+        asyncio.run(main())  # returns although `slow` is still blocked
+        assert started.wait(TIMEOUT)
+        release.set()

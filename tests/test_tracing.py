@@ -581,3 +581,30 @@ class TestAccumulate:
     def test_adds_or_falls_back(self, total: Any, chunk: Any, expected: Any) -> None:
         """Chunks add with ``+``; the latest chunk wins where ``+`` fails."""
         assert accumulate(total, chunk) == expected
+
+
+class TestInputsOfACall:
+    def test_method_self_is_left_out(self) -> None:
+        """A traced method's input is its argument, not ``self``."""
+        tracer = make_tracer()
+
+        class Tool:
+            @traced(run_type="tool")
+            def run(self, query: str) -> str:
+                return query.upper()
+
+        with trace("agent", tracer=tracer):
+            assert Tool().run("q") == "Q"
+        assert state_of(ops_of(tracer))["logs"]["run"]["inputs"] == "q"
+
+    def test_varargs_stay_named(self) -> None:
+        """A lone ``*args`` is shown by name, as the tuple it is."""
+        tracer = make_tracer()
+
+        @traced
+        def total(*numbers: int) -> int:
+            return sum(numbers)
+
+        with trace("agent", tracer=tracer):
+            total(1, 2)
+        assert state_of(ops_of(tracer))["logs"]["total"]["inputs"] == {"numbers": (1, 2)}
