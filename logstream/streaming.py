@@ -51,25 +51,29 @@ def _compare_dumps(value: Any) -> str:
 class _RootOutput:
     """Turns the root's output chunks into the ops ``Runnable.astream_log`` emits."""
 
-    __slots__ = ("final", "redact", "with_list")
+    __slots__ = ("final", "redact", "reported", "with_list")
 
     def __init__(self, with_list: bool, redact: Optional[Redactor]) -> None:
         self.with_list = with_list
         self.redact = redact
-        self.final: Any = None
+        self.final: Any = None  # the chunks added up, types kept so ``+`` keeps working
+        self.reported: Any = None  # a copy of ``final`` as the last diff reported it
 
     def ops(self, chunk: Any) -> list[JsonPatchOp]:
         if self.redact is not None:
             chunk = self.redact(chunk)
-        prev = self.final
-        if prev is None:
+        prev = self.reported
+        if self.final is None:
             final = chunk
         else:
             try:
-                final = prev + chunk
+                final = self.final + chunk
             except TypeError:
                 prev, final = None, chunk
         self.final = final
+        # Diff against what was reported, not the live value: a target that changes a
+        # chunk after yielding it must not make the next diff disagree with the stream.
+        self.reported = snapshot(final)
         ops: list[JsonPatchOp] = []
         if self.with_list:
             ops.append({"op": "add", "path": "/streamed_output/-", "value": snapshot(chunk)})

@@ -166,9 +166,12 @@ class RunScope:
         self._entered = True
         tracer, spec = self.tracer, self.spec
         if tracer is not None:
+            run_type = spec.run_type
+            if run_type == "chat_model" and tracer.schema_format == "original":
+                run_type = "llm"  # as LangChain logs chat models in this format
             self.run = tracer.start_run(
                 spec.name,
-                spec.run_type,
+                run_type,
                 run_id=spec.run_id,
                 parent_id=self._parent_id,
                 tags=spec.tags,
@@ -274,7 +277,9 @@ def trace(
 
     The run's parent is ``parent`` if given, else the run open in the current context
     (if it is on the same tracer). Tags and metadata of the parent are inherited, as
-    LangChain's config is.
+    LangChain's config is (inherited and own tags merged and sorted). In the
+    ``"original"`` schema format a ``chat_model`` run is logged as ``"llm"``, as
+    LangChain logs chat models there.
 
     Args:
         name: The run's name.
@@ -311,8 +316,8 @@ def trace(
     parent_id = None if parent is None else parent.id
     if parent is not None and parent.run is not None:
         inherited_tags = parent.run.tags
-        if inherited_tags:
-            tags = [*inherited_tags, *(t for t in tags or () if t not in inherited_tags)]
+        if inherited_tags:  # merged and sorted, as LangChain merges a child's config
+            tags = sorted({*inherited_tags, *(tags or ())})
         if parent.run.metadata:
             metadata = {**parent.run.metadata, **(metadata or {})}
     spec = _RunSpec(name, run_type, inputs, tags, metadata, run_id)
