@@ -35,7 +35,7 @@ from .model import Clock, IdFactory
 from .patches import JsonPatchOp, RunLog, RunLogPatch
 from .payloads import SchemaFormat, snapshot
 from .tracer import Redactor, Tracer
-from .tracing import RunScope, trace
+from .tracing import RunScope, trace, traced_spec
 
 __all__ = ["astream_log", "stream_log"]
 
@@ -98,6 +98,7 @@ class _Run:
         *,
         tracer: Tracer,
         name: str,
+        run_type: str,
         tags: Optional[list[str]],
         metadata: Optional[dict[str, Any]],
         run_id: Optional[UUID],
@@ -108,7 +109,7 @@ class _Run:
         self.tracer = tracer
         self.stopped = threading.Event()
         self.scope = trace(
-            name, "chain", inputs=value, tags=tags, metadata=metadata, run_id=run_id, tracer=tracer
+            name, run_type, inputs=value, tags=tags, metadata=metadata, run_id=run_id, tracer=tracer
         )
         self.output = _RootOutput(with_streamed_output_list, tracer.redact)
 
@@ -226,7 +227,19 @@ def _prepare(
     if not callable(target):
         msg = f"target must be a callable, not {type(target).__name__}"
         raise TypeError(msg)
-    name = options.pop("name", None) or getattr(target, "__name__", None) or type(target).__name__
+    run_type = "chain"
+    tags = options.pop("tags", None)
+    metadata = options.pop("metadata", None)
+    spec = traced_spec(target)
+    if spec is not None:  # a @traced callable: its run is the root, not a child of one
+        target, run_type = spec.fn, spec.run_type
+        tags = [*(spec.tags or ()), *(t for t in tags or () if t not in (spec.tags or ()))]
+        metadata = {**(spec.metadata or {}), **(metadata or {})}
+        name = options.pop("name", None) or spec.name
+    else:
+        name = (
+            options.pop("name", None) or getattr(target, "__name__", None) or type(target).__name__
+        )
     tracer = Tracer(
         include_names=options.pop("include_names", None),
         include_types=options.pop("include_types", None),
@@ -245,8 +258,9 @@ def _prepare(
         value,
         tracer=tracer,
         name=str(name),
-        tags=options.pop("tags", None),
-        metadata=options.pop("metadata", None),
+        run_type=run_type,
+        tags=tags or None,
+        metadata=metadata or None,
         run_id=options.pop("run_id", None),
         with_streamed_output_list=options.pop("with_streamed_output_list", True),
     )

@@ -33,7 +33,7 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, cast, overload
 from uuid import UUID
 
 from .model import Run
@@ -44,11 +44,13 @@ from .tracer import Tracer
 __all__ = [
     "ContextThreadPoolExecutor",
     "RunScope",
+    "TracedSpec",
     "accumulate",
     "bind_context",
     "current_run",
     "trace",
     "traced",
+    "traced_spec",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -350,6 +352,39 @@ def _inputs_of(signature: Optional[inspect.Signature], args: Any, kwargs: Any) -
     return {"args": list(args), "kwargs": dict(kwargs)}
 
 
+class TracedSpec(NamedTuple):
+    """What :func:`traced` recorded about a wrapped callable (its ``__logstream__``).
+
+    Attributes:
+        fn: The callable as it was before wrapping.
+        name: The run name.
+        run_type: The run type.
+        tags: The run's tags.
+        metadata: The run's metadata.
+    """
+
+    fn: Callable[..., Any]
+    name: str
+    run_type: str
+    tags: Optional[list[str]]
+    metadata: Optional[dict[str, Any]]
+
+
+@overload
+def traced(name: F) -> F: ...
+
+
+@overload
+def traced(
+    name: Optional[str] = None,
+    run_type: str = "chain",
+    *,
+    tags: Optional[list[str]] = None,
+    metadata: Optional[dict[str, Any]] = None,
+    tracer: Optional[Tracer] = None,
+) -> Callable[[F], F]: ...
+
+
 def traced(
     name: Union[str, Callable[..., Any], None] = None,
     run_type: str = "chain",
@@ -391,6 +426,7 @@ def traced(
 
     def decorate(fn: F) -> F:
         run_name = name if isinstance(name, str) else getattr(fn, "__name__", "Unnamed")
+        spec = TracedSpec(fn, run_name, run_type, tags, metadata)
         try:
             signature: Optional[inspect.Signature] = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -418,7 +454,7 @@ def traced(
                 finally:
                     await inner.aclose()
 
-            return cast(F, agen_wrapper)
+            return cast(F, _mark(agen_wrapper, spec))
 
         if inspect.isgeneratorfunction(fn):
 
@@ -429,7 +465,7 @@ def traced(
                     return (yield from fn(*args, **kwargs))
                 return (yield from _traced_gen(scope, fn(*args, **kwargs)))
 
-            return cast(F, gen_wrapper)
+            return cast(F, _mark(gen_wrapper, spec))
 
         if inspect.iscoroutinefunction(fn):
 
@@ -442,7 +478,7 @@ def traced(
                     scope.outputs = await fn(*args, **kwargs)
                 return scope.outputs
 
-            return cast(F, async_wrapper)
+            return cast(F, _mark(async_wrapper, spec))
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -453,9 +489,20 @@ def traced(
                 scope.outputs = fn(*args, **kwargs)
             return scope.outputs
 
-        return cast(F, wrapper)
+        return cast(F, _mark(wrapper, spec))
 
     return decorate
+
+
+def _mark(wrapper: Callable[..., Any], spec: TracedSpec) -> Any:
+    wrapper.__logstream__ = spec  # type: ignore[attr-defined]
+    return wrapper  # typed Any: the caller returns it as the wrapped function's type
+
+
+def traced_spec(target: Any) -> Optional[TracedSpec]:
+    """Return what :func:`traced` recorded about ``target``, or ``None`` if not traced."""
+    spec = getattr(target, "__logstream__", None)
+    return spec if isinstance(spec, TracedSpec) else None
 
 
 def _report(scope: RunScope, item: Any) -> None:
@@ -538,7 +585,8 @@ def bind_context(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def run_in_context(*args: Any, **kwargs: Any) -> T:
-        return context.run(fn, *args, **kwargs)
+        # A copy per call: one context cannot be entered by two threads at once.
+        return context.copy().run(fn, *args, **kwargs)
 
     return run_in_context
 

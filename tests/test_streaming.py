@@ -455,3 +455,18 @@ class TestEarlyExit:
         asyncio.run(main())  # returns although `slow` is still blocked
         assert started.wait(TIMEOUT)
         release.set()
+
+
+class TestTracedTargets:
+    def test_a_traced_target_is_the_root_not_a_child(self) -> None:
+        """Streaming a @traced callable makes its run the root, named and tagged as traced."""
+
+        @traced("renamed", tags=["t"])
+        def agent(_: Any) -> Iterator[str]:
+            yield "a"
+
+        patches = collect(agent, None)
+        state = jsonpatch.apply_patch(None, all_ops(patches))
+        assert state["name"] == "renamed"
+        assert state["logs"] == {}
+        assert state["final_output"] == "a"

@@ -608,3 +608,38 @@ class TestInputsOfACall:
         with trace("agent", tracer=tracer):
             total(1, 2)
         assert state_of(ops_of(tracer))["logs"]["total"]["inputs"] == {"numbers": (1, 2)}
+
+
+class TestBindContext:
+    def test_one_bound_function_runs_in_two_threads_at_once(self) -> None:
+        """A function bound once can run concurrently: each call gets its own context copy."""
+        tracer = make_tracer()
+        both_in = threading.Barrier(2, timeout=TIMEOUT)
+
+        def work(i: int) -> int:
+            both_in.wait()  # both calls are inside their contexts at the same time
+            with trace(f"w{i}"):
+                pass
+            return i
+
+        with trace("agent", tracer=tracer):
+            bound = bind_context(work)
+            with ContextThreadPoolExecutor(max_workers=2) as pool:
+                assert sorted(pool.map(bound, [1, 2])) == [1, 2]
+        assert sorted(state_of(ops_of(tracer))["logs"]) == ["w1", "w2"]
+
+
+class TestTypes:
+    def test_traced_keeps_the_signature_for_type_checkers(self) -> None:
+        """``traced`` returns the same callable type (overloads), and records its spec."""
+        from logstream.tracing import traced_spec
+
+        def f(x: int) -> int:
+            return x
+
+        g = traced(f)
+        h = traced("n", "tool")(f)
+        assert traced_spec(g) is not None and traced_spec(g).name == "f"  # type: ignore[union-attr]
+        assert traced_spec(h) is not None and traced_spec(h).run_type == "tool"  # type: ignore[union-attr]
+        assert traced_spec(f) is None
+        assert g.__wrapped__ is f  # type: ignore[attr-defined]
