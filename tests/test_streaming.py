@@ -470,3 +470,21 @@ class TestTracedTargets:
         assert state["name"] == "renamed"
         assert state["logs"] == {}
         assert state["final_output"] == "a"
+
+
+class TestThreads:
+    def test_stream_log_from_another_thread(self) -> None:
+        """stream_log works when called from a thread that is not the main thread."""
+        results: list[Any] = []
+
+        async def agen(_: Any) -> AsyncIterator[str]:
+            yield "x"
+
+        def consume() -> None:
+            for target in (letters, agen):
+                results.append(jsonpatch.apply_patch(None, all_ops(collect(target, None))))
+
+        thread = threading.Thread(target=consume)
+        thread.start()
+        thread.join(TIMEOUT)
+        assert [r["final_output"] for r in results] == ["abc", "x"]
