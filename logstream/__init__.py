@@ -19,6 +19,7 @@ from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
+from .serialize import SerializeOptionError, dumps
 from .stream import PatchChannel
 
 __version__ = "0.1.0"
@@ -43,7 +44,9 @@ __all__ = [
     "RunTree",
     "RunTypeError",
     "SchemaFormatError",
+    "SerializeOptionError",
     "UnknownRunError",
     "__version__",
+    "dumps",
     "escape_key",
 ]
