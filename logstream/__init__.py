@@ -19,6 +19,7 @@ from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
+from .redact import RedactionConfigError, SecretRedactor, redact_secrets
 from .serialize import SerializeOptionError, dumps
 from .stream import PatchChannel
 
@@ -35,6 +36,7 @@ __all__ = [
     "LogStreamError",
     "PatchChannel",
     "PatchEmitter",
+    "RedactionConfigError",
     "Run",
     "RunEvent",
     "RunFilter",
@@ -44,9 +46,11 @@ __all__ = [
     "RunTree",
     "RunTypeError",
     "SchemaFormatError",
+    "SecretRedactor",
     "SerializeOptionError",
     "UnknownRunError",
     "__version__",
     "dumps",
     "escape_key",
+    "redact_secrets",
 ]
