@@ -167,12 +167,12 @@ def dumps(
         }
     """
     opts = _options(indent, sort_keys, max_depth, max_string, max_items)
-    value_type = type(value)
-    if value_type is RunLogPatch:
-        value = value.ops
-    elif value_type is RunLog:
-        value = {"ops": value.ops, "state": value.state}
     try:
+        value_type = type(value)
+        if value_type is RunLogPatch:
+            value = value.ops
+        elif value_type is RunLog:
+            value = {"ops": value.ops, "state": value.state}
         if opts.is_plain(value, 0):
             return opts.encoder.encode(value)
     except Exception:  # any surprise (a huge int, a deep stack) takes the slow path
