@@ -19,6 +19,8 @@ from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
+from .redact import RedactionConfigError, SecretRedactor, redact_secrets
+from .serialize import SerializeOptionError, dumps
 from .stream import PatchChannel
 from .streaming import astream_log, stream_log
 from .tracer import Tracer
@@ -45,6 +47,7 @@ __all__ = [
     "LogStreamError",
     "PatchChannel",
     "PatchEmitter",
+    "RedactionConfigError",
     "Run",
     "RunEvent",
     "RunFilter",
@@ -55,13 +58,17 @@ __all__ = [
     "RunTree",
     "RunTypeError",
     "SchemaFormatError",
+    "SecretRedactor",
+    "SerializeOptionError",
     "Tracer",
     "UnknownRunError",
     "__version__",
     "astream_log",
     "bind_context",
     "current_run",
+    "dumps",
     "escape_key",
+    "redact_secrets",
     "stream_log",
     "trace",
     "traced",
