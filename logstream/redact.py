@@ -47,9 +47,11 @@ without recursion limit; shared and cyclic references are kept as they are, exce
 a cycle closing through a tuple or frozenset gets the mask where it closes. A
 :class:`~logstream.patches.RunLogPatch` or :class:`~logstream.patches.RunLog` is copied
 with its ops and state redacted. Strings are new only when something was masked.
-**Other objects are not inspected**: they are returned as they are, by reference, so a
-secret inside a message object, a pydantic model, a dataclass or bytes is not masked.
-To cover those too, redact their JSON form: ``redact_secrets(json.loads(dumps(value)))``.
+**Objects** that can say what they hold (``model_dump()``, as LangChain messages and
+pydantic models do, and dataclasses) are looked into: one that holds no secret is
+returned as it is, by reference; one that holds a secret is replaced by its dumped data,
+redacted, so the secret never reaches a patch (``inspect_objects=False`` turns this
+off). Other objects (bytes, arbitrary classes) are returned as they are.
 
 Example:
     >>> redact_secrets({"api_key": "abc", "max_tokens": 5, "q": "use sk-" + "a" * 24})
@@ -58,6 +60,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -192,6 +195,11 @@ class SecretRedactor:
             starts with a literal character, as the defaults do.
         extra_patterns: Value patterns added to ``patterns``.
         mask: What secrets are replaced by.
+        inspect_objects: Look into objects that are not containers but can say what
+            they hold (``model_dump()``, as LangChain messages and pydantic models do,
+            or dataclasses): an object holding no secret is returned as it is; one that
+            holds a secret is replaced by its dumped data, redacted. ``False`` leaves
+            every such object alone.
 
     Raises:
         RedactionConfigError: A bare string was given where a collection is expected, a
@@ -213,6 +221,7 @@ class SecretRedactor:
         patterns: Union[Iterable[PatternSpec], Mapping[str, PatternSpec], None] = None,
         extra_patterns: Union[Iterable[PatternSpec], Mapping[str, PatternSpec]] = (),
         mask: str = DEFAULT_MASK,
+        inspect_objects: bool = True,
     ) -> None:
         """Compile the key endings and value patterns."""
         if not isinstance(mask, str):
@@ -233,6 +242,7 @@ class SecretRedactor:
         self._search = self._regex.search
         self._sub = self._regex.sub
         self._key_cache: dict[str, tuple[bool, str]] = {}
+        self._inspect_objects = inspect_objects
 
     @property
     def mask(self) -> str:
@@ -350,6 +360,23 @@ class SecretRedactor:
             self._key_cache[key] = answer
         return answer
 
+    def _redact_object(self, value: Any) -> Any:
+        """Return ``value`` if the data it dumps to holds no secret, else that data redacted."""
+        try:
+            dump = getattr(value, "model_dump", None)
+            if callable(dump):
+                data = dump()
+            elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+                data = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            else:
+                return value
+            if not isinstance(data, (dict, list, tuple)):
+                return value
+            redacted = self._redact_tree(data)
+            return value if redacted == data else redacted
+        except Exception:  # an object that cannot say what it holds is left alone
+            return value
+
     def _redact_tree(self, root: Any) -> Any:
         """Copy ``root`` with an explicit stack, so depth is limited by memory only."""
         memo: dict[int, Any] = {}
@@ -415,6 +442,8 @@ class SecretRedactor:
             if isinstance(value, str):
                 redacted = self.redact_text(value)
                 return value if redacted is value else redacted
+            if self._inspect_objects:
+                return self._redact_object(value)
             return value
         memo[id(value)] = frame.early
         stack.append(frame)
