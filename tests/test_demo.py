@@ -102,6 +102,22 @@ class TestReadme:
         assert "'/logs/model/streamed_output_str/-', 'value': ' sunny'" in done.stdout
         assert lines[-1].endswith("'value': 'sunnyIt is sunny'}]")
 
+    def test_dumps_snippet_prints_what_its_comment_says(self) -> None:
+        """The README's ``dumps`` example prints exactly the JSON in its trailing comment."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        block = re.search(r"## JSON text and secrets.*?```python\n(.*?)```", readme, re.S)
+        assert block is not None
+        done = subprocess.run(
+            [sys.executable, "-c", block.group(1)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        claimed = block.group(1).strip().splitlines()[-1].removeprefix("# ")
+        assert done.stdout.strip() == claimed
+
     def test_readme_commands_are_the_ones_ci_runs(self) -> None:
         """The README's test command appears verbatim in .ci/run."""
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
