@@ -643,3 +643,39 @@ class TestTypes:
         assert traced_spec(h) is not None and traced_spec(h).run_type == "tool"  # type: ignore[union-attr]
         assert traced_spec(f) is None
         assert g.__wrapped__ is f  # type: ignore[attr-defined]
+
+
+class TestMisuse:
+    def test_token_after_the_block_is_an_unknown_run(self) -> None:
+        """Using a scope after its block exited raises UnknownRunError saying it ended."""
+        from logstream import UnknownRunError
+
+        tracer = make_tracer()
+        with trace("agent", tracer=tracer):
+            with trace("model", "llm") as model:
+                pass
+            with pytest.raises(UnknownRunError) as caught:
+                model.token("late")
+        assert caught.value.state == "ended"
+
+    def test_a_failing_redactor_records_nothing(self) -> None:
+        """If ``redact`` raises, the error reaches the caller and no run or patch is made."""
+
+        def broken(value: Any) -> Any:
+            raise RuntimeError("redactor bug")
+
+        tracer = make_tracer(redact=broken, auto_close=False)
+        with pytest.raises(RuntimeError, match="redactor bug"):
+            with trace("agent", tracer=tracer):
+                pass  # pragma: no cover
+        assert drain(tracer) == []
+        assert len(tracer.tree) == 0
+
+    def test_chunk_after_the_block_lands_in_the_entry(self) -> None:
+        """A chunk reported after the block exited is added to the entry, like a late tap."""
+        tracer = make_tracer()
+        with trace("agent", tracer=tracer):
+            with trace("step") as step:
+                pass
+            step.chunk("late")
+        assert state_of(ops_of(tracer))["logs"]["step"]["streamed_output"] == ["late"]
