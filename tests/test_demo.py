@@ -69,54 +69,38 @@ class TestFakeClock:
         assert (second - first).total_seconds() == 0.001
 
 
+def run_readme_block(heading: str) -> tuple[str, str]:
+    """Run the first Python block after ``## heading`` in the README; return it and its stdout."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(rf"## {re.escape(heading)}.*?```python\n(.*?)```", readme, re.S)
+    assert block is not None, heading
+    done = subprocess.run(
+        [sys.executable, "-c", block.group(1)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return block.group(1), done.stdout
+
+
 class TestReadme:
     def test_quickstart_runs_and_prints_its_claimed_tokens(self) -> None:
         """The README's quickstart code block runs and prints what its comment says."""
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = re.search(r"## Quickstart\s+```python\n(.*?)```", readme, re.S)
-        assert block is not None
-        done = subprocess.run(
-            [sys.executable, "-c", block.group(1)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().splitlines()[-1] == "['Hel', 'lo']"
+        _, out = run_readme_block("Quickstart")
+        assert out.strip().splitlines()[-1] == "['Hel', 'lo']"
 
     def test_native_tracing_snippet_runs(self) -> None:
         """The README's native-tracing code block runs and streams the root's final output."""
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = re.search(r"## Trace your own code.*?```python\n(.*?)```", readme, re.S)
-        assert block is not None
-        done = subprocess.run(
-            [sys.executable, "-c", block.group(1)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        lines = done.stdout.strip().splitlines()
-        assert "'/logs/model/streamed_output_str/-', 'value': ' sunny'" in done.stdout
-        assert lines[-1].endswith("'value': 'sunnyIt is sunny'}]")
+        _, out = run_readme_block("Trace your own code")
+        assert "'/logs/model/streamed_output_str/-', 'value': ' sunny'" in out
+        assert out.strip().splitlines()[-1].endswith("'value': 'sunnyIt is sunny'}]")
 
     def test_dumps_snippet_prints_what_its_comment_says(self) -> None:
         """The README's ``dumps`` example prints exactly the JSON in its trailing comment."""
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = re.search(r"## JSON text and secrets.*?```python\n(.*?)```", readme, re.S)
-        assert block is not None
-        done = subprocess.run(
-            [sys.executable, "-c", block.group(1)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        claimed = block.group(1).strip().splitlines()[-1].removeprefix("# ")
-        assert done.stdout.strip() == claimed
+        code, out = run_readme_block("JSON text and secrets")
+        assert out.strip() == code.strip().splitlines()[-1].removeprefix("# ")
 
     def test_readme_commands_are_the_ones_ci_runs(self) -> None:
         """The README's test command appears verbatim in .ci/run."""
