@@ -41,8 +41,8 @@ _BAD_ESCAPE = re.compile("(~[^01]|~$)").search
 _MISSING: Any = object()
 
 _PATHS: dict[str, Optional[tuple[tuple[str, ...], str]]] = {}
-"""Parsed paths, by path: the unescaped parts up to the last, and the last part (``None``
-for a path this module leaves to jsonpatch, ``((), "")`` with the root marked below)."""
+"""Parsed paths, by path: the unescaped parts before the last, and the last part; ``None``
+for a path left to jsonpatch, and ``_ROOT`` itself (not an equal tuple) for ``""``."""
 
 _PATH_CACHE_LIMIT = 4096
 

@@ -212,14 +212,19 @@ class RunLog(RunLogPatch):
       handed out, starts a new history from that log's state (the state as it is now, so
       changes made to it count, as they do in LangChain), copying it once.
 
-    So ``state = state + patch`` in a loop is linear. Asking for the newest log's state and
-    then adding to it copies the state once, as LangChain does on every ``+``.
+    So ``state = state + patch`` in a loop is linear. Asking for the newest log's state
+    (``repr`` and ``==`` ask too) and then adding to it copies the state once, as LangChain
+    does on every ``+``. Patches with ops other than ``add``, ``replace`` and ``remove``, or
+    with paths through other containers than dicts and lists, are applied by jsonpatch to a
+    copy of the state. ``+`` may be called from several threads at once.
 
     A state is a plain ``dict`` that belongs to its log: it shares no mutable value with
     any op or any other log's state, and it may be read and changed freely; a change shows
-    in that log's state only and in logs added to it later. The shared ops must not be
-    changed after they were added (as with :meth:`RunLogPatch.from_ops`): old states are
-    rebuilt from them. :attr:`ops` and :attr:`state` may be assigned, as in LangChain.
+    in that log's state only and in logs added to it later. The ops, and the values in
+    them, must not be changed after they were added (as with :meth:`RunLogPatch.from_ops`):
+    old states are rebuilt from them. :attr:`ops` and :attr:`state` may be assigned, as in
+    LangChain. A log kept from earlier keeps its history alive: the ops and the newest
+    document of the logs added after it.
 
     Args:
         *ops: The ops so far.
