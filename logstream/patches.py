@@ -15,12 +15,15 @@ Example:
 
 from __future__ import annotations
 
-import copy
+import enum
+import operator
+import threading
 from pprint import pformat
 from typing import Any, Optional, Union
 
-import jsonpatch
 from typing_extensions import Literal, NotRequired, TypedDict
+
+from ._apply import apply_atomic, deep_copy, replay
 
 __all__ = [
     "JsonPatchOp",
@@ -128,11 +131,12 @@ class RunLogPatch:
 
         Raises:
             TypeError: ``other`` is not exactly a :class:`RunLogPatch`.
+            jsonpatch.JsonPatchException: The ops do not apply (as jsonpatch says).
+            jsonpointer.JsonPointerException: A path is invalid (as jsonpatch says).
         """
         if type(other) is RunLogPatch:
-            ops = self.ops + other.ops
-            state = jsonpatch.apply_patch(None, copy.deepcopy(ops))
-            return RunLog(*ops, state=state)
+            ops = [*self.ops, *other.ops]
+            return RunLog._at(_History(ops, None, 0, apply_atomic(None, ops)), len(ops))
         msg = f"unsupported operand type(s) for +: '{type(self)}' and '{type(other)}'"
         raise TypeError(msg)
 
@@ -145,35 +149,190 @@ class RunLogPatch:
         return isinstance(other, RunLogPatch) and self.ops == other.ops
 
 
+class _Mark(enum.Enum):
+    """Markers for a document that is not there."""
+
+    UNSET = "unset"
+    """A log's state that has not been asked for yet."""
+
+    GONE = "gone"
+    """A history's live document that a log has taken as its state."""
+
+
+class _History:
+    """The ops shared by a line of logs, and the document they build.
+
+    ``ops`` only grows. ``base`` is the document after ``ops[:start]``; no one changes it,
+    so histories may share it. ``live`` is the document after all of ``ops``, owned by the
+    history until the log at its end takes it as its state. ``lock`` guards ``ops`` growing
+    and ``live`` changing hands.
+    """
+
+    def __init__(self, ops: list[JsonPatchOp], base: Any, start: int, live: Any) -> None:
+        self.ops = ops
+        self.base = base
+        self.start = start
+        self.live = live
+        self.lock = threading.Lock()
+
+    def rebuild(self, length: int) -> Any:
+        """Return a new document: ``base`` with ``ops[start:length]`` applied."""
+        return replay(deep_copy(self.base), self.ops, self.start, length)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Leave the lock out of pickles and deep copies."""
+        state = self.__dict__.copy()
+        del state["lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`__getstate__` with a new lock."""
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
+
 class RunLog(RunLogPatch):
     """Every op so far and the state they build.
 
+    A log behaves as an immutable value: ``log + patch`` returns a new log and leaves
+    ``log`` as it was, so a log kept from earlier still shows its own :attr:`state` and
+    :attr:`ops`, and adding two patches to one log gives two independent logs. Adding a
+    patch costs time in proportion to the patch, not to the log:
+
+    * Logs built from one another by ``+`` share one history: the list of all their ops and
+      the live document those ops build. A log is its length in that list.
+    * ``log + patch`` where ``log`` is the newest log of its history applies the patch to
+      the live document in place (undoing it all if an op fails, so a failing patch
+      raises jsonpatch's error and changes nothing), appends the ops, and returns a log
+      one patch longer. Nothing is copied but the ops' values.
+    * A log's :attr:`state` is made when first asked for, then kept: the newest log takes
+      the live document as it is; an older log rebuilds its own by replaying the shared
+      ops up to its length on a copy of the history's starting document.
+    * Adding to a log that is not the newest (branching), or whose state was already
+      handed out, starts a new history from that log's state (the state as it is now, so
+      changes made to it count, as they do in LangChain), copying it once.
+
+    So ``state = state + patch`` in a loop is linear. Asking for the newest log's state
+    (``repr`` and ``==`` ask too) and then adding to it copies the state once, as LangChain
+    does on every ``+``. Patches with ops other than ``add``, ``replace`` and ``remove``, or
+    with paths through other containers than dicts and lists, are applied by jsonpatch to a
+    copy of the state. ``+`` may be called from several threads at once.
+
+    A state is a plain ``dict`` that belongs to its log: it shares no mutable value with
+    any op or any other log's state, and it may be read and changed freely; a change shows
+    in that log's state only and in logs added to it later. The ops, and the values in
+    them, must not be changed after they were added (as with :meth:`RunLogPatch.from_ops`):
+    old states are rebuilt from them. :attr:`ops` and :attr:`state` may be assigned, as in
+    LangChain. A log kept from earlier keeps its history alive: the ops and the newest
+    document of the logs added after it.
+
     Args:
         *ops: The ops so far.
-        state: The state they build (``None`` before the first op).
+        state: The state they build (``None`` before the first op). The log takes it as
+            its own: it is not copied, and not checked against ``ops``.
     """
 
-    state: RunState
-    """The state built by applying :attr:`ops` in order."""
+    _hist: _History
+    _n: int
+    _state: Any
+    _ops: Optional[list[JsonPatchOp]]
 
     def __init__(self, *ops: JsonPatchOp, state: Union[RunState, None]) -> None:
         """Wrap ``ops`` and the ``state`` they build."""
-        super().__init__(*ops)
-        self.state = state  # type: ignore[assignment]
+        self._hist = _History(list(ops), None, 0, _Mark.GONE)
+        self._n = len(ops)
+        self._state = state
+        self._ops = None
+
+    @classmethod
+    def _at(cls, hist: _History, length: int) -> RunLog:
+        """Return the log of the first ``length`` ops of ``hist``."""
+        log = cls.__new__(cls)
+        log._hist = hist
+        log._n = length
+        log._state = _Mark.UNSET
+        log._ops = None
+        return log
+
+    @property
+    def ops(self) -> list[JsonPatchOp]:
+        """All ops so far, in order: a list that belongs to this log."""
+        ops = self._ops
+        if ops is None:
+            ops = self._ops = self._hist.ops[: self._n]
+        return ops
+
+    @ops.setter
+    def ops(self, ops: list[JsonPatchOp]) -> None:
+        self._ops = ops
+
+    @property
+    def state(self) -> RunState:
+        """The state built by applying :attr:`ops` in order; a plain dict this log owns."""
+        state = self._state
+        if state is _Mark.UNSET:
+            hist = self._hist
+            with hist.lock:
+                if self._state is _Mark.UNSET and self._n == len(hist.ops):
+                    if hist.live is not _Mark.GONE:
+                        self._state, hist.live = hist.live, _Mark.GONE
+            if self._state is _Mark.UNSET:
+                rebuilt = hist.rebuild(self._n)
+                with hist.lock:
+                    if self._state is _Mark.UNSET:
+                        self._state = rebuilt
+            state = self._state
+        return state  # type: ignore[no-any-return]
+
+    @state.setter
+    def state(self, state: RunState) -> None:
+        self._state = state
+
+    def _replayable(self) -> bool:
+        """Return whether this log is still what its history replays to at its length."""
+        if self._state is not _Mark.UNSET:
+            return False
+        ops = self._ops
+        return ops is None or (
+            type(ops) is list
+            and len(ops) == self._n
+            and all(map(operator.is_, ops, self._hist.ops))
+        )
 
     def __add__(self, other: Any) -> RunLog:
         """Return a new log with ``other``'s ops applied; this one is left as it was.
 
         Raises:
             TypeError: ``other`` is not exactly a :class:`RunLogPatch`.
+            jsonpatch.JsonPatchException: The ops do not apply (as jsonpatch says); this
+                log is unchanged.
+            jsonpointer.JsonPointerException: A path is invalid (as jsonpatch says); this
+                log is unchanged.
         """
-        if type(other) is RunLogPatch:
-            # Copy the ops' values: jsonpatch < 1.34 inserts them by reference, and the
-            # new state must share nothing with the patch or with this log's state.
-            state = jsonpatch.apply_patch(self.state, copy.deepcopy(other.ops))
-            return RunLog(*self.ops, *other.ops, state=state)
-        msg = f"unsupported operand type(s) for +: '{type(self)}' and '{type(other)}'"
-        raise TypeError(msg)
+        if type(other) is not RunLogPatch:
+            msg = f"unsupported operand type(s) for +: '{type(self)}' and '{type(other)}'"
+            raise TypeError(msg)
+        ops = other.ops if type(other.ops) is list else list(other.ops)
+        hist = self._hist
+        replayable = self._replayable()
+        if replayable:
+            with hist.lock:
+                if self._n == len(hist.ops) and hist.live is not _Mark.GONE:
+                    hist.live = apply_atomic(hist.live, ops)
+                    hist.ops.extend(ops)
+                    return RunLog._at(hist, len(hist.ops))
+        # Branch: a new history that starts from this log.
+        if replayable:
+            prefix = hist.ops[: self._n]
+            base, start = hist.base, hist.start
+            doc = hist.rebuild(self._n)
+        else:
+            prefix = list(self.ops)
+            base, start = deep_copy(self.state), len(prefix)
+            doc = deep_copy(base)
+        doc = apply_atomic(doc, ops)
+        prefix.extend(ops)
+        return RunLog._at(_History(prefix, base, start, doc), len(prefix))
 
     def __repr__(self) -> str:
         """Show the state, pretty-printed."""
