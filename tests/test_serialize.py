@@ -13,7 +13,6 @@ import textwrap
 import time
 import uuid
 from collections import OrderedDict, deque
-from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -830,27 +829,3 @@ class TestProperties:
         assert out.isascii()
         strict_loads(out)
         assert dumps(value, indent=indent, sort_keys=sort) == out  # deterministic
-
-
-class TestImports:
-    def test_serialize_imports_only_the_core(self) -> None:
-        """logstream.serialize loads no framework, asyncio, or edge module of logstream."""
-        package_dir = str(Path(logstream.__file__).resolve().parent)
-        code = textwrap.dedent(
-            f"""
-            import json, sys, types
-            pkg = types.ModuleType("logstream")
-            pkg.__path__ = [{package_dir!r}]
-            sys.modules["logstream"] = pkg
-            import logstream.serialize
-            print(json.dumps(sorted(sys.modules)))
-            """
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-        )
-        loaded = json.loads(result.stdout)
-        assert "logstream.serialize" in loaded
-        assert "logstream.callbacks" not in loaded
-        assert "logstream.stream" not in loaded
-        assert not [m for m in loaded if m.split(".")[0] in ("asyncio", "pydantic", "langchain")]

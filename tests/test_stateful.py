@@ -348,7 +348,9 @@ class HandlerMachine(RuleBasedStateMachine):
                 assert getattr(info.value, attr) == value, (attr, info.value)
             if issubclass(exc_type, LogStreamError):
                 assert str(info.value)
-        new = self.handler._tracer.channel.drain()  # private: a non-blocking read of the stream so far
+        new = (
+            self.handler._tracer.channel.drain()
+        )  # private: a non-blocking read of the stream so far
         assert len(new) == n_patches, [p.ops for p in new]
         for patch in new:
             self.patches.append(patch)
