@@ -258,13 +258,51 @@ class RunTree:
             UnknownRunError: No run with this id is open.
             RunTypeError: The run's type is not in ``allowed_types``.
         """
-        run = self._runs.get(run_id)
-        if run is None:
-            raise self._unknown(run_id, "token")
-        if allowed_types and run.run_type not in allowed_types:
-            raise RunTypeError(run_id, "token", run.run_type, " or ".join(sorted(allowed_types)))
+        run = self.check_token(run_id, allowed_types)
         run.token_count += 1
         return run
+
+    def check_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
+        """Return the open run a token names, checking it may stream; nothing changes.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``.
+        """
+        return self.check_event(run_id, "token", allowed_types)
+
+    def check_event(self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str]) -> Run:
+        """Return the open run an event names, checking the event fits its type.
+
+        This is what :meth:`end`, :meth:`fail` and :meth:`count_token` check before they
+        change anything, for a caller that must know an event will apply before it
+        commits to it (e.g. by claiming room for its patch).
+
+        Args:
+            run_id: The run's id.
+            event: The event's name, for error messages.
+            allowed_types: Run types the event is allowed for; empty allows any.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            raise self._unknown(run_id, event)
+        if allowed_types and run.run_type not in allowed_types:
+            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+        return run
+
+    def check_start(self, run_id: uuid.UUID) -> None:
+        """Check that a run with this id may start (no open run holds it); nothing changes.
+
+        Raises:
+            DuplicateRunError: A run with this id is already open.
+        """
+        held = self._runs.get(run_id)
+        if held is not None:
+            raise DuplicateRunError(run_id, held.name, held.run_type)
 
     def add_event(
         self, run_id: uuid.UUID, name: str, kwargs: Optional[dict[str, Any]] = None
@@ -350,11 +388,7 @@ class RunTree:
     def _close(
         self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
     ) -> Run:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise self._unknown(run_id, event)
-        if allowed_types and run.run_type not in allowed_types:
-            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+        run = self.check_event(run_id, event, allowed_types)
         del self._runs[run_id]
         self._finished[run_id] = "ended" if kind == "end" else "failed"
         if len(self._finished) > _FINISHED_REMEMBERED:
