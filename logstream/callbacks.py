@@ -35,6 +35,7 @@ from .payloads import (
     wrap_chain_outputs,
     wrap_tool_inputs,
 )
+from .stream import BufferStats, WhenFull
 from .tracer import LLM_TYPES, Redactor, Tracer
 
 __all__ = ["LogStreamCallbackHandler"]
@@ -138,6 +139,15 @@ class LogStreamCallbackHandler:
         redact: Applied to inputs, outputs, metadata and streamed values before they are
             recorded or enter any patch (not in LangChain's handler); e.g.
             :func:`logstream.redact_secrets`.
+        max_buffer: The most patches that may wait for the consumer (not in LangChain's
+            handler); ``None``, the default, for no limit, as LangChain's.
+        when_full: With ``max_buffer``, what a callback does when the buffer is full:
+            ``"block"`` (also for ``None``) waits for the consumer to read, ``"raise"``
+            raises :class:`~logstream.errors.BufferFullError`. Either way the event is
+            applied whole or not at all; LangChain's manager logs such an error.
+        block_timeout: With ``"block"``, the most seconds a callback waits before it
+            raises :class:`~logstream.errors.BufferFullError`; ``None`` waits until the
+            consumer reads or the stream is closed.
 
     Raises:
         ValueError: ``_schema_format`` is unknown (a
@@ -193,6 +203,9 @@ class LogStreamCallbackHandler:
         _schema_format: SchemaFormat = "streaming_events",
         clock: Optional[Clock] = None,
         redact: Optional[Redactor] = None,
+        max_buffer: Optional[int] = None,
+        when_full: Optional[WhenFull] = None,
+        block_timeout: Optional[float] = None,
     ) -> None:
         """Create a handler with an open stream and an empty run tree."""
         self._schema_format: SchemaFormat = check_schema_format(_schema_format)
@@ -214,6 +227,9 @@ class LogStreamCallbackHandler:
             auto_close=auto_close,
             clock=clock,
             redact=redact,
+            max_buffer=max_buffer,
+            when_full=when_full,
+            block_timeout=block_timeout,
         )
         self.lock = self._tracer.lock
 
@@ -255,6 +271,11 @@ class LogStreamCallbackHandler:
     def closed(self) -> bool:
         """Whether the stream is closed (by ``auto_close`` or :meth:`close`)."""
         return self._tracer.closed
+
+    @property
+    def buffer_stats(self) -> BufferStats:
+        """What the stream's buffer went through: patches queued, delivered, waits, ..."""
+        return self._tracer.buffer_stats
 
     def __copy__(self) -> LogStreamCallbackHandler:
         """Return self: callback managers copy their handlers, the log must stay one."""
@@ -430,7 +451,8 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        self._tracer.add_token(run_id, token, getattr(chunk, "message", token))
+        value = token if chunk is None else getattr(chunk, "message", token)
+        self._tracer.add_token(run_id, token, value)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End an LLM or chat-model run with its response (an ``LLMResult`` or a mapping).

@@ -84,6 +84,17 @@ class PatchEmitter:
         """Return ``/logs/<key>`` (escaped) of an included run, else ``None``."""
         return self._paths.get(run_id)
 
+    def token_paths(self, run_id: UUID) -> Optional[tuple[str, str]]:
+        """Return the paths of a logged run's token ops, else ``None``.
+
+        The paths of ``streamed_output_str/-`` and ``streamed_output/-``, as
+        :meth:`token` uses them; a caller streaming many tokens can build them once.
+        """
+        path = self._paths.get(run_id)
+        if path is None:
+            return None
+        return path + "/streamed_output_str/-", path + "/streamed_output/-"
+
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
         return run_id != self.root_id and self.run_filter.should_include(name, run_type, tags)
