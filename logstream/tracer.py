@@ -62,6 +62,7 @@ LLM_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
 _ANY_TYPE: frozenset[str] = frozenset()
 
 _from_ops = RunLogPatch.from_ops
+_NO_RUN: Any = object()  # no token seen yet
 
 # An open run that streams tokens, with the two op paths its tokens go to (``None``
 # when the run is not logged): looked up once per token instead of tree, type check
@@ -145,6 +146,10 @@ class Tracer:
         )
         self._bounded = max_buffer is not None
         self._token_routes: dict[UUID, _TokenRoute] = {}
+        # The route of the last token, by the identity of its id object: a model streams
+        # its tokens with the same id object, and a UUID hashes in Python code.
+        self._last_token_id: Any = _NO_RUN
+        self._last_token_route: Optional[_TokenRoute] = None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -339,10 +344,11 @@ class Tracer:
             channel = self.channel
             if channel._closed:
                 return
-            route = self._token_routes.get(run_id) if allowed_types is LLM_TYPES else None
-            if route is None:
+            if run_id is self._last_token_id and allowed_types is LLM_TYPES:
+                route = self._last_token_route
+            else:
                 route = self._token_route(run_id, allowed_types)
-            run, str_path, out_path = route
+            run, str_path, out_path = route  # type: ignore[misc]
             if str_path is not None:
                 if type(token) is not str:  # content blocks: copied, as every value is
                     token = snapshot(token)
@@ -354,20 +360,29 @@ class Tracer:
                         {"op": "add", "path": out_path, "value": value},
                     ]
                 )
-                if not channel.put(patch, event="token", run_id=run_id):
+                if self._bounded:
+                    if not channel.put(patch, event="token", run_id=run_id):
+                        return
+                elif not channel.put(patch):
                     return
             run.token_count += 1
         finally:
             lock.release()
 
     def _token_route(self, run_id: UUID, allowed_types: frozenset[str]) -> _TokenRoute:
-        # Under self.lock: check the token is allowed (raising as the tree does) and
-        # remember where the run's tokens go, for the next token of an LLM-type run.
+        # Under self.lock: where a token goes, checked as the tree checks it (raising the
+        # same errors); an LLM-type run's route is kept until the run ends.
+        if allowed_types is LLM_TYPES:
+            route = self._token_routes.get(run_id)
+            if route is not None:
+                self._last_token_id, self._last_token_route = run_id, route
+                return route
         run = self.tree.check_token(run_id, allowed_types)
         paths = self.emitter.token_paths(run_id)
-        route: _TokenRoute = (run, None, None) if paths is None else (run, *paths)
+        route = (run, None, None) if paths is None else (run, *paths)
         if run.run_type in LLM_TYPES:
             self._token_routes[run_id] = route
+            self._last_token_id, self._last_token_route = run_id, route
         return route
 
     def add_chunk(self, run_id: UUID, chunk: Any) -> None:
@@ -475,6 +490,7 @@ class Tracer:
                         allowed_types=allowed_types,
                     )
                 self._token_routes.pop(run_id, None)
+                self._last_token_id, self._last_token_route = _NO_RUN, None
                 ops = self.emitter.end(run)
             except BaseException:
                 if claimed:
