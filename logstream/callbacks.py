@@ -341,26 +341,6 @@ class LogStreamCallbackHandler:
 
     # -- core plumbing -----------------------------------------------------------------
 
-    def _start(
-        self,
-        run_id: UUID,
-        parent_run_id: Optional[UUID],
-        name: str,
-        run_type: str,
-        tags: Optional[list[str]],
-        metadata: Optional[dict[str, Any]],
-        inputs: Any,
-    ) -> None:
-        self._tracer.start_run(
-            name,
-            run_type,
-            run_id=run_id,
-            parent_id=parent_run_id,
-            tags=tags,
-            metadata=metadata,
-            inputs=inputs,
-        )
-
     def _end(
         self,
         run_id: UUID,
@@ -402,8 +382,15 @@ class LogStreamCallbackHandler:
             DuplicateRunError: ``run_id`` is already open.
         """
         inputs = {"prompts": list(prompts)}
-        self._start(
-            run_id, parent_run_id, _run_name(name, serialized), "llm", tags, metadata, inputs
+        self._tracer.start_run(
+            _run_name(name, serialized),
+            "llm",
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=inputs,
+            event="llm start",
         )
 
     def on_chat_model_start(
@@ -429,8 +416,15 @@ class LogStreamCallbackHandler:
             msg = "chat model runs are not traced in the 'original' schema format"
             raise NotImplementedError(msg)
         inputs = {"messages": [list(batch) for batch in messages]}
-        self._start(
-            run_id, parent_run_id, _run_name(name, serialized), "chat_model", tags, metadata, inputs
+        self._tracer.start_run(
+            _run_name(name, serialized),
+            "chat_model",
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=inputs,
+            event="chat model start",
         )
 
     def on_llm_new_token(
@@ -500,14 +494,15 @@ class LogStreamCallbackHandler:
         Raises:
             DuplicateRunError: ``run_id`` is already open.
         """
-        self._start(
-            run_id,
-            parent_run_id,
+        self._tracer.start_run(
             _run_name(name, serialized),
             run_type or "chain",
-            tags,
-            metadata,
-            wrap_chain_inputs(inputs, self._schema_format),
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=wrap_chain_inputs(inputs, self._schema_format),
+            event="chain start",
         )
 
     def on_chain_end(
@@ -520,7 +515,9 @@ class LogStreamCallbackHandler:
         """
         fmt = self._schema_format
         final_inputs = UNSET if inputs is None else wrap_chain_inputs(inputs, fmt)
-        self._end(run_id, "chain end", frozenset(), wrap_chain_outputs(outputs, fmt), final_inputs)
+        self._tracer.end_run(
+            run_id, outputs=wrap_chain_outputs(outputs, fmt), inputs=final_inputs, event="chain end"
+        )
 
     def on_chain_error(
         self, error: BaseException, *, inputs: Any = None, run_id: UUID, **kwargs: Any
@@ -553,14 +550,15 @@ class LogStreamCallbackHandler:
         Raises:
             DuplicateRunError: ``run_id`` is already open.
         """
-        self._start(
-            run_id,
-            parent_run_id,
+        self._tracer.start_run(
             _run_name(name, serialized),
             "tool",
-            tags,
-            metadata,
-            wrap_tool_inputs(input_str, inputs, self._schema_format),
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=wrap_tool_inputs(input_str, inputs, self._schema_format),
+            event="tool start",
         )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -570,7 +568,9 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not a tool run.
         """
-        self._end(run_id, "tool end", _TOOL_TYPES, {"output": output})
+        self._tracer.end_run(
+            run_id, outputs={"output": output}, event="tool end", allowed_types=_TOOL_TYPES
+        )
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail a tool run.
@@ -600,14 +600,15 @@ class LogStreamCallbackHandler:
         Raises:
             DuplicateRunError: ``run_id`` is already open.
         """
-        self._start(
-            run_id,
-            parent_run_id,
+        self._tracer.start_run(
             name or "Retriever",
             "retriever",
-            tags,
-            metadata,
-            {"query": query},
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs={"query": query},
+            event="retriever start",
         )
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:

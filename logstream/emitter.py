@@ -31,11 +31,64 @@ from uuid import UUID
 from .errors import SchemaFormatError
 from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
-from .model import Run
+from .model import Run, id_string, isoformat_ms
 from .patches import JsonPatchOp, LogEntry, RunState
 from .payloads import SCHEMA_FORMATS, SchemaFormat, snapshot, wire_inputs, wire_outputs
 
 __all__ = ["PatchEmitter", "check_schema_format"]
+
+# -- the values of an entry, fast ------------------------------------------------------
+#
+# These give exactly what payloads.snapshot / wire_inputs / wire_outputs give (a test
+# checks it on generated values), without their bookkeeping in the usual cases: a value
+# that is a scalar or an object, a flat dict or list, and the envelope a chain, tool or
+# prompt run keeps its inputs and outputs in. Anything else goes to payloads.
+
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_RAW_TYPES = frozenset({"retriever", "llm", "chat_model"})  # shown in their envelope
+_PLACEHOLDER_INPUT = {"input": ""}  # what a streaming runnable reports before its input
+
+
+def _copied(value: Any) -> Any:
+    """Return ``snapshot(value)``."""
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict:
+        for item in value.values():
+            if type(item) not in _SCALAR_TYPES:
+                return snapshot(value)
+        return value.copy()
+    if kind is list:
+        for item in value:
+            if type(item) not in _SCALAR_TYPES:
+                return snapshot(value)
+        return value.copy()
+    if isinstance(value, (dict, list)):
+        return snapshot(value)
+    return value
+
+
+def _entry_inputs(run_type: str, inputs: Any) -> Any:
+    """Return ``wire_inputs(run_type, inputs)``."""
+    if type(inputs) is dict and run_type not in _RAW_TYPES:
+        inner = inputs.get("input")
+        if type(inner) is dict:
+            return None if inner == _PLACEHOLDER_INPUT else _copied(inner)
+        if not isinstance(inner, dict):
+            return _copied(inner)
+    return wire_inputs(run_type, inputs)
+
+
+def _final_output(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:
+    """Return ``wire_outputs(run_type, outputs, schema_format)``."""
+    if type(outputs) is dict:
+        if schema_format == "streaming_events":
+            if run_type not in _RAW_TYPES:
+                return _copied(outputs.get("output"))
+        elif run_type != "prompt":
+            return _copied(outputs)
+    return wire_outputs(run_type, outputs, schema_format)
 
 
 def check_schema_format(schema_format: str) -> SchemaFormat:
@@ -97,14 +150,22 @@ class PatchEmitter:
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
-        return run_id != self.root_id and self.run_filter.should_include(name, run_type, tags)
+        root = self.root_id
+        if run_id is root:
+            return False
+        if type(run_id) is UUID and type(root) is UUID:  # UUID.__eq__ is Python code
+            if run_id.int == root.int:
+                return False
+        elif run_id == root:
+            return False
+        return self.run_filter.should_include(name, run_type, tags)
 
     def start(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that started: the root state, or its log entry."""
         if self.root_id is None:
             self.root_id = run.id
             state: RunState = {
-                "id": str(run.id),
+                "id": id_string(run.id),
                 "streamed_output": [],
                 "final_output": None,
                 "logs": {},
@@ -118,19 +179,19 @@ class PatchEmitter:
         path = "/logs/" + escape_key(key)
         self._paths[run.id] = path
         entry: LogEntry = {
-            "id": str(run.id),
+            "id": id_string(run.id),
             "name": run.name,
             "type": run.run_type,
             "tags": list(run.tags),
-            "metadata": snapshot(run.metadata),
-            "start_time": run.start_time.isoformat(timespec="milliseconds"),
+            "metadata": _copied(run.metadata),
+            "start_time": isoformat_ms(run.start_time),
             "streamed_output": [],
             "streamed_output_str": [],
             "final_output": None,
             "end_time": None,
         }
         if self.schema_format == "streaming_events":
-            entry["inputs"] = wire_inputs(run.run_type, run.inputs)
+            entry["inputs"] = _entry_inputs(run.run_type, run.inputs)
         return [{"op": "add", "path": path, "value": entry}]
 
     def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:
@@ -146,9 +207,9 @@ class PatchEmitter:
         if path is None:
             return []
         if type(token) is not str:  # content blocks: copy them, as every value is
-            token = snapshot(token)
+            token = _copied(token)
             if type(chunk) is list:
-                chunk = snapshot(chunk)
+                chunk = _copied(chunk)
         return [
             {"op": "add", "path": path + "/streamed_output_str/-", "value": token},
             {"op": "add", "path": path + "/streamed_output/-", "value": chunk},
@@ -159,29 +220,27 @@ class PatchEmitter:
         path = self._paths.get(run_id)
         if path is None:
             return []
-        return [{"op": "add", "path": path + "/streamed_output/-", "value": snapshot(chunk)}]
+        return [{"op": "add", "path": path + "/streamed_output/-", "value": _copied(chunk)}]
 
     def end(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that ended or failed."""
         path = self._paths.get(run.id)
         if path is None:
             return []
-        ops: list[JsonPatchOp] = []
-        if self.schema_format == "streaming_events":
-            ops.append(
+        schema_format = self.schema_format
+        end_time = None if run.end_time is None else isoformat_ms(run.end_time)
+        final_output = _final_output(run.run_type, run.outputs, schema_format)
+        if schema_format == "streaming_events":
+            return [
                 {
                     "op": "replace",
                     "path": path + "/inputs",
-                    "value": wire_inputs(run.run_type, run.inputs),
-                }
-            )
-        end_time = run.end_time.isoformat(timespec="milliseconds") if run.end_time else None
-        ops.append(
-            {
-                "op": "add",
-                "path": path + "/final_output",
-                "value": wire_outputs(run.run_type, run.outputs, self.schema_format),
-            }
-        )
-        ops.append({"op": "add", "path": path + "/end_time", "value": end_time})
-        return ops
+                    "value": _entry_inputs(run.run_type, run.inputs),
+                },
+                {"op": "add", "path": path + "/final_output", "value": final_output},
+                {"op": "add", "path": path + "/end_time", "value": end_time},
+            ]
+        return [
+            {"op": "add", "path": path + "/final_output", "value": final_output},
+            {"op": "add", "path": path + "/end_time", "value": end_time},
+        ]

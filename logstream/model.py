@@ -19,14 +19,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 from .errors import DuplicateRunError, RunTypeError, UnknownRunError
 
-__all__ = ["UNSET", "Clock", "IdFactory", "Run", "RunEvent", "RunTree", "utc_now"]
+__all__ = [
+    "UNSET",
+    "Clock",
+    "IdFactory",
+    "Run",
+    "RunEvent",
+    "RunTree",
+    "id_string",
+    "isoformat_ms",
+    "utc_now",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +48,81 @@ IdFactory = Callable[[], uuid.UUID]
 
 def utc_now() -> datetime:
     """Return the current time in UTC; the default :data:`Clock`."""
-    return datetime.now(timezone.utc)
+    return datetime.now(_UTC)
+
+
+# -- formatting times and ids, fast ----------------------------------------------------
+#
+# A run's start and end times and its dotted order are formatted at every start and end;
+# datetime.isoformat() and strftime() cost microseconds each, and so does str() of a UUID
+# (it formats itself in Python code). For times in UTC the text of the last second seen
+# is kept (events come many per second) and only the fraction is added; the text of the
+# last id formatted is kept (the emitter asks for the id the tree just formatted). Each
+# cache is one tuple, replaced whole, so threads that race on it read a consistent entry.
+
+_UTC = timezone.utc
+_ONE_SECOND = timedelta(seconds=1)
+_DIGITS3 = tuple(f"{n:03d}" for n in range(1000))
+_MS_UTC = tuple(f".{digits}+00:00" for digits in _DIGITS3)
+_NOTHING: Any = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+# (start of the second, start of the next, its isoformat() without the offset, its
+# strftime("%Y%m%dT%H%M%S")) of the last second formatted, in UTC
+_last_second: tuple[datetime, datetime, str, str] = (_EPOCH, _EPOCH, "", "")
+# (id object, its text) of the last id formatted
+_last_id: tuple[Any, str] = (_NOTHING, "")
+
+
+def _new_second(dt: datetime) -> tuple[datetime, datetime, str, str]:
+    global _last_second
+    start = dt.replace(microsecond=0)
+    try:
+        end = start + _ONE_SECOND
+    except OverflowError:  # the last second of datetime: never cached
+        end = start
+    last = (
+        start,
+        end,
+        start.replace(tzinfo=None).isoformat(),
+        start.strftime("%Y%m%dT%H%M%S"),
+    )
+    _last_second = last
+    return last
+
+
+def isoformat_ms(dt: datetime) -> str:
+    """Return ``dt.isoformat(timespec="milliseconds")``, faster for times in UTC."""
+    if dt.tzinfo is not _UTC:
+        return dt.isoformat(timespec="milliseconds")
+    last = _last_second
+    if not last[0] <= dt < last[1]:
+        last = _new_second(dt)
+    return last[2] + _MS_UTC[dt.microsecond // 1000]
+
+
+def _dotted_time(dt: datetime) -> str:
+    """Return the time part of a dotted order: ``dt`` in UTC as ``%Y%m%dT%H%M%S%fZ``."""
+    if dt.tzinfo is not _UTC:
+        if dt.tzinfo is None:
+            return dt.strftime("%Y%m%dT%H%M%S%fZ")
+        dt = dt.astimezone(_UTC)
+    last = _last_second
+    if not last[0] <= dt < last[1]:
+        last = _new_second(dt)
+    micro = dt.microsecond
+    return f"{last[3]}{_DIGITS3[micro // 1000]}{_DIGITS3[micro % 1000]}Z"
+
+
+def id_string(run_id: Any) -> str:
+    """Return ``str(run_id)``; the text of the last id asked for is kept."""
+    global _last_id
+    last = _last_id
+    if last[0] is run_id:
+        return last[1]
+    text = str(run_id)
+    _last_id = (run_id, text)
+    return text
 
 
 @dataclass
@@ -109,7 +192,7 @@ class Run:
         return "error" if self.error is not None else "success"
 
 
-_FINISHED_REMEMBERED = 1024  # finished ids kept to tell "already ended" from "unknown"
+_FINISHED_REMEMBERED = 1024  # finished ids kept (up to twice as many) for clearer errors
 
 
 class _Unset:
@@ -144,8 +227,10 @@ class RunTree:
         self.new_id = new_id
         self.log_missing_parent = log_missing_parent
         self._runs: dict[uuid.UUID, Run] = {}
-        # ids of recently finished runs -> "ended" / "failed", for clearer errors
-        self._finished: OrderedDict[uuid.UUID, str] = OrderedDict()
+        # ids of recently finished runs -> "ended" / "failed", for clearer errors: the
+        # newest, and the generation before (dropped whole, so no id is hashed twice)
+        self._finished: dict[uuid.UUID, str] = {}
+        self._finished_before: dict[uuid.UUID, str] = {}
 
     def __len__(self) -> int:
         """Return how many runs are open."""
@@ -212,8 +297,7 @@ class RunTree:
         if held is not None:
             raise DuplicateRunError(run_id, held.name, held.run_type)
         now = self.clock()
-        utc = now.astimezone(timezone.utc) if now.tzinfo is not None else now
-        own_order = utc.strftime("%Y%m%dT%H%M%S%fZ") + str(run_id)
+        own_order = _dotted_time(now) + id_string(run_id)
         parent = self._runs.get(parent_id) if parent_id is not None else None
         if parent is None:
             if parent_id is not None and self.log_missing_parent:
@@ -228,18 +312,21 @@ class RunTree:
         else:
             trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
             parent.children.append(run_id)
-        run = Run(
-            id=run_id,
-            name=name,
-            run_type=run_type,
-            parent_id=parent_id,
-            trace_id=trace_id,
-            dotted_order=dotted_order,
-            tags=list(tags) if tags else [],
-            metadata=dict(metadata) if metadata else {},
-            inputs=inputs,
-            start_time=now,
-            events=[RunEvent("start", now)],
+        run = Run(  # positionally, in field order: much cheaper than by keyword
+            run_id,
+            name,
+            run_type,
+            parent_id,
+            trace_id,
+            dotted_order,
+            list(tags) if tags else [],
+            dict(metadata) if metadata else {},
+            inputs,
+            now,
+            None,  # outputs
+            None,  # error
+            None,  # end_time
+            [RunEvent("start", now, {})],
         )
         self._runs[run_id] = run
         return run
@@ -383,16 +470,22 @@ class RunTree:
         return run
 
     def _unknown(self, run_id: uuid.UUID, event: str) -> UnknownRunError:
-        return UnknownRunError(run_id, event, self._finished.get(run_id, "unknown"))
+        state = self._finished.get(run_id) or self._finished_before.get(run_id, "unknown")
+        return UnknownRunError(run_id, event, state)
 
     def _close(
         self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
     ) -> Run:
-        run = self.check_event(run_id, event, allowed_types)
-        del self._runs[run_id]
-        self._finished[run_id] = "ended" if kind == "end" else "failed"
-        if len(self._finished) > _FINISHED_REMEMBERED:
-            self._finished.popitem(last=False)
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            raise self._unknown(run_id, event)
+        if allowed_types and run.run_type not in allowed_types:
+            self._runs[run_id] = run  # it stays open
+            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+        finished = self._finished
+        finished[run_id] = "ended" if kind == "end" else "failed"
+        if len(finished) >= _FINISHED_REMEMBERED:
+            self._finished_before, self._finished = finished, {}
         run.end_time = self.clock()
-        run.events.append(RunEvent(kind, run.end_time))
+        run.events.append(RunEvent(kind, run.end_time, {}))
         return run

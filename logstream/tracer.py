@@ -228,15 +228,16 @@ class Tracer:
         return not emits or self.channel.reserve(event, run_id)
 
     def _commit(self, claimed: bool, ops: list[JsonPatchOp]) -> None:
-        # Under self.lock, after the tree moved: queue the patch (the emitter's list is
-        # fresh, so the patch can own it), into the claimed room on a bounded stream.
-        if not self._bounded:
-            if ops:
-                self.channel.put(_from_ops(ops))
-        elif ops:
-            self.channel.put_reserved(_from_ops(ops))
+        # Under self.lock, after the tree moved, on a bounded stream: queue the patch
+        # into the room claimed for it (the emitter's list is fresh, so the patch can own
+        # it). An unbounded stream's events put their patch themselves.
+        if not ops:
+            if claimed:
+                self.channel.release()
         elif claimed:
-            self.channel.release()
+            self.channel.put_reserved(_from_ops(ops))
+        else:  # not foreseen: the policy applies now
+            self.channel.put(_from_ops(ops))
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -306,7 +307,11 @@ class Tracer:
                 if claimed:
                     self.channel.release()
                 raise
-            self._commit(claimed, ops)
+            if not self._bounded:
+                if ops:
+                    self.channel.put(_from_ops(ops))
+            else:
+                self._commit(claimed, ops)
         return run
 
     def add_token(
@@ -489,14 +494,19 @@ class Tracer:
                         event=event,
                         allowed_types=allowed_types,
                     )
-                self._token_routes.pop(run_id, None)
-                self._last_token_id, self._last_token_route = _NO_RUN, None
+                if run.run_type in LLM_TYPES:
+                    self._token_routes.pop(run_id, None)
+                    self._last_token_id, self._last_token_route = _NO_RUN, None
                 ops = self.emitter.end(run)
             except BaseException:
                 if claimed:
                     self.channel.release()
                 raise
-            self._commit(claimed, ops)
+            if not self._bounded:
+                if ops:
+                    self.channel.put(_from_ops(ops))
+            else:
+                self._commit(claimed, ops)
             if self.auto_close and run.id == self.emitter.root_id:
                 self.channel.close()
         return run
