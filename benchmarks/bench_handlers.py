@@ -51,9 +51,19 @@ except ImportError:  # measure logstream alone
     LangChainHandler = None
 
 Ours = LogStreamCallbackHandler
-Workload = Callable[[Any, dict[str, Any]], float]
+Timing = tuple[float, float]  # (wall seconds, CPU seconds of the process)
+Workload = Callable[[Any, dict[str, Any]], Timing]
 
 # -- driving a handler as LangChain's callback manager does ------------------------------
+
+
+def _clock() -> Timing:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: Timing) -> Timing:
+    wall, cpu = _clock()
+    return wall - start[0], cpu - start[1]
 
 
 def _drain(handler: Any, loop: asyncio.AbstractEventLoop) -> int:
@@ -117,17 +127,17 @@ def _produce_tokens(handler: Any, params: dict[str, Any]) -> None:
     handler.on_chain_end({"a": 1}, run_id=root, parent_run_id=None, tags=[])
 
 
-def tokens(handler_class: Any, params: dict[str, Any]) -> float:
+def tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Stream tokens from LLM or chat-model runs under one root, then drain the stream."""
     loop = params["loop"]
     handler = handler_class(**params.get("options", {}))
-    start = time.perf_counter()
+    start = _clock()
     _produce_tokens(handler, params)
     _drain(handler, loop)
-    return time.perf_counter() - start
+    return _since(start)
 
 
-def live_tokens(handler_class: Any, params: dict[str, Any]) -> float:
+def live_tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Tokens produced in a worker thread while ``async for`` reads them in the loop."""
     loop = params["loop"]
     handler = handler_class()
@@ -139,22 +149,22 @@ def live_tokens(handler_class: Any, params: dict[str, Any]) -> float:
         except BaseException as exc:  # reported after the join
             errors.append(exc)
 
-    start = time.perf_counter()
+    start = _clock()
     producer = threading.Thread(target=produce)
     producer.start()
     _drain(handler, loop)
     producer.join()
-    elapsed = time.perf_counter() - start
+    elapsed = _since(start)
     if errors:
         raise errors[0]
     return elapsed
 
 
-def tree(handler_class: Any, params: dict[str, Any]) -> float:
+def tree(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Start and end many short chain runs, each with a tool child, with filters on."""
     loop = params["loop"]
     handler = handler_class(include_types=["chain", "tool"], exclude_tags=["skip"])
-    start = time.perf_counter()
+    start = _clock()
     root = uuid.uuid4()
     handler.on_chain_start(
         {}, {"q": "x"}, run_id=root, parent_run_id=None, tags=[], metadata={}, name="root"
@@ -172,7 +182,7 @@ def tree(handler_class: Any, params: dict[str, Any]) -> float:
         handler.on_chain_end({"o": i}, run_id=step, parent_run_id=root, tags=tags)
     handler.on_chain_end({"a": 1}, run_id=root, parent_run_id=None, tags=[])
     _drain(handler, loop)
-    return time.perf_counter() - start
+    return _since(start)
 
 
 def _stream_ops(count: int) -> list[list[dict[str, Any]]]:
@@ -191,23 +201,23 @@ def _stream_ops(count: int) -> list[list[dict[str, Any]]]:
     return ops
 
 
-def accumulate(handler_class: Any, params: dict[str, Any]) -> float:
+def accumulate(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Fold a stream's patches one by one into a RunLog (``log = log + patch``)."""
     ours = handler_class is Ours
     patch_class = RunLogPatch if ours else LangChainRunLogPatch
     log_class = RunLog if ours else LangChainRunLog
     patches = [patch_class(*ops) for ops in _stream_ops(params["patches"])]
-    start = time.perf_counter()
+    start = _clock()
     log = log_class(state=None)
     for patch in patches:
         log = log + patch
-    return time.perf_counter() - start
+    return _since(start)
 
 
 # -- measuring ---------------------------------------------------------------------------
 
 
-def _timed(workload: Workload, handler_class: Any, params: dict[str, Any]) -> float:
+def _timed(workload: Workload, handler_class: Any, params: dict[str, Any]) -> Timing:
     gc.collect()
     return workload(handler_class, params)
 
@@ -216,28 +226,29 @@ def compare(
     title: str, workload: Workload, params: dict[str, Any], pairs: int, with_langchain: bool
 ) -> None:
     """Run one workload ``pairs`` times on each handler, alternating, and print a row."""
-    theirs: list[float] = []
-    ours: list[float] = []
-    ratios: list[float] = []
+    theirs: list[Timing] = []
+    ours: list[Timing] = []
     for i in range(pairs):
         if not with_langchain:
             ours.append(_timed(workload, Ours, params))
-            continue
-        if i % 2 == 0:
-            t_lc = _timed(workload, LangChainHandler, params)
-            t_ls = _timed(workload, Ours, params)
+        elif i % 2 == 0:
+            theirs.append(_timed(workload, LangChainHandler, params))
+            ours.append(_timed(workload, Ours, params))
         else:
-            t_ls = _timed(workload, Ours, params)
-            t_lc = _timed(workload, LangChainHandler, params)
-        theirs.append(t_lc)
-        ours.append(t_ls)
-        ratios.append(t_lc / t_ls)
-    lc = f"{statistics.median(theirs):>9.3f}s" if theirs else f"{'-':>10}"
-    ratio = f"{statistics.median(ratios):>6.1f}x" if ratios else f"{'-':>7}"
-    print(f"{title:<48} {lc} {statistics.median(ours):>9.3f}s {ratio}", flush=True)
+            ours.append(_timed(workload, Ours, params))
+            theirs.append(_timed(workload, LangChainHandler, params))
+    ours_wall = statistics.median(t[0] for t in ours)
+    if theirs:
+        lc = f"{statistics.median(t[0] for t in theirs):>9.3f}s"
+        wall = statistics.median(a[0] / b[0] for a, b in zip(theirs, ours))
+        cpu = statistics.median(a[1] / b[1] for a, b in zip(theirs, ours))
+        ratios = f"{wall:>6.1f}x {cpu:>6.1f}x"
+    else:
+        lc, ratios = f"{'-':>10}", f"{'-':>7} {'-':>7}"
+    print(f"{title:<48} {lc} {ours_wall:>9.3f}s {ratios}", flush=True)
 
 
-def scaling(patches: list[int], pairs: int) -> None:
+def scaling(patches: list[int], pairs: int, budget: float) -> None:
     """Time RunLog accumulation of growing streams (logstream only); show growth."""
     times: dict[int, float] = {}
     for count in patches:
@@ -245,14 +256,14 @@ def scaling(patches: list[int], pairs: int) -> None:
         if times:
             previous = max(times)
             # A quadratic RunLog would take (count / previous)^2 times as long: skip the
-            # run when that would exceed two minutes, and say so.
+            # run when that would exceed the budget, and say so.
             estimate = times[previous] * (count / previous) ** 2
-            if estimate > 120:
+            if estimate > budget:
                 print(f"RunLog + patch, {count:,} patches (ours)".ljust(59) + "skipped: ", end="")
                 print(f"{count // previous}x the patches of a {times[previous]:.1f}s run")
                 continue
         runs = 1 if count >= 100_000 else pairs
-        times[count] = statistics.median(_timed(accumulate, Ours, params) for _ in range(runs))
+        times[count] = statistics.median(_timed(accumulate, Ours, params)[0] for _ in range(runs))
         print(f"{f'RunLog + patch, {count:,} patches (ours)':<59} {times[count]:>9.3f}s")
     counts = sorted(times)
     for small, big in zip(counts, counts[1:]):
@@ -335,7 +346,8 @@ def main() -> None:
     where = f"{os.cpu_count()} CPUs, {platform.machine()}, python {platform.python_version()}"
     lc = f"langchain-core {LANGCHAIN_VERSION}" if with_langchain else "no langchain-core"
     print(f"{where}, {lc}, pairs={args.pairs}{', quick' if args.quick else ''}")
-    print(f"{'workload':<48} {'langchain':>10} {'logstream':>10} {'ratio':>7}")
+    print("times: median wall; ratios: median over pairs of LangChain's time / ours")
+    print(f"{'workload':<48} {'langchain':>10} {'logstream':>10} {'wall':>7} {'cpu':>7}")
     for group, title, workload, params in workloads:
         if group in only:
             compare(title, workload, params, args.pairs, with_langchain)
@@ -345,7 +357,7 @@ def main() -> None:
             "tokens: text, as above, max_buffer=10**9 (ours)", tokens, bounded, args.pairs, False
         )
     if "runlog" in only:
-        scaling([10_000 // scale, 100_000 // scale], args.pairs)
+        scaling([10_000 // scale, 100_000 // scale], args.pairs, 5 if args.quick else 120)
     if "memory" in only:
         memory(100_000 // scale, loop, with_langchain)
     loop.close()

@@ -383,7 +383,7 @@ class LogStreamCallbackHandler:
         """
         inputs = {"prompts": list(prompts)}
         self._tracer.start_run(
-            _run_name(name, serialized),
+            name if type(name) is str else _run_name(name, serialized),
             "llm",
             run_id=run_id,
             parent_id=parent_run_id,
@@ -417,7 +417,7 @@ class LogStreamCallbackHandler:
             raise NotImplementedError(msg)
         inputs = {"messages": [list(batch) for batch in messages]}
         self._tracer.start_run(
-            _run_name(name, serialized),
+            name if type(name) is str else _run_name(name, serialized),
             "chat_model",
             run_id=run_id,
             parent_id=parent_run_id,
@@ -495,13 +495,17 @@ class LogStreamCallbackHandler:
             DuplicateRunError: ``run_id`` is already open.
         """
         self._tracer.start_run(
-            _run_name(name, serialized),
+            name if type(name) is str else _run_name(name, serialized),
             run_type or "chain",
             run_id=run_id,
             parent_id=parent_run_id,
             tags=tags,
             metadata=metadata,
-            inputs=wrap_chain_inputs(inputs, self._schema_format),
+            inputs=(
+                {"input": inputs}  # wrap_chain_inputs, inlined for the usual format
+                if self._schema_format == "streaming_events"
+                else wrap_chain_inputs(inputs, "original")
+            ),
             event="chain start",
         )
 
@@ -515,9 +519,12 @@ class LogStreamCallbackHandler:
         """
         fmt = self._schema_format
         final_inputs = UNSET if inputs is None else wrap_chain_inputs(inputs, fmt)
-        self._tracer.end_run(
-            run_id, outputs=wrap_chain_outputs(outputs, fmt), inputs=final_inputs, event="chain end"
+        wrapped = (
+            {"output": outputs}  # wrap_chain_outputs, inlined for the usual format
+            if fmt == "streaming_events"
+            else wrap_chain_outputs(outputs, fmt)
         )
+        self._tracer.end_run(run_id, outputs=wrapped, inputs=final_inputs, event="chain end")
 
     def on_chain_error(
         self, error: BaseException, *, inputs: Any = None, run_id: UUID, **kwargs: Any
@@ -551,7 +558,7 @@ class LogStreamCallbackHandler:
             DuplicateRunError: ``run_id`` is already open.
         """
         self._tracer.start_run(
-            _run_name(name, serialized),
+            name if type(name) is str else _run_name(name, serialized),
             "tool",
             run_id=run_id,
             parent_id=parent_run_id,

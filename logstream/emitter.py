@@ -55,6 +55,8 @@ def _copied(value: Any) -> Any:
     if kind in _SCALAR_TYPES:
         return value
     if kind is dict:
+        if not value:
+            return {}
         for item in value.values():
             if type(item) not in _SCALAR_TYPES:
                 return snapshot(value)
@@ -73,6 +75,8 @@ def _entry_inputs(run_type: str, inputs: Any) -> Any:
     """Return ``wire_inputs(run_type, inputs)``."""
     if type(inputs) is dict and run_type not in _RAW_TYPES:
         inner = inputs.get("input")
+        if type(inner) in _SCALAR_TYPES:
+            return inner
         if type(inner) is dict:
             return None if inner == _PLACEHOLDER_INPUT else _copied(inner)
         if not isinstance(inner, dict):
@@ -85,7 +89,8 @@ def _final_output(run_type: str, outputs: Any, schema_format: SchemaFormat) -> A
     if type(outputs) is dict:
         if schema_format == "streaming_events":
             if run_type not in _RAW_TYPES:
-                return _copied(outputs.get("output"))
+                output = outputs.get("output")
+                return output if type(output) in _SCALAR_TYPES else _copied(output)
         elif run_type != "prompt":
             return _copied(outputs)
     return wire_outputs(run_type, outputs, schema_format)
@@ -148,17 +153,18 @@ class PatchEmitter:
             return None
         return path + "/streamed_output_str/-", path + "/streamed_output/-"
 
-    def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
-        """Return whether a run gets a log entry: never the root, else as the filter says."""
+    def is_root(self, run_id: UUID) -> bool:
+        """Return whether ``run_id`` is the root's id (the first run started)."""
         root = self.root_id
         if run_id is root:
-            return False
+            return root is not None
         if type(run_id) is UUID and type(root) is UUID:  # UUID.__eq__ is Python code
-            if run_id.int == root.int:
-                return False
-        elif run_id == root:
-            return False
-        return self.run_filter.should_include(name, run_type, tags)
+            return run_id.int == root.int
+        return root is not None and run_id == root
+
+    def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
+        """Return whether a run gets a log entry: never the root, else as the filter says."""
+        return not self.is_root(run_id) and self.run_filter.should_include(name, run_type, tags)
 
     def start(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that started: the root state, or its log entry."""
@@ -173,17 +179,18 @@ class PatchEmitter:
                 "type": run.run_type,
             }
             return [{"op": "replace", "path": "", "value": state}]
-        if not self.should_include(run.id, run.name, run.run_type, run.tags):
+        run_id, name, run_type, tags = run.id, run.name, run.run_type, run.tags
+        if self.is_root(run_id) or not self.run_filter.should_include(name, run_type, tags):
             return []
-        key = self.keys.allocate(run.name)
-        path = "/logs/" + escape_key(key)
-        self._paths[run.id] = path
+        path = "/logs/" + escape_key(self.keys.allocate(name))
+        self._paths[run_id] = path
+        metadata = run.metadata
         entry: LogEntry = {
-            "id": id_string(run.id),
-            "name": run.name,
-            "type": run.run_type,
-            "tags": list(run.tags),
-            "metadata": _copied(run.metadata),
+            "id": id_string(run_id),
+            "name": name,
+            "type": run_type,
+            "tags": list(tags),
+            "metadata": _copied(metadata) if metadata else {},
             "start_time": isoformat_ms(run.start_time),
             "streamed_output": [],
             "streamed_output_str": [],
@@ -191,7 +198,7 @@ class PatchEmitter:
             "end_time": None,
         }
         if self.schema_format == "streaming_events":
-            entry["inputs"] = _entry_inputs(run.run_type, run.inputs)
+            entry["inputs"] = _entry_inputs(run_type, run.inputs)
         return [{"op": "add", "path": path, "value": entry}]
 
     def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:

@@ -507,7 +507,7 @@ class Tracer:
                     self.channel.put(_from_ops(ops))
             else:
                 self._commit(claimed, ops)
-            if self.auto_close and run.id == self.emitter.root_id:
+            if self.auto_close and self.emitter.is_root(run_id):
                 self.channel.close()
         return run
 
