@@ -31,7 +31,7 @@ from uuid import UUID
 from .errors import SchemaFormatError
 from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
-from .model import Run, id_string, isoformat_ms
+from .model import Run, id_string, isoformat_ms, run_key
 from .patches import JsonPatchOp, LogEntry, RunState
 from .payloads import SCHEMA_FORMATS, SchemaFormat, snapshot, wire_inputs, wire_outputs
 
@@ -136,11 +136,11 @@ class PatchEmitter:
         # run id -> "/logs/<escaped key>" of every included run. Kept after a run ends,
         # as LangChain keeps it, so chunks tapped late still land; it grows no faster
         # than the set of keys handed out, which must be kept for uniqueness anyway.
-        self._paths: dict[UUID, str] = {}
+        self._paths: dict[Any, str] = {}  # by run_key(id)
 
     def path_of(self, run_id: UUID) -> Optional[str]:
         """Return ``/logs/<key>`` (escaped) of an included run, else ``None``."""
-        return self._paths.get(run_id)
+        return self._paths.get(run_key(run_id))
 
     def token_paths(self, run_id: UUID) -> Optional[tuple[str, str]]:
         """Return the paths of a logged run's token ops, else ``None``.
@@ -148,7 +148,7 @@ class PatchEmitter:
         The paths of ``streamed_output_str/-`` and ``streamed_output/-``, as
         :meth:`token` uses them; a caller streaming many tokens can build them once.
         """
-        path = self._paths.get(run_id)
+        path = self._paths.get(run_key(run_id))
         if path is None:
             return None
         return path + "/streamed_output_str/-", path + "/streamed_output/-"
@@ -183,7 +183,7 @@ class PatchEmitter:
         if self.is_root(run_id) or not self.run_filter.should_include(name, run_type, tags):
             return []
         path = "/logs/" + escape_key(self.keys.allocate(name))
-        self._paths[run_id] = path
+        self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
         metadata = run.metadata
         entry: LogEntry = {
             "id": id_string(run_id),
@@ -210,7 +210,7 @@ class PatchEmitter:
             chunk: What goes on ``streamed_output``: the chunk's message for a chat
                 model, else the token.
         """
-        path = self._paths.get(run_id)
+        path = self._paths.get(run_key(run_id))
         if path is None:
             return []
         if type(token) is not str:  # content blocks: copy them, as every value is
@@ -224,14 +224,15 @@ class PatchEmitter:
 
     def chunk(self, run_id: UUID, chunk: Any) -> list[JsonPatchOp]:
         """Return the op for an output chunk a run streamed (not tokens; not the root's)."""
-        path = self._paths.get(run_id)
+        path = self._paths.get(run_key(run_id))
         if path is None:
             return []
         return [{"op": "add", "path": path + "/streamed_output/-", "value": _copied(chunk)}]
 
     def end(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that ended or failed."""
-        path = self._paths.get(run.id)
+        run_id = run.id
+        path = self._paths.get(run_id.int if type(run_id) is UUID else run_key(run_id))
         if path is None:
             return []
         schema_format = self.schema_format

@@ -232,12 +232,11 @@ its limit of 1 patch (when_full='raise')
             items = self._items
             items.append(item)
             self._queued += 1
-            if len(items) > self._high_water:
-                self._high_water = len(items)
-            if self._sync_waiters:
-                self._ready.notify()
-            if self._async_waiters:
-                self._wake_async_locked()
+            waiting = len(items)
+            if waiting > self._high_water:
+                self._high_water = waiting
+            if self._sync_waiters or self._async_waiters:
+                self._wake_readers_locked()
         finally:
             lock.release()
         return True
@@ -294,8 +293,13 @@ its limit of 1 patch (when_full='raise')
         items = self._items
         items.append(item)
         self._queued += 1
-        if len(items) > self._high_water:
-            self._high_water = len(items)
+        waiting = len(items)
+        if waiting > self._high_water:
+            self._high_water = waiting
+        if self._sync_waiters or self._async_waiters:
+            self._wake_readers_locked()
+
+    def _wake_readers_locked(self) -> None:
         if self._sync_waiters:
             self._ready.notify()
         if self._async_waiters:

@@ -46,7 +46,7 @@ from uuid import UUID
 
 from .emitter import PatchEmitter
 from .filters import RunFilter
-from .model import UNSET, Clock, IdFactory, Run, RunTree, utc_now
+from .model import UNSET, Clock, IdFactory, Run, RunTree, run_key, utc_now
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import SchemaFormat, snapshot
 from .stream import BufferStats, PatchChannel, WhenFull
@@ -64,10 +64,10 @@ _ANY_TYPE: frozenset[str] = frozenset()
 _from_ops = RunLogPatch.from_ops
 _NO_RUN: Any = object()  # no token seen yet
 
-# An open run that streams tokens, with the two op paths its tokens go to (``None``
-# when the run is not logged): looked up once per token instead of tree, type check
-# and path separately.
-_TokenRoute = tuple[Run, Optional[str], Optional[str]]
+# An open run that streams tokens, with the two ops its tokens fill in (``None`` when the
+# run is not logged): found once per token instead of tree, type check and path apart.
+# Each op is a template with its path, copied per token (cheaper than a dict literal).
+_TokenRoute = tuple[Run, Optional[JsonPatchOp], Optional[JsonPatchOp]]
 
 
 class Tracer:
@@ -145,7 +145,7 @@ class Tracer:
             max_buffer, when_full=when_full, block_timeout=block_timeout
         )
         self._bounded = max_buffer is not None
-        self._token_routes: dict[UUID, _TokenRoute] = {}
+        self._token_routes: dict[Any, _TokenRoute] = {}  # by run_key(id)
         # The route of the last token, by the identity of its id object: a model streams
         # its tokens with the same id object, and a UUID hashes in Python code.
         self._last_token_id: Any = _NO_RUN
@@ -353,18 +353,15 @@ class Tracer:
                 route = self._last_token_route
             else:
                 route = self._token_route(run_id, allowed_types)
-            run, str_path, out_path = route  # type: ignore[misc]
-            if str_path is not None:
+            run, str_op, out_op = route  # type: ignore[misc]
+            if str_op is not None:
                 if type(token) is not str:  # content blocks: copied, as every value is
                     token = snapshot(token)
                     if type(value) is list:
                         value = snapshot(value)
-                patch = _from_ops(
-                    [
-                        {"op": "add", "path": str_path, "value": token},
-                        {"op": "add", "path": out_path, "value": value},
-                    ]
-                )
+                op1, op2 = str_op.copy(), out_op.copy()  # type: ignore[union-attr]
+                op1["value"], op2["value"] = token, value
+                patch = _from_ops([op1, op2])
                 if self._bounded:
                     if not channel.put(patch, event="token", run_id=run_id):
                         return
@@ -378,15 +375,22 @@ class Tracer:
         # Under self.lock: where a token goes, checked as the tree checks it (raising the
         # same errors); an LLM-type run's route is kept until the run ends.
         if allowed_types is LLM_TYPES:
-            route = self._token_routes.get(run_id)
-            if route is not None:
-                self._last_token_id, self._last_token_route = run_id, route
-                return route
+            known = self._token_routes.get(run_key(run_id))
+            if known is not None:
+                self._last_token_id, self._last_token_route = run_id, known
+                return known
         run = self.tree.check_token(run_id, allowed_types)
         paths = self.emitter.token_paths(run_id)
-        route = (run, None, None) if paths is None else (run, *paths)
+        if paths is None:
+            route: _TokenRoute = (run, None, None)
+        else:
+            route = (
+                run,
+                {"op": "add", "path": paths[0], "value": None},
+                {"op": "add", "path": paths[1], "value": None},
+            )
         if run.run_type in LLM_TYPES:
-            self._token_routes[run_id] = route
+            self._token_routes[run_key(run_id)] = route
             self._last_token_id, self._last_token_route = run_id, route
         return route
 
@@ -495,7 +499,7 @@ class Tracer:
                         allowed_types=allowed_types,
                     )
                 if run.run_type in LLM_TYPES:
-                    self._token_routes.pop(run_id, None)
+                    self._token_routes.pop(run_key(run_id), None)
                     self._last_token_id, self._last_token_route = _NO_RUN, None
                 ops = self.emitter.end(run)
             except BaseException:
