@@ -1,149 +1,366 @@
 """Side-by-side benchmark: logstream's handler against LangChain's, in one process.
 
-Each workload runs on both handlers, alternating, ``--pairs`` times; the table shows the
-median time of each and the median of the per-pair ratios (LangChain's time / ours), so a
-ratio of 3.0 means logstream did the same work in a third of the time. Times include
-draining the stream. Needs langchain-core (``pip install -e ".[compat]"``).
+Each workload runs on both handlers, alternating (and swapping which goes first),
+``--pairs`` times; the table shows the median time of each and the median of the
+per-pair ratios (LangChain's time / ours), so a ratio of 3.0 means logstream did the
+same work in a third of the time.
 
-Run: python benchmarks/bench_handlers.py [--pairs 5] [--quick]
+Fairness: both handlers get the same calls with the same arguments, passed as
+LangChain's callback manager passes them (keywords ``run_id=``, ``parent_run_id=``,
+``tags=``, ``chunk=``, ...), built before the clock starts where the manager would have
+built them (chat generation chunks, ``LLMResult``); and both streams are drained to the
+end the same way, by ``async for`` in one event loop (the only way LangChain's stream can
+be read: its ``receive_stream``). Times include draining. Run ids are made inside the
+timed region for both, as a host would.
+
+Without langchain-core installed the script measures logstream alone. It always
+measures the ``logstream`` package of the checkout it lives in, not an installed one.
+
+Run: python benchmarks/bench_handlers.py [--pairs 5] [--quick] [--only tokens,tree,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import platform
 import statistics
+import sys
+import threading
 import time
+import tracemalloc
 import uuid
+from types import SimpleNamespace
 from typing import Any, Callable
 
-from langchain_core.messages import AIMessageChunk
-from langchain_core.outputs import ChatGenerationChunk, LLMResult
-from langchain_core.tracers.log_stream import LogStreamCallbackHandler as LangChainHandler
-from langchain_core.tracers.log_stream import RunLog as LangChainRunLog
-from langchain_core.tracers.log_stream import RunLogPatch as LangChainRunLogPatch
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from logstream import LogStreamCallbackHandler, RunLog, RunLogPatch
 
-Workload = Callable[[type, dict[str, Any]], float]
+try:
+    from langchain_core import __version__ as LANGCHAIN_VERSION
+    from langchain_core.messages import AIMessageChunk, HumanMessage
+    from langchain_core.outputs import ChatGenerationChunk, LLMResult
+    from langchain_core.tracers.log_stream import LogStreamCallbackHandler as LangChainHandler
+    from langchain_core.tracers.log_stream import RunLog as LangChainRunLog
+    from langchain_core.tracers.log_stream import RunLogPatch as LangChainRunLogPatch
+except ImportError:  # measure logstream alone
+    LANGCHAIN_VERSION = None
+    LangChainHandler = None
+
+Ours = LogStreamCallbackHandler
+Timing = tuple[float, float]  # (wall seconds, CPU seconds of the process)
+Workload = Callable[[Any, dict[str, Any]], Timing]
+
+# -- driving a handler as LangChain's callback manager does ------------------------------
 
 
-def _drain(handler: Any) -> int:
-    """Drain a closed handler's stream; LangChain's needs an event loop to read."""
-    if isinstance(handler, LogStreamCallbackHandler):
-        return sum(1 for _ in handler)
+def _clock() -> Timing:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: Timing) -> Timing:
+    wall, cpu = _clock()
+    return wall - start[0], cpu - start[1]
+
+
+def _drain(handler: Any, loop: asyncio.AbstractEventLoop) -> int:
+    """Read a closed handler's stream to the end with ``async for`` in ``loop``."""
 
     async def read() -> int:
-        return sum([1 async for _ in handler])
+        count = 0
+        async for _ in handler:
+            count += 1
+        return count
 
-    loop = asyncio.get_event_loop()
     return loop.run_until_complete(read())
 
 
-def tokens(handler_class: type, params: dict[str, Any]) -> float:
-    """Stream text tokens from LLM runs under one root and drain the stream."""
+def _prompt_messages() -> list[list[Any]]:
+    if LANGCHAIN_VERSION is None:
+        return [[{"role": "user", "content": "x"}]]
+    return [[HumanMessage(content="x")]]
+
+
+def _llm_result() -> Any:
+    if LANGCHAIN_VERSION is None:
+        return {"generations": [], "llm_output": None}
+    return LLMResult(generations=[])
+
+
+def _chat_chunks(count: int) -> list[Any]:
+    """Chat generation chunks as a chat model yields them (duck-typed without LangChain)."""
+    if LANGCHAIN_VERSION is None:
+        return [SimpleNamespace(message={"content": "tok"}) for _ in range(count)]
+    return [ChatGenerationChunk(message=AIMessageChunk(content="tok")) for _ in range(count)]
+
+
+def _produce_tokens(handler: Any, params: dict[str, Any]) -> None:
+    """One root chain; LLM (or chat-model) runs under it, each streaming its tokens."""
     runs, per_run, chunks = params["runs"], params["tokens"], params.get("chunks")
-    handler = handler_class()
-    result = LLMResult(generations=[])
+    result, messages = params["result"], params["messages"]
     root = uuid.uuid4()
-    start = time.perf_counter()
-    handler.on_chain_start({}, {"q": "x"}, run_id=root, name="root")
+    handler.on_chain_start(
+        {}, {"q": "x"}, run_id=root, parent_run_id=None, tags=[], metadata={}, name="root"
+    )
     for _ in range(runs):
         llm = uuid.uuid4()
-        handler.on_llm_start({}, ["x"], run_id=llm, parent_run_id=root, name="llm")
         if chunks is None:
+            handler.on_llm_start(
+                {}, ["x"], run_id=llm, parent_run_id=root, tags=[], metadata={}, name="llm"
+            )
             for _ in range(per_run):
-                handler.on_llm_new_token("tok", run_id=llm)
+                handler.on_llm_new_token(
+                    token="tok", run_id=llm, parent_run_id=root, tags=[], chunk=None
+                )
         else:
+            handler.on_chat_model_start(
+                {}, messages, run_id=llm, parent_run_id=root, tags=[], metadata={}, name="chat"
+            )
             for chunk in chunks:
-                handler.on_llm_new_token("tok", chunk=chunk, run_id=llm)
-        handler.on_llm_end(result, run_id=llm)
-    handler.on_chain_end({"a": 1}, run_id=root)
-    _drain(handler)
-    return time.perf_counter() - start
+                handler.on_llm_new_token(
+                    token="tok", run_id=llm, parent_run_id=root, tags=[], chunk=chunk
+                )
+        handler.on_llm_end(result, run_id=llm, parent_run_id=root, tags=[])
+    handler.on_chain_end({"a": 1}, run_id=root, parent_run_id=None, tags=[])
 
 
-def tree(handler_class: type, params: dict[str, Any]) -> float:
+def tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
+    """Stream tokens from LLM or chat-model runs under one root, then drain the stream."""
+    loop = params["loop"]
+    handler = handler_class(**params.get("options", {}))
+    start = _clock()
+    _produce_tokens(handler, params)
+    _drain(handler, loop)
+    return _since(start)
+
+
+def live_tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
+    """Tokens produced in a worker thread while ``async for`` reads them in the loop."""
+    loop = params["loop"]
+    handler = handler_class()
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            _produce_tokens(handler, params)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    start = _clock()
+    producer = threading.Thread(target=produce)
+    producer.start()
+    _drain(handler, loop)
+    producer.join()
+    elapsed = _since(start)
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def tree(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Start and end many short chain runs, each with a tool child, with filters on."""
+    loop = params["loop"]
     handler = handler_class(include_types=["chain", "tool"], exclude_tags=["skip"])
+    start = _clock()
     root = uuid.uuid4()
-    start = time.perf_counter()
-    handler.on_chain_start({}, {"q": "x"}, run_id=root, name="root")
+    handler.on_chain_start(
+        {}, {"q": "x"}, run_id=root, parent_run_id=None, tags=[], metadata={}, name="root"
+    )
     for i in range(params["runs"]):
         step, tool = uuid.uuid4(), uuid.uuid4()
         tags = ["skip"] if i % 10 == 0 else ["keep"]
         handler.on_chain_start(
-            {}, {"i": i}, run_id=step, parent_run_id=root, name="step", tags=tags
+            {}, {"i": i}, run_id=step, parent_run_id=root, tags=tags, metadata={}, name="step"
         )
-        handler.on_tool_start({}, "x", run_id=tool, parent_run_id=step, name="tool", tags=tags)
-        handler.on_tool_end("y", run_id=tool)
-        handler.on_chain_end({"o": i}, run_id=step)
-    handler.on_chain_end({"a": 1}, run_id=root)
-    _drain(handler)
-    return time.perf_counter() - start
+        handler.on_tool_start(
+            {}, "x", run_id=tool, parent_run_id=step, tags=tags, metadata={}, name="tool"
+        )
+        handler.on_tool_end("y", run_id=tool, parent_run_id=step, tags=tags)
+        handler.on_chain_end({"o": i}, run_id=step, parent_run_id=root, tags=tags)
+    handler.on_chain_end({"a": 1}, run_id=root, parent_run_id=None, tags=[])
+    _drain(handler, loop)
+    return _since(start)
 
 
-def accumulate(handler_class: type, params: dict[str, Any]) -> float:
-    """Add token patches one by one to a RunLog (``state = state + patch``)."""
-    ours = handler_class is LogStreamCallbackHandler
+def _stream_ops(count: int) -> list[list[dict[str, Any]]]:
+    """The ops of a token stream as the handlers emit them: state, entry, then tokens."""
+    state = {"id": "r", "streamed_output": [], "final_output": None, "logs": {}, "name": "root"}
+    entry = {"id": "l", "name": "llm", "streamed_output": [], "streamed_output_str": []}
+    ops = [[{"op": "replace", "path": "", "value": state}]]
+    ops.append([{"op": "add", "path": "/logs/llm", "value": entry}])
+    for _ in range(count):
+        ops.append(
+            [
+                {"op": "add", "path": "/logs/llm/streamed_output_str/-", "value": "tok"},
+                {"op": "add", "path": "/logs/llm/streamed_output/-", "value": "tok"},
+            ]
+        )
+    return ops
+
+
+def accumulate(handler_class: Any, params: dict[str, Any]) -> Timing:
+    """Fold a stream's patches one by one into a RunLog (``log = log + patch``)."""
+    ours = handler_class is Ours
     patch_class = RunLogPatch if ours else LangChainRunLogPatch
     log_class = RunLog if ours else LangChainRunLog
-    first = patch_class(
-        {
-            "op": "replace",
-            "path": "",
-            "value": {"id": "r", "streamed_output": [], "final_output": None, "logs": {}},
-        },
-        {"op": "add", "path": "/logs/llm", "value": {"streamed_output_str": []}},
-    )
-    patches = [
-        patch_class({"op": "add", "path": "/logs/llm/streamed_output_str/-", "value": "tok"})
-        for _ in range(params["patches"])
-    ]
-    start = time.perf_counter()
-    state = log_class(state=None) + first
+    patches = [patch_class(*ops) for ops in _stream_ops(params["patches"])]
+    start = _clock()
+    log = log_class(state=None)
     for patch in patches:
-        state = state + patch
-    return time.perf_counter() - start
+        log = log + patch
+    return _since(start)
 
 
-def _chat_chunks(count: int) -> list[ChatGenerationChunk]:
-    return [ChatGenerationChunk(message=AIMessageChunk(content="tok")) for _ in range(count)]
+# -- measuring ---------------------------------------------------------------------------
+
+
+def _timed(workload: Workload, handler_class: Any, params: dict[str, Any]) -> Timing:
+    gc.collect()
+    return workload(handler_class, params)
+
+
+def compare(
+    title: str, workload: Workload, params: dict[str, Any], pairs: int, with_langchain: bool
+) -> None:
+    """Run one workload ``pairs`` times on each handler, alternating, and print a row."""
+    theirs: list[Timing] = []
+    ours: list[Timing] = []
+    for i in range(pairs):
+        if not with_langchain:
+            ours.append(_timed(workload, Ours, params))
+        elif i % 2 == 0:
+            theirs.append(_timed(workload, LangChainHandler, params))
+            ours.append(_timed(workload, Ours, params))
+        else:
+            ours.append(_timed(workload, Ours, params))
+            theirs.append(_timed(workload, LangChainHandler, params))
+    ours_wall = statistics.median(t[0] for t in ours)
+    if theirs:
+        lc = f"{statistics.median(t[0] for t in theirs):>9.3f}s"
+        wall = statistics.median(a[0] / b[0] for a, b in zip(theirs, ours))
+        cpu = statistics.median(a[1] / b[1] for a, b in zip(theirs, ours))
+        ratios = f"{wall:>6.1f}x {cpu:>6.1f}x"
+    else:
+        lc, ratios = f"{'-':>10}", f"{'-':>7} {'-':>7}"
+    print(f"{title:<48} {lc} {ours_wall:>9.3f}s {ratios}", flush=True)
+
+
+def scaling(patches: list[int], pairs: int, budget: float) -> None:
+    """Time RunLog accumulation of growing streams (logstream only); show growth."""
+    times: dict[int, float] = {}
+    for count in patches:
+        params = {"patches": count}
+        if times:
+            previous = max(times)
+            # A quadratic RunLog would take (count / previous)^2 times as long: skip the
+            # run when that would exceed the budget, and say so.
+            estimate = times[previous] * (count / previous) ** 2
+            if estimate > budget:
+                print(f"RunLog + patch, {count:,} patches (ours)".ljust(59) + "skipped: ", end="")
+                print(f"{count // previous}x the patches of a {times[previous]:.1f}s run")
+                continue
+        runs = 1 if count >= 100_000 else pairs
+        times[count] = statistics.median(_timed(accumulate, Ours, params)[0] for _ in range(runs))
+        print(f"{f'RunLog + patch, {count:,} patches (ours)':<59} {times[count]:>9.3f}s")
+    counts = sorted(times)
+    for small, big in zip(counts, counts[1:]):
+        growth = times[big] / times[small]
+        print(
+            f"  {big:,} / {small:,} patches: {growth:.1f}x the time for {big // small}x the patches"
+        )
+
+
+def _peak(produce: Callable[[], None]) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        produce()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def memory(count: int, loop: asyncio.AbstractEventLoop, with_langchain: bool) -> None:
+    """Peak traced memory of ``count`` token events, produced then drained."""
+    params = {
+        "runs": 1,
+        "tokens": count,
+        "result": _llm_result(),
+        "messages": _prompt_messages(),
+        "loop": loop,
+    }
+
+    def run(handler_class: Any) -> Callable[[], None]:
+        def produce() -> None:
+            handler = handler_class()
+            _produce_tokens(handler, params)
+            _drain(handler, loop)
+
+        return produce
+
+    def bounded_live() -> None:
+        handler = Ours(max_buffer=1000)
+        consumer = threading.Thread(target=lambda: sum(1 for _ in handler))
+        consumer.start()
+        _produce_tokens(handler, params)
+        consumer.join()
+
+    rows = [("logstream", run(Ours)), ("logstream, max_buffer=1000, reader thread", bounded_live)]
+    if with_langchain:
+        rows.insert(0, ("LangChain", run(LangChainHandler)))
+    print(f"\npeak traced memory, {count:,} token events (tracemalloc):")
+    for name, produce in rows:
+        print(f"  {name:<46} {_peak(produce) / 2**20:>8.1f} MiB", flush=True)
 
 
 def main() -> None:
     """Run every workload and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5, help="alternating runs per workload")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
+    parser.add_argument(
+        "--only",
+        default="tokens,live,tree,buffer,runlog,memory",
+        help="comma-separated groups to run (default: all)",
+    )
     args = parser.parse_args()
+    only = set(args.only.split(","))
     scale = 10 if args.quick else 1
-    asyncio.set_event_loop(asyncio.new_event_loop())  # LangChain's stream binds to it
-    workloads: list[tuple[str, Workload, dict[str, Any]]] = [
-        ("tokens: 20 LLM runs x 1,000 text tokens", tokens, {"runs": 20, "tokens": 1000 // scale}),
-        (
-            "tokens: 20 chat runs x 1,000 chunks",
-            tokens,
-            {"runs": 20, "tokens": 0, "chunks": _chat_chunks(1000 // scale)},
-        ),
-        ("tree: 3,000 chains + tool child, filters", tree, {"runs": 3000 // scale}),
-        ("RunLog + patch, 3,000 patches", accumulate, {"patches": 3000 // scale}),
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # LangChain's stream binds to the current loop
+    with_langchain = LangChainHandler is not None
+    common = {"result": _llm_result(), "messages": _prompt_messages(), "loop": loop}
+    text = {"runs": 20, "tokens": 1000 // scale, **common}
+    steps = {"runs": 3000 // scale, **common}
+    chat = {"runs": 20, "tokens": 0, "chunks": _chat_chunks(1000 // scale), **common}
+    workloads: list[tuple[str, str, Workload, dict[str, Any]]] = [
+        ("tokens", "tokens: 20 LLM runs x 1,000 text tokens", tokens, text),
+        ("tokens", "tokens: 20 chat runs x 1,000 chunks", tokens, chat),
+        ("live", "tokens, producer thread + live async reader", live_tokens, text),
+        ("tree", "tree: 3,000 chains + tool child, filters", tree, steps),
+        ("runlog", "RunLog + patch, 3,000 patches", accumulate, {"patches": 3000 // scale}),
     ]
-    print(f"python {platform.python_version()} on {platform.machine()}, pairs={args.pairs}")
-    print(f"{'workload':<44} {'langchain':>10} {'logstream':>10} {'ratio':>7}")
-    for title, workload, params in workloads:
-        theirs, ours, ratios = [], [], []
-        for _ in range(args.pairs):
-            t_lc = workload(LangChainHandler, params)
-            t_ls = workload(LogStreamCallbackHandler, params)
-            theirs.append(t_lc)
-            ours.append(t_ls)
-            ratios.append(t_lc / t_ls)
-        print(
-            f"{title:<44} {statistics.median(theirs):>9.3f}s {statistics.median(ours):>9.3f}s "
-            f"{statistics.median(ratios):>6.1f}x"
+    where = f"{os.cpu_count()} CPUs, {platform.machine()}, python {platform.python_version()}"
+    lc = f"langchain-core {LANGCHAIN_VERSION}" if with_langchain else "no langchain-core"
+    print(f"{where}, {lc}, pairs={args.pairs}{', quick' if args.quick else ''}")
+    print("times: median wall; ratios: median over pairs of LangChain's time / ours")
+    print(f"{'workload':<48} {'langchain':>10} {'logstream':>10} {'wall':>7} {'cpu':>7}")
+    for group, title, workload, params in workloads:
+        if group in only:
+            compare(title, workload, params, args.pairs, with_langchain)
+    if "buffer" in only:
+        bounded = {**text, "options": {"max_buffer": 10**9}}
+        compare(
+            "tokens: text, as above, max_buffer=10**9 (ours)", tokens, bounded, args.pairs, False
         )
+    if "runlog" in only:
+        scaling([10_000 // scale, 100_000 // scale], args.pairs, 5 if args.quick else 120)
+    if "memory" in only:
+        memory(100_000 // scale, loop, with_langchain)
+    loop.close()
 
 
 if __name__ == "__main__":

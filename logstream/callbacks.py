@@ -35,6 +35,7 @@ from .payloads import (
     wrap_chain_outputs,
     wrap_tool_inputs,
 )
+from .stream import BufferStats, WhenFull
 from .tracer import LLM_TYPES, Redactor, Tracer
 
 __all__ = ["LogStreamCallbackHandler"]
@@ -138,6 +139,15 @@ class LogStreamCallbackHandler:
         redact: Applied to inputs, outputs, metadata and streamed values before they are
             recorded or enter any patch (not in LangChain's handler); e.g.
             :func:`logstream.redact_secrets`.
+        max_buffer: The most patches that may wait for the consumer (not in LangChain's
+            handler); ``None``, the default, for no limit, as LangChain's.
+        when_full: With ``max_buffer``, what a callback does when the buffer is full:
+            ``"block"`` (also for ``None``) waits for the consumer to read, ``"raise"``
+            raises :class:`~logstream.errors.BufferFullError`. Either way the event is
+            applied whole or not at all; LangChain's manager logs such an error.
+        block_timeout: With ``"block"``, the most seconds a callback waits before it
+            raises :class:`~logstream.errors.BufferFullError`; ``None`` waits until the
+            consumer reads or the stream is closed.
 
     Raises:
         ValueError: ``_schema_format`` is unknown (a
@@ -193,6 +203,9 @@ class LogStreamCallbackHandler:
         _schema_format: SchemaFormat = "streaming_events",
         clock: Optional[Clock] = None,
         redact: Optional[Redactor] = None,
+        max_buffer: Optional[int] = None,
+        when_full: Optional[WhenFull] = None,
+        block_timeout: Optional[float] = None,
     ) -> None:
         """Create a handler with an open stream and an empty run tree."""
         self._schema_format: SchemaFormat = check_schema_format(_schema_format)
@@ -214,6 +227,9 @@ class LogStreamCallbackHandler:
             auto_close=auto_close,
             clock=clock,
             redact=redact,
+            max_buffer=max_buffer,
+            when_full=when_full,
+            block_timeout=block_timeout,
         )
         self.lock = self._tracer.lock
 
@@ -255,6 +271,11 @@ class LogStreamCallbackHandler:
     def closed(self) -> bool:
         """Whether the stream is closed (by ``auto_close`` or :meth:`close`)."""
         return self._tracer.closed
+
+    @property
+    def buffer_stats(self) -> BufferStats:
+        """What the stream's buffer went through: patches queued, delivered, waits, ..."""
+        return self._tracer.buffer_stats
 
     def __copy__(self) -> LogStreamCallbackHandler:
         """Return self: callback managers copy their handlers, the log must stay one."""
@@ -320,26 +341,6 @@ class LogStreamCallbackHandler:
 
     # -- core plumbing -----------------------------------------------------------------
 
-    def _start(
-        self,
-        run_id: UUID,
-        parent_run_id: Optional[UUID],
-        name: str,
-        run_type: str,
-        tags: Optional[list[str]],
-        metadata: Optional[dict[str, Any]],
-        inputs: Any,
-    ) -> None:
-        self._tracer.start_run(
-            name,
-            run_type,
-            run_id=run_id,
-            parent_id=parent_run_id,
-            tags=tags,
-            metadata=metadata,
-            inputs=inputs,
-        )
-
     def _end(
         self,
         run_id: UUID,
@@ -381,8 +382,15 @@ class LogStreamCallbackHandler:
             DuplicateRunError: ``run_id`` is already open.
         """
         inputs = {"prompts": list(prompts)}
-        self._start(
-            run_id, parent_run_id, _run_name(name, serialized), "llm", tags, metadata, inputs
+        self._tracer.start_run(
+            name if type(name) is str else _run_name(name, serialized),
+            "llm",
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=inputs,
+            event="llm start",
         )
 
     def on_chat_model_start(
@@ -408,8 +416,15 @@ class LogStreamCallbackHandler:
             msg = "chat model runs are not traced in the 'original' schema format"
             raise NotImplementedError(msg)
         inputs = {"messages": [list(batch) for batch in messages]}
-        self._start(
-            run_id, parent_run_id, _run_name(name, serialized), "chat_model", tags, metadata, inputs
+        self._tracer.start_run(
+            name if type(name) is str else _run_name(name, serialized),
+            "chat_model",
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=inputs,
+            event="chat model start",
         )
 
     def on_llm_new_token(
@@ -430,7 +445,8 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        self._tracer.add_token(run_id, token, getattr(chunk, "message", token))
+        value = token if chunk is None else getattr(chunk, "message", token)
+        self._tracer.add_token(run_id, token, value)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End an LLM or chat-model run with its response (an ``LLMResult`` or a mapping).
@@ -478,14 +494,19 @@ class LogStreamCallbackHandler:
         Raises:
             DuplicateRunError: ``run_id`` is already open.
         """
-        self._start(
-            run_id,
-            parent_run_id,
-            _run_name(name, serialized),
+        self._tracer.start_run(
+            name if type(name) is str else _run_name(name, serialized),
             run_type or "chain",
-            tags,
-            metadata,
-            wrap_chain_inputs(inputs, self._schema_format),
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=(
+                {"input": inputs}  # wrap_chain_inputs, inlined for the usual format
+                if self._schema_format == "streaming_events"
+                else wrap_chain_inputs(inputs, "original")
+            ),
+            event="chain start",
         )
 
     def on_chain_end(
@@ -498,7 +519,12 @@ class LogStreamCallbackHandler:
         """
         fmt = self._schema_format
         final_inputs = UNSET if inputs is None else wrap_chain_inputs(inputs, fmt)
-        self._end(run_id, "chain end", frozenset(), wrap_chain_outputs(outputs, fmt), final_inputs)
+        wrapped = (
+            {"output": outputs}  # wrap_chain_outputs, inlined for the usual format
+            if fmt == "streaming_events"
+            else wrap_chain_outputs(outputs, fmt)
+        )
+        self._tracer.end_run(run_id, outputs=wrapped, inputs=final_inputs, event="chain end")
 
     def on_chain_error(
         self, error: BaseException, *, inputs: Any = None, run_id: UUID, **kwargs: Any
@@ -531,14 +557,15 @@ class LogStreamCallbackHandler:
         Raises:
             DuplicateRunError: ``run_id`` is already open.
         """
-        self._start(
-            run_id,
-            parent_run_id,
-            _run_name(name, serialized),
+        self._tracer.start_run(
+            name if type(name) is str else _run_name(name, serialized),
             "tool",
-            tags,
-            metadata,
-            wrap_tool_inputs(input_str, inputs, self._schema_format),
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs=wrap_tool_inputs(input_str, inputs, self._schema_format),
+            event="tool start",
         )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -548,7 +575,9 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not a tool run.
         """
-        self._end(run_id, "tool end", _TOOL_TYPES, {"output": output})
+        self._tracer.end_run(
+            run_id, outputs={"output": output}, event="tool end", allowed_types=_TOOL_TYPES
+        )
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail a tool run.
@@ -578,14 +607,15 @@ class LogStreamCallbackHandler:
         Raises:
             DuplicateRunError: ``run_id`` is already open.
         """
-        self._start(
-            run_id,
-            parent_run_id,
+        self._tracer.start_run(
             name or "Retriever",
             "retriever",
-            tags,
-            metadata,
-            {"query": query},
+            run_id=run_id,
+            parent_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            inputs={"query": query},
+            event="retriever start",
         )
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:

@@ -31,11 +31,69 @@ from uuid import UUID
 from .errors import SchemaFormatError
 from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
-from .model import Run
+from .model import Run, id_string, isoformat_ms, run_key
 from .patches import JsonPatchOp, LogEntry, RunState
 from .payloads import SCHEMA_FORMATS, SchemaFormat, snapshot, wire_inputs, wire_outputs
 
 __all__ = ["PatchEmitter", "check_schema_format"]
+
+# -- the values of an entry, fast ------------------------------------------------------
+#
+# These give exactly what payloads.snapshot / wire_inputs / wire_outputs give (a test
+# checks it on generated values), without their bookkeeping in the usual cases: a value
+# that is a scalar or an object, a flat dict or list, and the envelope a chain, tool or
+# prompt run keeps its inputs and outputs in. Anything else goes to payloads.
+
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_RAW_TYPES = frozenset({"retriever", "llm", "chat_model"})  # shown in their envelope
+_PLACEHOLDER_INPUT = {"input": ""}  # what a streaming runnable reports before its input
+
+
+def _copied(value: Any) -> Any:
+    """Return ``snapshot(value)``."""
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict:
+        if not value:
+            return {}
+        for item in value.values():
+            if type(item) not in _SCALAR_TYPES:
+                return snapshot(value)
+        return value.copy()
+    if kind is list:
+        for item in value:
+            if type(item) not in _SCALAR_TYPES:
+                return snapshot(value)
+        return value.copy()
+    if isinstance(value, (dict, list)):
+        return snapshot(value)
+    return value
+
+
+def _entry_inputs(run_type: str, inputs: Any) -> Any:
+    """Return ``wire_inputs(run_type, inputs)``."""
+    if type(inputs) is dict and run_type not in _RAW_TYPES:
+        inner = inputs.get("input")
+        if type(inner) in _SCALAR_TYPES:
+            return inner
+        if type(inner) is dict:
+            return None if inner == _PLACEHOLDER_INPUT else _copied(inner)
+        if not isinstance(inner, dict):
+            return _copied(inner)
+    return wire_inputs(run_type, inputs)
+
+
+def _final_output(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:
+    """Return ``wire_outputs(run_type, outputs, schema_format)``."""
+    if type(outputs) is dict:
+        if schema_format == "streaming_events":
+            if run_type not in _RAW_TYPES:
+                output = outputs.get("output")
+                return output if type(output) in _SCALAR_TYPES else _copied(output)
+        elif run_type != "prompt":
+            return _copied(outputs)
+    return wire_outputs(run_type, outputs, schema_format)
 
 
 def check_schema_format(schema_format: str) -> SchemaFormat:
@@ -78,22 +136,42 @@ class PatchEmitter:
         # run id -> "/logs/<escaped key>" of every included run. Kept after a run ends,
         # as LangChain keeps it, so chunks tapped late still land; it grows no faster
         # than the set of keys handed out, which must be kept for uniqueness anyway.
-        self._paths: dict[UUID, str] = {}
+        self._paths: dict[Any, str] = {}  # by run_key(id)
 
     def path_of(self, run_id: UUID) -> Optional[str]:
         """Return ``/logs/<key>`` (escaped) of an included run, else ``None``."""
-        return self._paths.get(run_id)
+        return self._paths.get(run_key(run_id))
+
+    def token_paths(self, run_id: UUID) -> Optional[tuple[str, str]]:
+        """Return the paths of a logged run's token ops, else ``None``.
+
+        The paths of ``streamed_output_str/-`` and ``streamed_output/-``, as
+        :meth:`token` uses them; a caller streaming many tokens can build them once.
+        """
+        path = self._paths.get(run_key(run_id))
+        if path is None:
+            return None
+        return path + "/streamed_output_str/-", path + "/streamed_output/-"
+
+    def is_root(self, run_id: UUID) -> bool:
+        """Return whether ``run_id`` is the root's id (the first run started)."""
+        root = self.root_id
+        if run_id is root:
+            return root is not None
+        if type(run_id) is UUID and type(root) is UUID:  # UUID.__eq__ is Python code
+            return run_id.int == root.int
+        return root is not None and run_id == root
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
-        return run_id != self.root_id and self.run_filter.should_include(name, run_type, tags)
+        return not self.is_root(run_id) and self.run_filter.should_include(name, run_type, tags)
 
     def start(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that started: the root state, or its log entry."""
         if self.root_id is None:
             self.root_id = run.id
             state: RunState = {
-                "id": str(run.id),
+                "id": id_string(run.id),
                 "streamed_output": [],
                 "final_output": None,
                 "logs": {},
@@ -101,25 +179,26 @@ class PatchEmitter:
                 "type": run.run_type,
             }
             return [{"op": "replace", "path": "", "value": state}]
-        if not self.should_include(run.id, run.name, run.run_type, run.tags):
+        run_id, name, run_type, tags = run.id, run.name, run.run_type, run.tags
+        if self.is_root(run_id) or not self.run_filter.should_include(name, run_type, tags):
             return []
-        key = self.keys.allocate(run.name)
-        path = "/logs/" + escape_key(key)
-        self._paths[run.id] = path
+        path = "/logs/" + escape_key(self.keys.allocate(name))
+        self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
+        metadata = run.metadata
         entry: LogEntry = {
-            "id": str(run.id),
-            "name": run.name,
-            "type": run.run_type,
-            "tags": list(run.tags),
-            "metadata": snapshot(run.metadata),
-            "start_time": run.start_time.isoformat(timespec="milliseconds"),
+            "id": id_string(run_id),
+            "name": name,
+            "type": run_type,
+            "tags": list(tags),
+            "metadata": _copied(metadata) if metadata else {},
+            "start_time": isoformat_ms(run.start_time),
             "streamed_output": [],
             "streamed_output_str": [],
             "final_output": None,
             "end_time": None,
         }
         if self.schema_format == "streaming_events":
-            entry["inputs"] = wire_inputs(run.run_type, run.inputs)
+            entry["inputs"] = _entry_inputs(run_type, run.inputs)
         return [{"op": "add", "path": path, "value": entry}]
 
     def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:
@@ -131,13 +210,13 @@ class PatchEmitter:
             chunk: What goes on ``streamed_output``: the chunk's message for a chat
                 model, else the token.
         """
-        path = self._paths.get(run_id)
+        path = self._paths.get(run_key(run_id))
         if path is None:
             return []
         if type(token) is not str:  # content blocks: copy them, as every value is
-            token = snapshot(token)
+            token = _copied(token)
             if type(chunk) is list:
-                chunk = snapshot(chunk)
+                chunk = _copied(chunk)
         return [
             {"op": "add", "path": path + "/streamed_output_str/-", "value": token},
             {"op": "add", "path": path + "/streamed_output/-", "value": chunk},
@@ -145,32 +224,31 @@ class PatchEmitter:
 
     def chunk(self, run_id: UUID, chunk: Any) -> list[JsonPatchOp]:
         """Return the op for an output chunk a run streamed (not tokens; not the root's)."""
-        path = self._paths.get(run_id)
+        path = self._paths.get(run_key(run_id))
         if path is None:
             return []
-        return [{"op": "add", "path": path + "/streamed_output/-", "value": snapshot(chunk)}]
+        return [{"op": "add", "path": path + "/streamed_output/-", "value": _copied(chunk)}]
 
     def end(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that ended or failed."""
-        path = self._paths.get(run.id)
+        run_id = run.id
+        path = self._paths.get(run_id.int if type(run_id) is UUID else run_key(run_id))
         if path is None:
             return []
-        ops: list[JsonPatchOp] = []
-        if self.schema_format == "streaming_events":
-            ops.append(
+        schema_format = self.schema_format
+        end_time = None if run.end_time is None else isoformat_ms(run.end_time)
+        final_output = _final_output(run.run_type, run.outputs, schema_format)
+        if schema_format == "streaming_events":
+            return [
                 {
                     "op": "replace",
                     "path": path + "/inputs",
-                    "value": wire_inputs(run.run_type, run.inputs),
-                }
-            )
-        end_time = run.end_time.isoformat(timespec="milliseconds") if run.end_time else None
-        ops.append(
-            {
-                "op": "add",
-                "path": path + "/final_output",
-                "value": wire_outputs(run.run_type, run.outputs, self.schema_format),
-            }
-        )
-        ops.append({"op": "add", "path": path + "/end_time", "value": end_time})
-        return ops
+                    "value": _entry_inputs(run.run_type, run.inputs),
+                },
+                {"op": "add", "path": path + "/final_output", "value": final_output},
+                {"op": "add", "path": path + "/end_time", "value": end_time},
+            ]
+        return [
+            {"op": "add", "path": path + "/final_output", "value": final_output},
+            {"op": "add", "path": path + "/end_time", "value": end_time},
+        ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BufferFullError",
     "DuplicateRunError",
     "FilterConfigError",
     "LogStreamError",
@@ -123,3 +124,58 @@ class SchemaFormatError(LogStreamError, ValueError):
 
 class FilterConfigError(LogStreamError, TypeError):
     """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""
+
+
+class BufferFullError(LogStreamError):
+    """A patch could not be queued: the stream's buffer is at its limit.
+
+    Raised under the policy ``when_full="raise"`` at once, and under ``"block"`` when
+    ``block_timeout`` passed without the consumer making room. The event it came from was
+    rejected whole: nothing of it was recorded, and later events still apply.
+
+    Attributes:
+        max_buffer: The buffer's limit, in patches.
+        when_full: The policy: ``"raise"`` or ``"block"``.
+        event: The event whose patch could not be queued, e.g. ``"token"``.
+        run_id: The run the event named, or ``None`` (e.g. for ``send``).
+        timeout: How long a ``"block"`` put waited, in seconds, else ``None``.
+    """
+
+    def __init__(
+        self,
+        max_buffer: Any,
+        when_full: str,
+        event: str,
+        run_id: Any = None,
+        timeout: Any = None,
+    ) -> None:
+        """Build the error for ``event`` of ``run_id`` meeting a full buffer.
+
+        Args:
+            max_buffer: The buffer's limit, in patches.
+            when_full: The policy: ``"raise"`` or ``"block"``.
+            event: The event whose patch could not be queued.
+            run_id: The run the event named, if any.
+            timeout: How long a ``"block"`` put waited, in seconds.
+        """
+        self.max_buffer = max_buffer
+        self.when_full = when_full
+        self.event = event
+        self.run_id = run_id
+        self.timeout = timeout
+        what = f"{event} for run {run_id}" if run_id is not None else event
+        unit = "patch" if max_buffer == 1 else "patches"
+        if timeout is None:
+            why = f"the buffer holds its limit of {max_buffer} {unit}"
+            policy = f"when_full={when_full!r}"
+        else:
+            why = f"the buffer stayed at its limit of {max_buffer} {unit} for {timeout}s"
+            policy = f"when_full={when_full!r}, block_timeout={timeout}"
+        super().__init__(f"can't queue the patch of {what}: {why} ({policy})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (
+            type(self),
+            (self.max_buffer, self.when_full, self.event, self.run_id, self.timeout),
+        )

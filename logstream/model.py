@@ -19,14 +19,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 from .errors import DuplicateRunError, RunTypeError, UnknownRunError
 
-__all__ = ["UNSET", "Clock", "IdFactory", "Run", "RunEvent", "RunTree", "utc_now"]
+__all__ = [
+    "UNSET",
+    "Clock",
+    "IdFactory",
+    "Run",
+    "RunEvent",
+    "RunTree",
+    "id_string",
+    "isoformat_ms",
+    "run_key",
+    "utc_now",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +49,94 @@ IdFactory = Callable[[], uuid.UUID]
 
 def utc_now() -> datetime:
     """Return the current time in UTC; the default :data:`Clock`."""
-    return datetime.now(timezone.utc)
+    return datetime.now(_UTC)
+
+
+# -- formatting times and ids, fast ----------------------------------------------------
+#
+# A run's start and end times and its dotted order are formatted at every start and end;
+# datetime.isoformat() and strftime() cost microseconds each, and so does str() of a UUID
+# (it formats itself in Python code). For times in UTC the text of the last second seen
+# is kept (events come many per second) and only the fraction is added; the text of the
+# last id formatted is kept (the emitter asks for the id the tree just formatted). Each
+# cache is one tuple, replaced whole, so threads that race on it read a consistent entry.
+
+_UTC = timezone.utc
+_ONE_SECOND = timedelta(seconds=1)
+_DIGITS3 = tuple(f"{n:03d}" for n in range(1000))
+_MS_UTC = tuple(f".{digits}+00:00" for digits in _DIGITS3)
+_NOTHING: Any = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+# (start of the second, start of the next, its isoformat() without the offset, its
+# strftime("%Y%m%dT%H%M%S")) of the last second formatted, in UTC
+_last_second: tuple[datetime, datetime, str, str] = (_EPOCH, _EPOCH, "", "")
+# (id object, its text) of the last id formatted
+_last_id: tuple[Any, str] = (_NOTHING, "")
+
+
+def _new_second(dt: datetime) -> tuple[datetime, datetime, str, str]:
+    global _last_second
+    start = dt.replace(microsecond=0)
+    try:
+        end = start + _ONE_SECOND
+    except OverflowError:  # the last second of datetime: never cached
+        end = start
+    last = (
+        start,
+        end,
+        start.replace(tzinfo=None).isoformat(),
+        start.strftime("%Y%m%dT%H%M%S"),
+    )
+    _last_second = last
+    return last
+
+
+def isoformat_ms(dt: datetime) -> str:
+    """Return ``dt.isoformat(timespec="milliseconds")``, faster for times in UTC."""
+    if dt.tzinfo is not _UTC:
+        return dt.isoformat(timespec="milliseconds")
+    last = _last_second
+    if not last[0] <= dt < last[1]:
+        last = _new_second(dt)
+    return last[2] + _MS_UTC[dt.microsecond // 1000]
+
+
+def _dotted_time(dt: datetime) -> str:
+    """Return the time part of a dotted order: ``dt`` in UTC as ``%Y%m%dT%H%M%S%fZ``."""
+    if dt.tzinfo is not _UTC:
+        if dt.tzinfo is None:
+            return dt.strftime("%Y%m%dT%H%M%S%fZ")
+        dt = dt.astimezone(_UTC)
+    last = _last_second
+    if not last[0] <= dt < last[1]:
+        last = _new_second(dt)
+    micro = dt.microsecond
+    return f"{last[3]}{_DIGITS3[micro // 1000]}{_DIGITS3[micro % 1000]}Z"
+
+
+_UUID = uuid.UUID
+
+
+def run_key(run_id: Any) -> Any:
+    """Return the key a run id is filed under: a UUID's ``int``, any other id as it is.
+
+    A UUID hashes and compares in Python code; its ``int`` does so in C, which makes
+    every lookup of a run several times cheaper. (Ids are UUIDs; an id that is a plain
+    ``int`` equal to some UUID's value would share that UUID's key.)
+    """
+    return run_id.int if isinstance(run_id, _UUID) else run_id
+
+
+def id_string(run_id: Any) -> str:
+    """Return ``str(run_id)``; the text of the last id asked for is kept."""
+    global _last_id
+    last = _last_id
+    if last[0] is run_id:
+        return last[1]
+    text = str(run_id)
+    _last_id = (run_id, text)
+    return text
 
 
 @dataclass
@@ -109,7 +206,7 @@ class Run:
         return "error" if self.error is not None else "success"
 
 
-_FINISHED_REMEMBERED = 1024  # finished ids kept to tell "already ended" from "unknown"
+_FINISHED_REMEMBERED = 1024  # finished ids kept (up to twice as many) for clearer errors
 
 
 class _Unset:
@@ -143,9 +240,11 @@ class RunTree:
         self.clock = clock
         self.new_id = new_id
         self.log_missing_parent = log_missing_parent
-        self._runs: dict[uuid.UUID, Run] = {}
-        # ids of recently finished runs -> "ended" / "failed", for clearer errors
-        self._finished: OrderedDict[uuid.UUID, str] = OrderedDict()
+        self._runs: dict[Any, Run] = {}  # by run_key(id)
+        # ids of recently finished runs -> "ended" / "failed", for clearer errors: the
+        # newest, and the generation before (dropped whole, so no id is hashed twice)
+        self._finished: dict[Any, str] = {}
+        self._finished_before: dict[Any, str] = {}
 
     def __len__(self) -> int:
         """Return how many runs are open."""
@@ -153,11 +252,11 @@ class RunTree:
 
     def __contains__(self, run_id: object) -> bool:
         """Return whether ``run_id`` is open."""
-        return run_id in self._runs
+        return run_key(run_id) in self._runs
 
     def find(self, run_id: uuid.UUID) -> Optional[Run]:
         """Return the open run with this id, or ``None``."""
-        return self._runs.get(run_id)
+        return self._runs.get(run_key(run_id))
 
     def get(self, run_id: uuid.UUID, event: str = "lookup") -> Run:
         """Return the open run with this id.
@@ -169,7 +268,7 @@ class RunTree:
         Raises:
             UnknownRunError: No run with this id is open.
         """
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_key(run_id))
         if run is None:
             raise self._unknown(run_id, event)
         return run
@@ -208,13 +307,14 @@ class RunTree:
         """
         if run_id is None:
             run_id = self.new_id()
-        held = self._runs.get(run_id)
+        runs = self._runs
+        key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
+        held = runs.get(key)
         if held is not None:
             raise DuplicateRunError(run_id, held.name, held.run_type)
         now = self.clock()
-        utc = now.astimezone(timezone.utc) if now.tzinfo is not None else now
-        own_order = utc.strftime("%Y%m%dT%H%M%S%fZ") + str(run_id)
-        parent = self._runs.get(parent_id) if parent_id is not None else None
+        own_order = _dotted_time(now) + id_string(run_id)
+        parent = None if parent_id is None else runs.get(run_key(parent_id))
         if parent is None:
             if parent_id is not None and self.log_missing_parent:
                 logger.debug(
@@ -228,20 +328,23 @@ class RunTree:
         else:
             trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
             parent.children.append(run_id)
-        run = Run(
-            id=run_id,
-            name=name,
-            run_type=run_type,
-            parent_id=parent_id,
-            trace_id=trace_id,
-            dotted_order=dotted_order,
-            tags=list(tags) if tags else [],
-            metadata=dict(metadata) if metadata else {},
-            inputs=inputs,
-            start_time=now,
-            events=[RunEvent("start", now)],
+        run = Run(  # positionally, in field order: much cheaper than by keyword
+            run_id,
+            name,
+            run_type,
+            parent_id,
+            trace_id,
+            dotted_order,
+            list(tags) if tags else [],
+            dict(metadata) if metadata else {},
+            inputs,
+            now,
+            None,  # outputs
+            None,  # error
+            None,  # end_time
+            [RunEvent("start", now, {})],
         )
-        self._runs[run_id] = run
+        runs[key] = run
         return run
 
     def count_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
@@ -258,13 +361,51 @@ class RunTree:
             UnknownRunError: No run with this id is open.
             RunTypeError: The run's type is not in ``allowed_types``.
         """
-        run = self._runs.get(run_id)
-        if run is None:
-            raise self._unknown(run_id, "token")
-        if allowed_types and run.run_type not in allowed_types:
-            raise RunTypeError(run_id, "token", run.run_type, " or ".join(sorted(allowed_types)))
+        run = self.check_token(run_id, allowed_types)
         run.token_count += 1
         return run
+
+    def check_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
+        """Return the open run a token names, checking it may stream; nothing changes.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``.
+        """
+        return self.check_event(run_id, "token", allowed_types)
+
+    def check_event(self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str]) -> Run:
+        """Return the open run an event names, checking the event fits its type.
+
+        This is what :meth:`end`, :meth:`fail` and :meth:`count_token` check before they
+        change anything, for a caller that must know an event will apply before it
+        commits to it (e.g. by claiming room for its patch).
+
+        Args:
+            run_id: The run's id.
+            event: The event's name, for error messages.
+            allowed_types: Run types the event is allowed for; empty allows any.
+
+        Raises:
+            UnknownRunError: No run with this id is open.
+            RunTypeError: The run's type is not in ``allowed_types``.
+        """
+        run = self._runs.get(run_key(run_id))
+        if run is None:
+            raise self._unknown(run_id, event)
+        if allowed_types and run.run_type not in allowed_types:
+            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+        return run
+
+    def check_start(self, run_id: uuid.UUID) -> None:
+        """Check that a run with this id may start (no open run holds it); nothing changes.
+
+        Raises:
+            DuplicateRunError: A run with this id is already open.
+        """
+        held = self._runs.get(run_key(run_id))
+        if held is not None:
+            raise DuplicateRunError(run_id, held.name, held.run_type)
 
     def add_event(
         self, run_id: uuid.UUID, name: str, kwargs: Optional[dict[str, Any]] = None
@@ -345,20 +486,24 @@ class RunTree:
         return run
 
     def _unknown(self, run_id: uuid.UUID, event: str) -> UnknownRunError:
-        return UnknownRunError(run_id, event, self._finished.get(run_id, "unknown"))
+        key = run_key(run_id)
+        state = self._finished.get(key) or self._finished_before.get(key, "unknown")
+        return UnknownRunError(run_id, event, state)
 
     def _close(
         self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
     ) -> Run:
-        run = self._runs.get(run_id)
+        key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
+        run = self._runs.pop(key, None)
         if run is None:
             raise self._unknown(run_id, event)
         if allowed_types and run.run_type not in allowed_types:
+            self._runs[key] = run  # it stays open
             raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
-        del self._runs[run_id]
-        self._finished[run_id] = "ended" if kind == "end" else "failed"
-        if len(self._finished) > _FINISHED_REMEMBERED:
-            self._finished.popitem(last=False)
+        finished = self._finished
+        finished[key] = "ended" if kind == "end" else "failed"
+        if len(finished) >= _FINISHED_REMEMBERED:
+            self._finished_before, self._finished = finished, {}
         run.end_time = self.clock()
-        run.events.append(RunEvent(kind, run.end_time))
+        run.events.append(RunEvent(kind, run.end_time, {}))
         return run

@@ -1,12 +1,25 @@
 """The patch channel: many producer threads in, one consumer out, sync or async.
 
-Producers call :meth:`PatchChannel.put` from any thread; it never blocks and never
-raises, and returns ``False`` once the channel is closed. The consumer reads with a plain
-``for`` loop (blocking, e.g. in another thread) or with ``async for`` in any event loop,
-which need not exist when the channel is built: an async reader parks a future on its
-own loop and producers wake it thread-safely. Items put before :meth:`close` are all
-delivered, in order, before iteration ends. A consumer that stops early (``break``,
-cancellation) leaves the channel usable and never blocks producers.
+Producers call :meth:`PatchChannel.put` from any thread; it returns ``False`` once the
+channel is closed. The consumer reads with a plain ``for`` loop (blocking, e.g. in
+another thread) or with ``async for`` in any event loop, which need not exist when the
+channel is built: an async reader parks a future on its own loop and producers wake it
+thread-safely. Items put before :meth:`close` are all delivered, in order, before
+iteration ends. A consumer that stops early (``break``, cancellation) leaves the channel
+usable and loses nothing: iterating again continues where it left off.
+
+By default the channel is unbounded and :meth:`~PatchChannel.put` never blocks nor
+raises, as LangChain's stream. Given ``max_buffer``, at most that many items wait, and a
+put that finds the buffer full either blocks until the consumer makes room (``"block"``,
+for at most ``block_timeout`` seconds) or raises
+:class:`~logstream.errors.BufferFullError` (``"raise"``); nothing is dropped silently.
+:meth:`~PatchChannel.reserve` claims room before the caller changes any state, so a
+producer that must not half-apply an event (the tracer) learns that the buffer is full
+while nothing has moved yet. :attr:`~PatchChannel.stats` counts what happened.
+
+The consumer never waits for a producer: it takes items without a lock while there are
+any, and takes the channel's own lock only to park when the channel is empty or to wake
+a producer that waits for room. Closing wakes every waiter, producers included.
 """
 
 from __future__ import annotations
@@ -16,11 +29,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from typing import Generic, Optional, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Optional, TypeVar
 
-__all__ = ["PatchChannel"]
+from typing_extensions import Literal
+
+from .errors import BufferFullError
+
+__all__ = ["WHEN_FULL_POLICIES", "BufferStats", "PatchChannel", "WhenFull"]
 
 T = TypeVar("T")
+
+WhenFull = Literal["block", "raise"]
+"""What a put does when a bounded channel is full: wait for room, or raise."""
+
+WHEN_FULL_POLICIES: frozenset[str] = frozenset({"block", "raise"})
+"""Every valid :data:`WhenFull`."""
 
 _PRUNE_AT = 16  # parked async readers kept before done (cancelled) ones are pruned
 
@@ -30,49 +54,305 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-class PatchChannel(Generic[T]):
-    """A thread-safe, unbounded, closable FIFO with sync and async readers."""
+@dataclass(frozen=True)
+class BufferStats:
+    """What a channel's buffer went through, read at one moment.
 
-    def __init__(self) -> None:
+    Attributes:
+        max_buffer: The most items that may wait at once, or ``None`` (unbounded).
+        when_full: The policy for a full buffer: ``"block"`` or ``"raise"``.
+        queued: Items accepted so far.
+        delivered: Items handed to a reader (or drained) so far.
+        waiting: Items accepted and not yet read (``queued - delivered``).
+        high_water: The most items that waited at once.
+        blocked: Puts that found the buffer full and waited for room.
+        blocked_seconds: The time those puts spent waiting, in total.
+        rejected: Puts refused with ``BufferFullError`` (policy ``"raise"``, or a
+            ``"block"`` that timed out); their items were never queued.
+    """
+
+    max_buffer: Optional[int]
+    when_full: WhenFull
+    queued: int
+    delivered: int
+    waiting: int
+    high_water: int
+    blocked: int
+    blocked_seconds: float
+    rejected: int
+
+
+def check_buffer_policy(
+    max_buffer: Optional[int], when_full: Optional[str], block_timeout: Optional[float]
+) -> WhenFull:
+    """Validate a buffering configuration and return its policy (``None`` means ``"block"``).
+
+    Raises:
+        TypeError: ``max_buffer`` is not an int, or ``block_timeout`` not a number.
+        ValueError: ``max_buffer`` is below 1, ``when_full`` is unknown, ``block_timeout``
+            is negative, or a ``block_timeout`` comes with ``when_full="raise"``.
+    """
+    if max_buffer is not None:
+        if isinstance(max_buffer, bool) or not isinstance(max_buffer, int):
+            msg = f"max_buffer must be an int or None, got {max_buffer!r}"
+            raise TypeError(msg)
+        if max_buffer < 1:
+            msg = f"max_buffer must be at least 1, got {max_buffer}"
+            raise ValueError(msg)
+    policy = "block" if when_full is None else when_full
+    if policy not in WHEN_FULL_POLICIES:
+        msg = f"invalid when_full {when_full!r}: expected one of 'block', 'raise'"
+        raise ValueError(msg)
+    if block_timeout is not None:
+        if isinstance(block_timeout, bool) or not isinstance(block_timeout, (int, float)):
+            msg = f"block_timeout must be a number of seconds or None, got {block_timeout!r}"
+            raise TypeError(msg)
+        if block_timeout < 0:
+            msg = f"block_timeout must not be negative, got {block_timeout}"
+            raise ValueError(msg)
+        if policy != "block":
+            msg = "block_timeout applies only to when_full='block'"
+            raise ValueError(msg)
+    return policy  # type: ignore[return-value]
+
+
+class PatchChannel(Generic[T]):
+    """A thread-safe, closable FIFO with sync and async readers; unbounded by default.
+
+    Args:
+        max_buffer: The most items that may wait at once; ``None`` for no limit.
+        when_full: What a put does when ``max_buffer`` items wait: ``"block"`` (the
+            default; ``None`` means the same) waits until the consumer reads one or the
+            channel closes, ``"raise"`` raises :class:`~logstream.errors.BufferFullError`.
+        block_timeout: With ``"block"``, the most seconds a put waits before it raises
+            :class:`~logstream.errors.BufferFullError`; ``None`` waits as long as it takes.
+
+    Raises:
+        TypeError: ``max_buffer`` or ``block_timeout`` has the wrong type.
+        ValueError: A value is out of range or the policy is unknown.
+
+    Example:
+        >>> channel = PatchChannel(max_buffer=1, when_full="raise")
+        >>> channel.put("a")
+        True
+        >>> channel.put("b")
+        Traceback (most recent call last):
+        ...
+        logstream.errors.BufferFullError: can't queue the patch of put: the buffer holds \
+its limit of 1 patch (when_full='raise')
+        >>> channel.close(), list(channel), channel.stats.rejected
+        (True, ['a'], 1)
+    """
+
+    def __init__(
+        self,
+        max_buffer: Optional[int] = None,
+        *,
+        when_full: Optional[WhenFull] = None,
+        block_timeout: Optional[float] = None,
+    ) -> None:
         """Create an open, empty channel."""
+        self._when_full: WhenFull = check_buffer_policy(max_buffer, when_full, block_timeout)
+        self._max_buffer = max_buffer
+        self._block_timeout = block_timeout
         self._items: deque[T] = deque()
         self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
+        self._ready = threading.Condition(self._lock)  # a reader may go on
+        self._room = threading.Condition(self._lock)  # a blocked producer may go on
         self._closed = False
         self._sync_waiters = 0
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._room_waiters = 0  # producers waiting for room; read by readers without the lock
+        self._reserved = 0  # room promised by reserve() and not yet used by put_reserved()
+        self._queued = 0
+        self._high_water = 0
+        self._blocked = 0
+        self._blocked_seconds = 0.0
+        self._rejected = 0
+
+    # -- state ---------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called (items may still be waiting)."""
         return self._closed
 
+    @property
+    def bounded(self) -> bool:
+        """Whether the channel has a ``max_buffer``."""
+        return self._max_buffer is not None
+
+    @property
+    def stats(self) -> BufferStats:
+        """What the buffer went through so far (a snapshot)."""
+        with self._lock:
+            waiting = len(self._items)
+            return BufferStats(
+                max_buffer=self._max_buffer,
+                when_full=self._when_full,
+                queued=self._queued,
+                delivered=self._queued - waiting,
+                waiting=waiting,
+                high_water=self._high_water,
+                blocked=self._blocked,
+                blocked_seconds=self._blocked_seconds,
+                rejected=self._rejected,
+            )
+
     def __len__(self) -> int:
         """Return how many items wait to be read."""
         return len(self._items)
 
-    def put(self, item: T) -> bool:
-        """Append ``item`` and wake the reader; return ``False`` if the channel is closed."""
+    # -- producers -----------------------------------------------------------------------
+
+    def put(self, item: T, *, event: str = "put", run_id: Any = None) -> bool:
+        """Append ``item`` and wake the reader.
+
+        Args:
+            item: What to queue.
+            event: What the item records, for the error message of a full buffer.
+            run_id: Which run it belongs to, for that message.
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the channel is closed (also when it
+            closed while the put waited for room).
+
+        Raises:
+            BufferFullError: The channel is bounded and full, and the policy is
+                ``"raise"`` or the ``"block"`` timed out; the item was not queued.
+        """
+        # The hot path of every event: the lock taken by hand and the append inlined.
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                return False
+            if self._max_buffer is not None and not self._wait_for_room_locked(event, run_id):
+                return False
+            items = self._items
+            items.append(item)
+            self._queued += 1
+            waiting = len(items)
+            if waiting > self._high_water:
+                self._high_water = waiting
+            if self._sync_waiters or self._async_waiters:
+                self._wake_readers_locked()
+        finally:
+            lock.release()
+        return True
+
+    def reserve(self, event: str = "put", run_id: Any = None) -> bool:
+        """Claim room for one item before changing anything that the item records.
+
+        On an unbounded channel this only checks that the channel is open. On a bounded
+        one it applies the policy (block or raise) now; the room it claims is kept for a
+        :meth:`put_reserved` or given back with :meth:`release`.
+
+        Args:
+            event: What the coming item records, for the error message.
+            run_id: Which run it belongs to, for that message.
+
+        Returns:
+            ``True`` if room is claimed, ``False`` if the channel is (or became) closed.
+
+        Raises:
+            BufferFullError: As :meth:`put`; nothing was claimed.
+        """
         with self._lock:
             if self._closed:
                 return False
-            self._items.append(item)
-            if self._sync_waiters:
-                self._ready.notify()
-            if self._async_waiters:
-                self._wake_async_locked()
+            if self._max_buffer is not None:
+                if not self._wait_for_room_locked(event, run_id):
+                    return False
+                self._reserved += 1
         return True
+
+    def put_reserved(self, item: T) -> bool:
+        """Append ``item`` into room claimed with :meth:`reserve`; it never waits nor raises.
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the channel closed since the claim.
+        """
+        with self._lock:
+            if self._max_buffer is not None:
+                self._reserved -= 1
+            if self._closed:
+                return False
+            self._append_locked(item)
+        return True
+
+    def release(self) -> None:
+        """Give back room claimed with :meth:`reserve` and not used."""
+        if self._max_buffer is not None:
+            with self._lock:
+                self._reserved -= 1
+                if self._room_waiters:
+                    self._room.notify()
+
+    def _append_locked(self, item: T) -> None:
+        items = self._items
+        items.append(item)
+        self._queued += 1
+        waiting = len(items)
+        if waiting > self._high_water:
+            self._high_water = waiting
+        if self._sync_waiters or self._async_waiters:
+            self._wake_readers_locked()
+
+    def _wake_readers_locked(self) -> None:
+        if self._sync_waiters:
+            self._ready.notify()
+        if self._async_waiters:
+            self._wake_async_locked()
+
+    def _has_room_locked(self) -> bool:
+        return len(self._items) + self._reserved < self._max_buffer  # type: ignore[operator]
+
+    def _wait_for_room_locked(self, event: str, run_id: Any) -> bool:
+        """Wait (or raise) until there is room; ``False`` if the channel closes first."""
+        if self._has_room_locked():
+            return True
+        if self._when_full == "raise":
+            self._rejected += 1
+            raise BufferFullError(self._max_buffer, "raise", event, run_id)
+        timeout = self._block_timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        self._blocked += 1
+        self._room_waiters += 1
+        try:
+            while True:
+                if self._closed:
+                    return False
+                if self._has_room_locked():
+                    return True
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._rejected += 1
+                    raise BufferFullError(self._max_buffer, "block", event, run_id, timeout)
+                self._room.wait(remaining)
+        finally:
+            self._room_waiters -= 1
+            self._blocked_seconds += time.monotonic() - started
+
+    def _made_room(self) -> None:
+        # A reader took an item without the lock and saw a producer waiting for room.
+        with self._lock:
+            if self._room_waiters:
+                self._room.notify()
 
     def close(self) -> bool:
         """Close the channel; return ``False`` if it was already closed.
 
         Items already put are still delivered; iteration ends after the last one.
+        Producers waiting for room return ``False`` from their put.
         """
         with self._lock:
             if self._closed:
                 return False
             self._closed = True
             self._ready.notify_all()
+            self._room.notify_all()
             self._wake_async_locked()
         return True
 
@@ -84,6 +364,16 @@ class PatchChannel(Generic[T]):
             except RuntimeError:  # the reader's loop is closed: nobody is waiting
                 pass
 
+    # -- the consumer --------------------------------------------------------------------
+    #
+    # Items are taken with deque.popleft() without the lock: a deque's append and
+    # popleft are atomic, and the one reader is the only one that removes items. The
+    # lock is taken only to park on an empty channel (the waiter count is raised and the
+    # deque checked again under the lock that put() holds while it appends and reads the
+    # count, so no wake-up is lost) and to wake a producer that waits for room (the
+    # producer raises _room_waiters under the lock before it checks for room; a reader
+    # reads it after it took an item).
+
     def get(self, timeout: Optional[float] = None) -> tuple[bool, Optional[T]]:
         """Wait for the next item.
 
@@ -94,6 +384,14 @@ class PatchChannel(Generic[T]):
             ``(True, item)``, or ``(False, None)`` when the channel is closed and drained
             or the timeout passed.
         """
+        try:
+            item = self._items.popleft()
+        except IndexError:
+            pass
+        else:
+            if self._room_waiters:
+                self._made_room()
+            return True, item
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._items:
@@ -107,22 +405,35 @@ class PatchChannel(Generic[T]):
                     self._ready.wait(remaining)
                 finally:
                     self._sync_waiters -= 1
-            return True, self._items.popleft()
+            item = self._items.popleft()
+            if self._room_waiters:
+                self._room.notify()
+        return True, item
 
     def drain(self) -> list[T]:
         """Remove and return every item waiting now, without blocking."""
         with self._lock:
             items = list(self._items)
             self._items.clear()
+            if self._room_waiters:
+                self._room.notify_all()
         return items
 
     def __iter__(self) -> Iterator[T]:
         """Yield items as they arrive, blocking, until the channel is closed and drained."""
+        popleft = self._items.popleft
         while True:
-            ok, item = self.get()
-            if not ok:
-                return
-            yield item  # type: ignore[misc]
+            try:
+                item = popleft()
+            except IndexError:
+                ok, got = self.get()
+                if not ok:
+                    return
+                item = got  # type: ignore[assignment]
+            else:
+                if self._room_waiters:
+                    self._made_room()
+            yield item
 
     async def aget(self) -> tuple[bool, Optional[T]]:
         """Wait, without blocking the event loop, for the next item.
@@ -132,9 +443,17 @@ class PatchChannel(Generic[T]):
         """
         loop: Optional[asyncio.AbstractEventLoop] = None
         while True:
+            try:
+                item = self._items.popleft()
+            except IndexError:
+                pass
+            else:
+                if self._room_waiters:
+                    self._made_room()
+                return True, item
             with self._lock:
                 if self._items:
-                    return True, self._items.popleft()
+                    continue
                 if self._closed:
                     return False, None
                 if loop is None:
@@ -151,13 +470,22 @@ class PatchChannel(Generic[T]):
 
     async def __aiter__(self) -> AsyncIterator[T]:
         """Yield items as they arrive until the channel is closed and drained."""
+        popleft = self._items.popleft
         while True:
-            ok, item = await self.aget()
-            if not ok:
-                return
-            yield item  # type: ignore[misc]
+            try:
+                item = popleft()
+            except IndexError:
+                ok, got = await self.aget()
+                if not ok:
+                    return
+                item = got  # type: ignore[assignment]
+            else:
+                if self._room_waiters:
+                    self._made_room()
+            yield item
 
     def __repr__(self) -> str:
-        """Show whether the channel is open and how many items wait."""
+        """Show whether the channel is open, how many items wait, and the limit if any."""
         state = "closed" if self._closed else "open"
-        return f"<PatchChannel {state}, {len(self._items)} waiting>"
+        limit = "" if self._max_buffer is None else f" of {self._max_buffer}"
+        return f"<PatchChannel {state}, {len(self._items)} waiting{limit}>"

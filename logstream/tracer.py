@@ -16,6 +16,13 @@ chain run) raises a :class:`~logstream.errors.LogStreamError` subclass and emits
 After :meth:`Tracer.close` every method does nothing and raises nothing: a host program
 that keeps reporting after its consumer went away is never broken.
 
+The stream is unbounded by default. With ``max_buffer`` it holds at most that many
+patches; an event whose patch finds it full waits for the consumer (``when_full="block"``,
+up to ``block_timeout``) or raises :class:`~logstream.errors.BufferFullError`
+(``"raise"``). Room is claimed before the run tree moves, so a rejected event leaves no
+trace and the patches that follow still apply. The consumer never takes the tracer's
+lock, so a producer blocked with the lock held is always freed by a read or a close.
+
 Example:
     >>> tracer = Tracer()
     >>> root = tracer.start_run("agent", inputs={"input": "hi"})
@@ -39,10 +46,10 @@ from uuid import UUID
 
 from .emitter import PatchEmitter
 from .filters import RunFilter
-from .model import UNSET, Clock, IdFactory, Run, RunTree, utc_now
+from .model import UNSET, Clock, IdFactory, Run, RunTree, run_key, utc_now
 from .patches import JsonPatchOp, RunLogPatch
-from .payloads import SchemaFormat
-from .stream import PatchChannel
+from .payloads import SchemaFormat, snapshot
+from .stream import BufferStats, PatchChannel, WhenFull
 
 __all__ = ["LLM_TYPES", "Redactor", "Tracer"]
 
@@ -53,6 +60,14 @@ LLM_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
 """The run types that may stream tokens."""
 
 _ANY_TYPE: frozenset[str] = frozenset()
+
+_from_ops = RunLogPatch.from_ops
+_NO_RUN: Any = object()  # no token seen yet
+
+# An open run that streams tokens, with the two ops its tokens fill in (``None`` when the
+# run is not logged): found once per token instead of tree, type check and path apart.
+# Each op is a template with its path, copied per token (cheaper than a dict literal).
+_TokenRoute = tuple[Run, Optional[JsonPatchOp], Optional[JsonPatchOp]]
 
 
 class Tracer:
@@ -72,10 +87,20 @@ class Tracer:
         id_factory: Where the ids of runs started without one come from.
         redact: Applied to inputs, outputs, metadata and streamed values before they
             are recorded or enter any patch (see :func:`logstream.redact_secrets`).
+        max_buffer: The most patches that may wait for the consumer; ``None`` (the
+            default) for no limit.
+        when_full: With ``max_buffer``, what an event does when the buffer is full:
+            ``"block"`` (the default) waits for the consumer to read, ``"raise"`` raises
+            :class:`~logstream.errors.BufferFullError`. Either way the event is applied
+            whole or not at all.
+        block_timeout: With ``"block"``, the most seconds an event waits for room
+            before it raises :class:`~logstream.errors.BufferFullError`; ``None`` waits
+            as long as it takes (the consumer reading, or :meth:`close`, ends the wait).
 
     Raises:
         SchemaFormatError: ``schema_format`` is unknown (also a ``ValueError``).
         FilterConfigError: A filter rule is a bare string (also a ``TypeError``).
+        ValueError: A buffering argument is out of range (``TypeError`` for a wrong type).
     """
 
     def __init__(
@@ -92,6 +117,9 @@ class Tracer:
         clock: Optional[Clock] = None,
         id_factory: Optional[IdFactory] = None,
         redact: Optional[Redactor] = None,
+        max_buffer: Optional[int] = None,
+        when_full: Optional[WhenFull] = None,
+        block_timeout: Optional[float] = None,
     ) -> None:
         """Create a tracer with an open stream and no runs."""
         run_filter = RunFilter.from_rules(
@@ -113,7 +141,15 @@ class Tracer:
         else:
             self.tree = RunTree(clock=clock or utc_now, new_id=id_factory)
         self.emitter = PatchEmitter(run_filter, schema_format)
-        self.channel: PatchChannel[RunLogPatch] = PatchChannel()
+        self.channel: PatchChannel[RunLogPatch] = PatchChannel(
+            max_buffer, when_full=when_full, block_timeout=block_timeout
+        )
+        self._bounded = max_buffer is not None
+        self._token_routes: dict[Any, _TokenRoute] = {}  # by run_key(id)
+        # The route of the last token, by the identity of its id object: a model streams
+        # its tokens with the same id object, and a UUID hashes in Python code.
+        self._last_token_id: Any = _NO_RUN
+        self._last_token_route: Optional[_TokenRoute] = None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -142,6 +178,11 @@ class Tracer:
         """Whether the stream is closed."""
         return self.channel.closed
 
+    @property
+    def buffer_stats(self) -> BufferStats:
+        """What the stream's buffer went through: patches queued, delivered, waits, ..."""
+        return self.channel.stats
+
     def is_open(self, run_id: UUID) -> bool:
         """Return whether ``run_id`` is a run that started and has not finished."""
         return run_id in self.tree
@@ -157,11 +198,16 @@ class Tracer:
 
         Returns:
             ``True`` if it was queued, ``False`` if the stream is closed.
+
+        Raises:
+            BufferFullError: The buffer is full (see ``when_full``).
         """
-        return self.channel.put(RunLogPatch(*ops))
+        return self.channel.put(RunLogPatch(*ops), event="send")
 
     def close(self) -> bool:
         """Close the stream; patches already queued are still delivered.
+
+        An event waiting for room in a full buffer gives up and does nothing.
 
         Returns:
             ``False`` if it was already closed.
@@ -176,10 +222,22 @@ class Tracer:
         """Yield patches as they are produced, in any event loop, until it is closed."""
         return self.channel.__aiter__()
 
-    def _emit(self, ops: list[JsonPatchOp]) -> None:
-        # Under self.lock. The emitter's list is fresh, so the patch can own it.
-        if ops:
-            self.channel.put(RunLogPatch.from_ops(ops))
+    def _claim(self, emits: bool, event: str, run_id: Any) -> bool:
+        # Under self.lock, before the tree moves: on a bounded stream, claim room for the
+        # patch the event will emit. False if the stream closed (while waiting).
+        return not emits or self.channel.reserve(event, run_id)
+
+    def _commit(self, claimed: bool, ops: list[JsonPatchOp]) -> None:
+        # Under self.lock, after the tree moved, on a bounded stream: queue the patch
+        # into the room claimed for it (the emitter's list is fresh, so the patch can own
+        # it). An unbounded stream's events put their patch themselves.
+        if not ops:
+            if claimed:
+                self.channel.release()
+        elif claimed:
+            self.channel.put_reserved(_from_ops(ops))
+        else:  # not foreseen: the policy applies now
+            self.channel.put(_from_ops(ops))
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -193,6 +251,7 @@ class Tracer:
         tags: Optional[list[str]] = None,
         metadata: Optional[dict[str, Any]] = None,
         inputs: Any = None,
+        event: str = "start",
     ) -> Optional[Run]:
         """Start a run and emit its entry (or the root state).
 
@@ -204,31 +263,55 @@ class Tracer:
             tags: The run's tags.
             metadata: The run's metadata.
             inputs: The run's inputs, in their envelope.
+            event: The event's name, for error messages (``"chain start"``, ...).
 
         Returns:
             The run's record, or ``None`` if the stream is closed.
 
         Raises:
             DuplicateRunError: ``run_id`` is already open.
+            BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
         redact = self.redact
         if redact is not None:
             inputs = redact(inputs)
             if metadata is not None:
                 metadata = redact(metadata)
+        tree, emitter = self.tree, self.emitter
         with self.lock:
-            if self.channel.closed:
+            if self.channel._closed:
                 return None
-            run = self.tree.start(
-                run_id=run_id,
-                parent_id=parent_id,
-                name=name,
-                run_type=run_type,
-                tags=tags,
-                metadata=metadata,
-                inputs=inputs,
-            )
-            self._emit(self.emitter.start(run))
+            claimed = False
+            if self._bounded:
+                if run_id is None:
+                    run_id = tree.new_id()
+                tree.check_start(run_id)
+                emits = emitter.root_id is None or emitter.should_include(
+                    run_id, name, run_type, tags or []
+                )
+                if not self._claim(emits, event, run_id):
+                    return None
+                claimed = emits
+            try:
+                run = tree.start(
+                    run_id=run_id,
+                    parent_id=parent_id,
+                    name=name,
+                    run_type=run_type,
+                    tags=tags,
+                    metadata=metadata,
+                    inputs=inputs,
+                )
+                ops = emitter.start(run)
+            except BaseException:
+                if claimed:
+                    self.channel.release()
+                raise
+            if not self._bounded:
+                if ops:
+                    self.channel.put(_from_ops(ops))
+            else:
+                self._commit(claimed, ops)
         return run
 
     def add_token(
@@ -251,30 +334,83 @@ class Tracer:
         Raises:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run's type is not in ``allowed_types``.
+            BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
+        # The hot path: one dict lookup finds the run and its pre-built op paths, the ops
+        # mirror PatchEmitter.token, and the run's count moves only once the patch is in.
         if value is UNSET:
             value = token
         redact = self.redact
         if redact is not None:
             token, value = redact(token), redact(value)
-        with self.lock:
-            if self.channel.closed:
+        lock = self.lock
+        lock.acquire()
+        try:
+            channel = self.channel
+            if channel._closed:
                 return
-            self.tree.count_token(run_id, allowed_types)
-            self._emit(self.emitter.token(run_id, token, value))
+            if run_id is self._last_token_id and allowed_types is LLM_TYPES:
+                route = self._last_token_route
+            else:
+                route = self._token_route(run_id, allowed_types)
+            run, str_op, out_op = route  # type: ignore[misc]
+            if str_op is not None:
+                if type(token) is not str:  # content blocks: copied, as every value is
+                    token = snapshot(token)
+                    if type(value) is list:
+                        value = snapshot(value)
+                op1, op2 = str_op.copy(), out_op.copy()  # type: ignore[union-attr]
+                op1["value"], op2["value"] = token, value
+                patch = _from_ops([op1, op2])
+                if self._bounded:
+                    if not channel.put(patch, event="token", run_id=run_id):
+                        return
+                elif not channel.put(patch):
+                    return
+            run.token_count += 1
+        finally:
+            lock.release()
+
+    def _token_route(self, run_id: UUID, allowed_types: frozenset[str]) -> _TokenRoute:
+        # Under self.lock: where a token goes, checked as the tree checks it (raising the
+        # same errors); an LLM-type run's route is kept until the run ends.
+        if allowed_types is LLM_TYPES:
+            known = self._token_routes.get(run_key(run_id))
+            if known is not None:
+                self._last_token_id, self._last_token_route = run_id, known
+                return known
+        run = self.tree.check_token(run_id, allowed_types)
+        paths = self.emitter.token_paths(run_id)
+        if paths is None:
+            route: _TokenRoute = (run, None, None)
+        else:
+            route = (
+                run,
+                {"op": "add", "path": paths[0], "value": None},
+                {"op": "add", "path": paths[1], "value": None},
+            )
+        if run.run_type in LLM_TYPES:
+            self._token_routes[run_key(run_id)] = route
+            self._last_token_id, self._last_token_route = run_id, route
+        return route
 
     def add_chunk(self, run_id: UUID, chunk: Any) -> None:
         """Stream an output chunk of a run onto its ``streamed_output``.
 
         Chunks of the root, of a run that is not logged, and after close are dropped
         without error: a tapped stream is never cut short.
+
+        Raises:
+            BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
         if self.redact is not None:
             chunk = self.redact(chunk)
         with self.lock:
-            if self.channel.closed:
+            if self.channel._closed:
                 return
-            self._emit(self.emitter.chunk(run_id, chunk))
+            ops = self.emitter.chunk(run_id, chunk)
+            if ops:
+                self.channel.put(_from_ops(ops), event="chunk", run_id=run_id)
 
     def add_event(
         self, run_id: UUID, name: str, data: dict[str, Any], *, missing_ok: bool = False
@@ -287,7 +423,7 @@ class Tracer:
         if self.redact is not None:
             data = self.redact(data)
         with self.lock:
-            if self.channel.closed or (missing_ok and run_id not in self.tree):
+            if self.channel._closed or (missing_ok and run_id not in self.tree):
                 return
             self.tree.add_event(run_id, name, data)
 
@@ -320,6 +456,7 @@ class Tracer:
         Raises:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run's type is not in ``allowed_types``; it stays open.
+            BufferFullError: The buffer is full (see ``when_full``); the run stays open.
         """
         redact = self.redact
         if redact is not None:
@@ -327,33 +464,54 @@ class Tracer:
                 outputs = redact(outputs)
             if inputs is not UNSET:
                 inputs = redact(inputs)
+        tree = self.tree
         with self.lock:
-            if self.channel.closed:
+            if self.channel._closed:
                 return None
-            if outputs_of_open_run is not None:
-                self.tree.get(run_id, event)
-                outputs = outputs_of_open_run()
-                if redact is not None:
-                    outputs = redact(outputs)
-            if error is None:
-                run = self.tree.end(
-                    run_id,
-                    outputs=outputs,
-                    inputs=inputs,
-                    event=event,
-                    allowed_types=allowed_types,
-                )
+            claimed = False
+            if self._bounded:
+                tree.check_event(run_id, event, allowed_types)
+                emits = self.emitter.path_of(run_id) is not None
+                if not self._claim(emits, event, run_id):
+                    return None
+                claimed = emits
+            try:
+                if outputs_of_open_run is not None:
+                    tree.check_event(run_id, event, allowed_types)
+                    outputs = outputs_of_open_run()
+                    if redact is not None:
+                        outputs = redact(outputs)
+                if error is None:
+                    run = tree.end(
+                        run_id,
+                        outputs=outputs,
+                        inputs=inputs,
+                        event=event,
+                        allowed_types=allowed_types,
+                    )
+                else:
+                    run = tree.fail(
+                        run_id,
+                        error,
+                        outputs=outputs,
+                        inputs=inputs,
+                        event=event,
+                        allowed_types=allowed_types,
+                    )
+                if run.run_type in LLM_TYPES:
+                    self._token_routes.pop(run_key(run_id), None)
+                    self._last_token_id, self._last_token_route = _NO_RUN, None
+                ops = self.emitter.end(run)
+            except BaseException:
+                if claimed:
+                    self.channel.release()
+                raise
+            if not self._bounded:
+                if ops:
+                    self.channel.put(_from_ops(ops))
             else:
-                run = self.tree.fail(
-                    run_id,
-                    error,
-                    outputs=outputs,
-                    inputs=inputs,
-                    event=event,
-                    allowed_types=allowed_types,
-                )
-            self._emit(self.emitter.end(run))
-            if self.auto_close and run.id == self.emitter.root_id:
+                self._commit(claimed, ops)
+            if self.auto_close and self.emitter.is_root(run_id):
                 self.channel.close()
         return run
 

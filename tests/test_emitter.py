@@ -15,12 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.emitter import PatchEmitter, check_schema_format
+from logstream.emitter import (
+    PatchEmitter,
+    _copied,
+    _entry_inputs,
+    _final_output,
+    check_schema_format,
+)
 from logstream.errors import SchemaFormatError
 from logstream.filters import ALWAYS_INCLUDE, RunFilter
 from logstream.model import Run, RunTree
 from logstream.patches import JsonPatchOp, RunLog, RunLogPatch
-from logstream.payloads import SchemaFormat
+from logstream.payloads import SchemaFormat, snapshot, wire_inputs, wire_outputs
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 STEP = timedelta(seconds=1, milliseconds=1)
@@ -749,3 +755,98 @@ class TestPatchEmitterProperty:
         naive = naive_keys([name for _, name in driver.included])
         if len(set(naive)) == len(naive):
             assert [by_id[run_id][0] for run_id, _ in driver.included] == naive
+
+
+class DictSubclass(dict):  # type: ignore[type-arg]
+    """A dict subclass: snapshot turns it into a plain dict."""
+
+
+class ListSubclass(list):  # type: ignore[type-arg]
+    """A list subclass: snapshot turns it into a plain list."""
+
+
+class Opaque:
+    """An object snapshot passes through untouched."""
+
+
+class StrSubclass(str):
+    """A str subclass: a scalar to snapshot."""
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4)
+    | st.builds(StrSubclass, st.text(max_size=3))
+)
+VALUES = st.recursive(
+    SCALARS | st.builds(Opaque),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+        | st.builds(DictSubclass, st.dictionaries(st.text(max_size=3), inner, max_size=3))
+        | st.builds(ListSubclass, st.lists(inner, max_size=3))
+        | st.just({"input": ""})
+    ),
+    max_leaves=12,
+)
+ENVELOPES = (
+    VALUES
+    | st.builds(lambda v: {"input": v}, VALUES)
+    | st.builds(lambda v: {"output": v}, VALUES)
+    | st.builds(lambda v: DictSubclass(input=v, output=v), VALUES)
+    | st.builds(lambda v: {"input": DictSubclass(input="")}, st.none())
+)
+ANY_RUN_TYPE = st.sampled_from(RUN_TYPES)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values with equal container types all the way down, sharing no dict or list."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+class TestFastValues:
+    """The emitter's fast copies give exactly what payloads' functions give."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(value=VALUES)
+    def test_copied_is_snapshot(self, value: Any) -> None:
+        """_copied(v) equals snapshot(v) in value and types, and is a fresh copy."""
+        fast, slow = _copied(value), snapshot(value)
+        assert same(fast, slow)
+        if isinstance(value, (dict, list)):
+            assert fast is not value
+
+    @settings(max_examples=300, deadline=None)
+    @given(run_type=ANY_RUN_TYPE, inputs=ENVELOPES)
+    def test_entry_inputs_is_wire_inputs(self, run_type: str, inputs: Any) -> None:
+        """_entry_inputs gives what wire_inputs gives, for any run type and envelope."""
+        assert same(_entry_inputs(run_type, inputs), wire_inputs(run_type, inputs))
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        run_type=ANY_RUN_TYPE,
+        outputs=ENVELOPES,
+        schema_format=st.sampled_from(["original", "streaming_events"]),
+    )
+    def test_final_output_is_wire_outputs(
+        self, run_type: str, outputs: Any, schema_format: SchemaFormat
+    ) -> None:
+        """_final_output gives what wire_outputs gives, for any run type, envelope and format."""
+        fast = _final_output(run_type, outputs, schema_format)
+        assert same(fast, wire_outputs(run_type, outputs, schema_format))
+
+    def test_copies_share_nothing_with_the_source(self) -> None:
+        """A value taken from an envelope is copied: later changes do not reach it."""
+        inner = {"a": 1}
+        shown = _entry_inputs("chain", {"input": inner})
+        inner["a"] = 2
+        assert shown == {"a": 1}

@@ -10,9 +10,21 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logstream.errors import DuplicateRunError, LogStreamError, RunTypeError, UnknownRunError
-from logstream.model import UNSET, Run, RunEvent, RunTree, utc_now
+from logstream.model import (
+    UNSET,
+    Run,
+    RunEvent,
+    RunTree,
+    _dotted_time,
+    id_string,
+    isoformat_ms,
+    run_key,
+    utc_now,
+)
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 STEP = timedelta(seconds=1, milliseconds=1)
@@ -484,3 +496,106 @@ class TestDefaults:
         """The UNSET marker reprs as UNSET and is distinct from None."""
         assert repr(UNSET) == "UNSET"
         assert UNSET is not None
+
+
+# Times around the edges the fast formatting has to get right: second and millisecond
+# boundaries, years below 1000, the last second of datetime, other offsets, naive times.
+TIMES = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)
+)
+ZONES = st.sampled_from(
+    [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), None]
+)
+
+
+class TestFastFormatting:
+    """The fast time and id formatting gives exactly what the slow standard calls give."""
+
+    @settings(max_examples=400, deadline=None)
+    @given(when=TIMES, zone=ZONES)
+    def test_isoformat_ms_is_isoformat(self, when: datetime, zone: Any) -> None:
+        """isoformat_ms(dt) == dt.isoformat(timespec="milliseconds"), for any time and zone."""
+        dt = when.replace(tzinfo=zone)
+        assert isoformat_ms(dt) == dt.isoformat(timespec="milliseconds")
+
+    @settings(max_examples=400, deadline=None)
+    @given(when=TIMES, zone=ZONES)
+    def test_dotted_time_is_the_strftime_of_utc(self, when: datetime, zone: Any) -> None:
+        """The dotted order's time part is strftime("%Y%m%dT%H%M%S%fZ") of the time in UTC."""
+        dt = when.replace(tzinfo=zone)
+        try:
+            utc = dt.astimezone(timezone.utc) if zone is not None else dt
+        except OverflowError:  # moved past datetime's range: the standard way fails too
+            return
+        assert _dotted_time(dt) == utc.strftime("%Y%m%dT%H%M%S%fZ")
+
+    def test_times_in_the_same_second_share_the_cache_correctly(self) -> None:
+        """Consecutive times inside one second and across its edges format right."""
+        base = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        for micro in (0, 1, 999, 1000, 499_999, 999_999, 1_000_000, 1_000_001, 2_500_000):
+            dt = base + timedelta(microseconds=micro)
+            assert isoformat_ms(dt) == dt.isoformat(timespec="milliseconds")
+            assert _dotted_time(dt) == dt.strftime("%Y%m%dT%H%M%S%fZ")
+        earlier = base - timedelta(microseconds=1)
+        assert isoformat_ms(earlier) == earlier.isoformat(timespec="milliseconds")
+
+    def test_the_last_second_of_datetime_formats(self) -> None:
+        """The very last representable UTC second formats without overflowing."""
+        last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+        assert isoformat_ms(last) == last.isoformat(timespec="milliseconds")
+        assert _dotted_time(last) == last.strftime("%Y%m%dT%H%M%S%fZ")
+
+    def test_id_string_is_str_for_new_and_repeated_ids(self) -> None:
+        """id_string(x) == str(x), for the same object twice and for different objects."""
+        a, b = uuid.uuid4(), uuid.uuid4()
+        assert [id_string(a), id_string(a), id_string(b), id_string(a)] == [
+            str(a),
+            str(a),
+            str(b),
+            str(a),
+        ]
+        assert id_string(None) == "None"
+        assert id_string("x") == "x"
+
+    def test_run_key_matches_equal_ids(self) -> None:
+        """Equal ids (UUID, UUID subclass) share a key; other ids are their own key."""
+
+        class SubUUID(uuid.UUID):
+            pass
+
+        a = uuid.uuid4()
+        assert run_key(a) == run_key(uuid.UUID(str(a))) == run_key(SubUUID(str(a))) == a.int
+        assert run_key("abc") == "abc"
+
+
+class TestFinishedMemory:
+    """What the tree remembers of finished runs, for error messages."""
+
+    def test_recently_finished_runs_are_named_as_such(self, tree: RunTree) -> None:
+        """A run among the last ended ones is reported as ended, an older one as unknown."""
+        first = tree.start(name="first", run_type="chain")
+        tree.end(first.id, outputs=None)
+        with pytest.raises(UnknownRunError, match="already ended"):
+            tree.end(first.id, outputs=None)
+        for _ in range(3000):
+            run = tree.start(name="r", run_type="chain")
+            tree.end(run.id, outputs=None)
+        with pytest.raises(UnknownRunError, match="never started"):
+            tree.end(first.id, outputs=None)
+        with pytest.raises(UnknownRunError, match="already ended"):
+            tree.end(run.id, outputs=None)
+
+    def test_a_thousand_recent_runs_are_always_remembered(self, tree: RunTree) -> None:
+        """At least the last 1,024 finished runs are remembered, whatever came before."""
+        runs = []
+        for i in range(2500):
+            run = tree.start(name="r", run_type="chain")
+            if i % 2:
+                tree.fail(run.id, ValueError())
+            else:
+                tree.end(run.id, outputs=None)
+            runs.append(run)
+        for i, run in enumerate(runs[-1024:], start=2500 - 1024):
+            state = "already failed" if i % 2 else "already ended"
+            with pytest.raises(UnknownRunError, match=state):
+                tree.get(run.id, "token")

@@ -8,8 +8,10 @@ instead of hanging the suite. Nothing here asserts on timing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import gc
+import pickle
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,9 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from logstream import PatchChannel
+from logstream import LogStreamError, PatchChannel
+from logstream.errors import BufferFullError
+from logstream.stream import BufferStats
 
 TIMEOUT = 30.0
 """Seconds any single wait may take before the test fails (generous: CI machines are noisy)."""
@@ -504,3 +508,290 @@ class TestAbandonedReaders:
         channel.put(1)
         channel.close()
         assert asyncio.run(collect_async(channel)) == [1]
+
+
+def wait_until_producer_blocks(channel: PatchChannel[Any], count: int = 1) -> None:
+    """Wait until ``count`` producers wait for room in a full bounded channel.
+
+    Like :func:`wait_until_sync_reader_blocks`, this reads a private counter only to reach
+    the state under test deterministically; it asserts nothing itself.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while channel._room_waiters < count:
+        assert time.monotonic() < deadline, "the producer never blocked on a full buffer"
+        time.sleep(0.001)
+
+
+class TestBoundedRaise:
+    """A bounded channel with ``when_full="raise"``."""
+
+    def test_put_beyond_the_limit_raises_and_queues_nothing(self) -> None:
+        """The put that finds the buffer full raises BufferFullError; the item is not queued."""
+        channel: PatchChannel[int] = PatchChannel(2, when_full="raise")
+        assert channel.put(1) and channel.put(2)
+        with pytest.raises(BufferFullError) as info:
+            channel.put(3, event="token", run_id="r1")
+        assert (info.value.max_buffer, info.value.when_full) == (2, "raise")
+        assert (info.value.event, info.value.run_id, info.value.timeout) == ("token", "r1", None)
+        assert len(channel) == 2
+        channel.close()
+        assert list(channel) == [1, 2]
+
+    def test_reading_makes_room_again(self) -> None:
+        """After the reader takes an item, the next put fits."""
+        channel: PatchChannel[int] = PatchChannel(1, when_full="raise")
+        channel.put(1)
+        with pytest.raises(BufferFullError):
+            channel.put(2)
+        assert channel.get(timeout=0) == (True, 1)
+        assert channel.put(2) is True
+        assert channel.drain() == [2]
+
+    def test_message_names_limit_policy_event_and_run(self) -> None:
+        """The error message says which event of which run met which limit under which policy."""
+        channel: PatchChannel[int] = PatchChannel(1, when_full="raise")
+        channel.put(0)
+        with pytest.raises(BufferFullError) as info:
+            channel.put(1, event="chain start", run_id="abc")
+        message = str(info.value)
+        assert "chain start" in message and "abc" in message
+        assert "limit of 1 patch" in message and "when_full='raise'" in message
+
+    def test_error_is_a_logstream_error_and_pickles(self) -> None:
+        """BufferFullError is a LogStreamError and survives pickling with its fields."""
+        error = BufferFullError(10, "block", "token", "r", 0.5)
+        copy = pickle.loads(pickle.dumps(error))
+        assert isinstance(copy, BufferFullError) and isinstance(copy, LogStreamError)
+        assert (copy.max_buffer, copy.when_full, copy.event, copy.run_id, copy.timeout) == (
+            10,
+            "block",
+            "token",
+            "r",
+            0.5,
+        )
+        assert str(copy) == str(error)
+
+    def test_put_after_close_returns_false_even_when_full(self) -> None:
+        """A closed channel refuses puts without raising, full or not."""
+        channel: PatchChannel[int] = PatchChannel(1, when_full="raise")
+        channel.put(1)
+        channel.close()
+        assert channel.put(2) is False
+
+    def test_reservations_count_against_the_limit(self) -> None:
+        """Room claimed with reserve() is not available to other puts until used or released."""
+        channel: PatchChannel[int] = PatchChannel(2, when_full="raise")
+        assert channel.reserve("start", "r") is True
+        channel.put(1)
+        with pytest.raises(BufferFullError):
+            channel.put(2)
+        with pytest.raises(BufferFullError):
+            channel.reserve("start", "s")
+        channel.release()
+        assert channel.put(2) is True
+        assert channel.drain() == [1, 2]
+
+    def test_put_reserved_uses_the_claimed_room(self) -> None:
+        """An item put into reserved room never raises, and the room is then used."""
+        channel: PatchChannel[int] = PatchChannel(1, when_full="raise")
+        assert channel.reserve() is True
+        assert channel.put_reserved(7) is True
+        with pytest.raises(BufferFullError):
+            channel.reserve()
+        assert channel.drain() == [7]
+        assert channel.reserve() is True
+        channel.release()
+        assert channel.stats.waiting == 0
+
+
+class TestBoundedBlock:
+    """A bounded channel with ``when_full="block"`` (the default policy)."""
+
+    def test_blocked_put_resumes_when_the_reader_takes_an_item(self) -> None:
+        """A producer waiting for room finishes its put once the reader reads one item."""
+        channel: PatchChannel[int] = PatchChannel(1)
+        channel.put(1)
+        thread, box = run_in_thread(lambda: channel.put(2))
+        wait_until_producer_blocks(channel)
+        assert len(channel) == 1
+        assert channel.get(timeout=0) == (True, 1)
+        assert join_thread(thread, box) is True
+        channel.close()
+        assert list(channel) == [2]
+
+    def test_blocked_put_resumes_for_a_for_loop_reader(self) -> None:
+        """A reader iterating in another thread frees room for a producer blocked on each item."""
+        channel: PatchChannel[int] = PatchChannel(2)
+        reader, box = run_in_thread(lambda: list(channel))
+        for i in range(500):
+            assert channel.put(i) is True
+        channel.close()
+        assert join_thread(reader, box) == list(range(500))
+        stats = channel.stats
+        assert stats.high_water <= 2 and stats.queued == stats.delivered == 500
+
+    def test_async_reader_frees_room_for_producer_threads(self) -> None:
+        """An async reader in an event loop unblocks producers in other threads."""
+        channel: PatchChannel[tuple[int, int]] = PatchChannel(3)
+
+        def produce(p: int) -> None:
+            for i in range(300):
+                assert channel.put((p, i))
+
+        producers = [run_in_thread(functools.partial(produce, p)) for p in range(3)]
+
+        async def main() -> list[tuple[int, int]]:
+            return await asyncio.wait_for(collect_async(channel), TIMEOUT)
+
+        reader, reader_box = run_in_thread(lambda: asyncio.run(main()))
+        for thread, box in producers:
+            join_thread(thread, box)
+        channel.close()
+        items = join_thread(reader, reader_box)
+        assert len(items) == 900
+        for p in range(3):
+            assert [i for q, i in items if q == p] == list(range(300))
+        assert channel.stats.high_water <= 3
+
+    def test_block_timeout_raises_and_queues_nothing(self) -> None:
+        """A put still finding the buffer full after block_timeout raises BufferFullError."""
+        channel: PatchChannel[int] = PatchChannel(1, block_timeout=0.01)
+        channel.put(1)
+        with pytest.raises(BufferFullError) as info:
+            channel.put(2, event="token", run_id="r")
+        assert (info.value.when_full, info.value.timeout) == ("block", 0.01)
+        assert "block_timeout=0.01" in str(info.value)
+        assert channel.drain() == [1]
+        stats = channel.stats
+        assert (stats.blocked, stats.rejected, stats.queued) == (1, 1, 1)
+
+    def test_zero_timeout_raises_at_once(self) -> None:
+        """block_timeout=0 makes a full buffer raise without waiting."""
+        channel: PatchChannel[int] = PatchChannel(1, block_timeout=0)
+        channel.put(1)
+        with pytest.raises(BufferFullError):
+            channel.put(2)
+
+    def test_close_unblocks_a_waiting_producer(self) -> None:
+        """Closing the channel (a consumer that went away) ends a blocked put with False."""
+        channel: PatchChannel[int] = PatchChannel(1)
+        channel.put(1)
+        thread, box = run_in_thread(lambda: channel.put(2))
+        wait_until_producer_blocks(channel)
+        join_thread(*run_in_thread(channel.close))
+        assert join_thread(thread, box) is False
+        assert list(channel) == [1]
+
+    def test_close_unblocks_a_waiting_reservation(self) -> None:
+        """A reserve() waiting for room returns False when the channel closes."""
+        channel: PatchChannel[int] = PatchChannel(1)
+        channel.put(1)
+        thread, box = run_in_thread(lambda: channel.reserve("start", "r"))
+        wait_until_producer_blocks(channel)
+        channel.close()
+        assert join_thread(thread, box) is False
+
+    def test_release_wakes_a_waiting_producer(self) -> None:
+        """Room given back with release() lets a blocked producer in."""
+        channel: PatchChannel[int] = PatchChannel(1)
+        assert channel.reserve() is True
+        thread, box = run_in_thread(lambda: channel.put(5))
+        wait_until_producer_blocks(channel)
+        channel.release()
+        assert join_thread(thread, box) is True
+        assert channel.drain() == [5]
+
+    def test_drain_wakes_waiting_producers(self) -> None:
+        """drain() empties the buffer and lets blocked producers in."""
+        channel: PatchChannel[int] = PatchChannel(1)
+        channel.put(1)
+        thread, box = run_in_thread(lambda: channel.put(2))
+        wait_until_producer_blocks(channel)
+        assert channel.drain() == [1]
+        assert join_thread(thread, box) is True
+        assert channel.drain() == [2]
+
+
+class TestBufferStats:
+    """PatchChannel.stats: what the buffer went through."""
+
+    def test_unbounded_channel_counts_queued_delivered_and_high_water(self) -> None:
+        """An unbounded channel still counts what went through it and its largest backlog."""
+        channel: PatchChannel[int] = PatchChannel()
+        for i in range(5):
+            channel.put(i)
+        channel.get(timeout=0)
+        channel.get(timeout=0)
+        channel.put(5)
+        stats = channel.stats
+        assert stats == BufferStats(
+            max_buffer=None,
+            when_full="block",
+            queued=6,
+            delivered=2,
+            waiting=4,
+            high_water=5,
+            blocked=0,
+            blocked_seconds=0.0,
+            rejected=0,
+        )
+
+    def test_stats_are_a_frozen_snapshot(self) -> None:
+        """The stats object does not change afterwards and cannot be changed."""
+        channel: PatchChannel[int] = PatchChannel(3, when_full="raise")
+        stats = channel.stats
+        channel.put(1)
+        assert stats.queued == 0 and channel.stats.queued == 1
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            stats.queued = 5  # type: ignore[misc]
+
+    def test_blocked_waits_are_counted(self) -> None:
+        """A put that had to wait for room counts as blocked, with time spent waiting."""
+        channel: PatchChannel[int] = PatchChannel(1)
+        channel.put(1)
+        thread, box = run_in_thread(lambda: channel.put(2))
+        wait_until_producer_blocks(channel)
+        channel.get(timeout=0)
+        join_thread(thread, box)
+        stats = channel.stats
+        assert (stats.blocked, stats.rejected, stats.queued, stats.high_water) == (1, 0, 2, 1)
+        assert stats.blocked_seconds > 0
+
+    def test_repr_shows_the_limit(self) -> None:
+        """repr() of a bounded channel shows its limit."""
+        assert "of 4" in repr(PatchChannel(4))
+        assert "of" not in repr(PatchChannel())
+
+
+class TestBufferConfig:
+    """Validation of max_buffer, when_full and block_timeout."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error"),
+        [
+            ({"max_buffer": 0}, ValueError),
+            ({"max_buffer": -3}, ValueError),
+            ({"max_buffer": True}, TypeError),
+            ({"max_buffer": 2.5}, TypeError),
+            ({"max_buffer": 2, "when_full": "drop"}, ValueError),
+            ({"max_buffer": 2, "block_timeout": -1}, ValueError),
+            ({"max_buffer": 2, "block_timeout": "1"}, TypeError),
+            ({"max_buffer": 2, "when_full": "raise", "block_timeout": 1.0}, ValueError),
+        ],
+    )
+    def test_bad_configuration_is_refused(self, kwargs: dict[str, Any], error: type) -> None:
+        """An impossible buffering configuration raises at construction."""
+        with pytest.raises(error):
+            PatchChannel(**kwargs)
+
+    def test_none_policy_means_block(self) -> None:
+        """when_full=None is the default policy, "block"."""
+        assert PatchChannel(2, when_full=None).stats.when_full == "block"
+        assert PatchChannel().stats.when_full == "block"
+
+    def test_unbounded_put_ignores_the_policy(self) -> None:
+        """Without max_buffer nothing ever blocks or raises, whatever the policy."""
+        channel: PatchChannel[int] = PatchChannel(when_full="raise")
+        for i in range(10_000):
+            assert channel.put(i)
+        assert channel.stats.high_water == 10_000

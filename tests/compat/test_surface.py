@@ -10,7 +10,8 @@ from langchain_core.tracers.log_stream import LogStreamCallbackHandler as LangCh
 
 from logstream import LogStreamCallbackHandler
 
-_EXTRA_INIT_KEYWORDS = frozenset({"clock", "redact"})  # ours only, keyword-only with defaults
+# ours only, keyword-only with defaults
+_EXTRA_INIT_KEYWORDS = frozenset({"clock", "redact", "max_buffer", "when_full", "block_timeout"})
 
 
 def _public_methods() -> list[str]:
