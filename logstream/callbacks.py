@@ -26,7 +26,7 @@ from typing import Any, Optional, TypeVar
 from uuid import UUID
 
 from .emitter import check_schema_format
-from .filters import RULE_NAMES, RunFilter
+from .filters import RULE_NAMES
 from .model import UNSET, Clock
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import (
@@ -244,9 +244,7 @@ class LogStreamCallbackHandler:
             FilterConfigError: The new rule is a bare string or holds unhashable items.
         """
         if name in RULE_NAMES and "_tracer" in self.__dict__:  # after __init__ compiled
-            rules = {rule: getattr(self, rule) for rule in RULE_NAMES}
-            rules[name] = value
-            self._tracer.run_filter = RunFilter.from_rules(**rules)
+            self._tracer.set_rule(name, value)  # the other rules stay as compiled
         elif name == "auto_close" and "_tracer" in self.__dict__:
             self._tracer.auto_close = value
         object.__setattr__(self, name, value)

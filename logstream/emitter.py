@@ -181,6 +181,8 @@ class PatchEmitter:
             return [{"op": "replace", "path": "", "value": state}]
         run_id, name, run_type, tags = run.id, run.name, run.run_type, run.tags
         if self.is_root(run_id) or not self.run_filter.should_include(name, run_type, tags):
+            # An id reused after its run ended must not reach the earlier run's entry.
+            self._paths.pop(run_key(run_id), None)
             return []
         path = "/logs/" + escape_key(self.keys.allocate(name))
         self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
@@ -215,8 +217,8 @@ class PatchEmitter:
             return []
         if type(token) is not str:  # content blocks: copy them, as every value is
             token = _copied(token)
-            if type(chunk) is list:
-                chunk = _copied(chunk)
+        if type(chunk) is list or type(chunk) is dict:
+            chunk = _copied(chunk)
         return [
             {"op": "add", "path": path + "/streamed_output_str/-", "value": token},
             {"op": "add", "path": path + "/streamed_output/-", "value": chunk},

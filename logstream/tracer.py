@@ -39,13 +39,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, Optional
 from uuid import UUID
 
 from .emitter import PatchEmitter
-from .filters import RunFilter
+from .filters import RULE_NAMES, RunFilter
 from .model import UNSET, Clock, IdFactory, Run, RunTree, run_key, utc_now
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import SchemaFormat, snapshot
@@ -168,6 +169,20 @@ class Tracer:
         with self.lock:
             self.emitter.run_filter = run_filter
 
+    def set_rule(self, rule: str, values: Optional[Sequence[str]]) -> None:
+        """Replace one filter rule (``"include_names"``, ...), keeping the others as compiled.
+
+        Raises:
+            FilterConfigError: ``values`` is a bare string or holds unhashable items.
+            TypeError: ``rule`` is not a rule name.
+        """
+        if rule not in RULE_NAMES:
+            msg = f"unknown filter rule {rule!r}: expected one of {', '.join(RULE_NAMES)}"
+            raise TypeError(msg)
+        with self.lock:
+            changes: dict[str, Any] = {rule: values}  # compiled by RunFilter.__post_init__
+            self.emitter.run_filter = dataclasses.replace(self.emitter.run_filter, **changes)
+
     @property
     def root_id(self) -> Optional[UUID]:
         """The id of the first run started (the ``RunState``), or ``None``."""
@@ -273,10 +288,12 @@ class Tracer:
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
         redact = self.redact
-        if redact is not None:
+        if redact is not None:  # a redacted value is a copy already
             inputs = redact(inputs)
             if metadata is not None:
                 metadata = redact(metadata)
+        else:  # copied, so the end patch shows the inputs as reported, not as changed since
+            inputs = snapshot(inputs)
         tree, emitter = self.tree, self.emitter
         with self.lock:
             if self.channel._closed:
@@ -357,8 +374,8 @@ class Tracer:
             if str_op is not None:
                 if type(token) is not str:  # content blocks: copied, as every value is
                     token = snapshot(token)
-                    if type(value) is list:
-                        value = snapshot(value)
+                if type(value) is list or type(value) is dict:  # e.g. a message as a dict
+                    value = snapshot(value)
                 op1, op2 = str_op.copy(), out_op.copy()  # type: ignore[union-attr]
                 op1["value"], op2["value"] = token, value
                 patch = _from_ops([op1, op2])

@@ -14,8 +14,9 @@ semantics, error states), never by calling the package's emitter. Emitted patche
 never change afterwards, even when the host mutates the values it reported, and a failing
 call must raise exactly the documented error and emit nothing.
 
-Known deviations from the documented behaviour are not generated here; each has its own
-``xfail(strict=True)`` test at the end of this file (marked ``BUG``).
+Four bugs the machine found (inputs changed after the start, a reused id of an excluded
+run, in-place rule changes seen after another assignment, a dict chunk message not
+copied) are fixed; minimal repros at the end of this file keep them fixed.
 """
 
 from __future__ import annotations
@@ -306,7 +307,6 @@ class HandlerMachine(RuleBasedStateMachine):
         self.host_values: list[Any] = []  # everything mutable the host reported
         self.host_inputs: list[tuple[uuid.UUID, Any]] = []  # inputs kept by open runs
         self.rule_lists: dict[str, Optional[list[str]]] = {}
-        self.rules_mutated_in_place = False
         self.steps_started = 0
         self.steps_done = 0
 
@@ -406,10 +406,8 @@ class HandlerMachine(RuleBasedStateMachine):
             self.call(fn, (DuplicateRunError, err), 0)
             return
         included = m.root_id is not None and m.includes(run_id, name, run_type, tags or [])
-        if not included and run_id in m.keys:
-            # BUG (test_reused_id_of_an_excluded_run_does_not_write_into_the_old_entry):
-            # not generated, the new run would write into the entry of the old one
-            return
+        if not included:  # a reused id that is not logged now leaves its old entry alone
+            m.keys.pop(run_id, None)
         if host_inputs is not None:
             self.host_inputs.append((run_id, host_inputs))
         self.call(fn, None, 1 if m.root_id is None or included else 0)
@@ -895,13 +893,9 @@ class HandlerMachine(RuleBasedStateMachine):
         """The host changes every dict and list it handed over; nothing emitted may change."""
         for value in self.host_values:
             mutate(value)
-        for run_id, value in self.host_inputs:
-            if run_id not in self.model.open:
-                # BUG (test_inputs_mutated_before_the_end_are_not_streamed): inputs of
-                # open runs are not mutated here; the end would stream the mutated ones
-                mutate(value)
+        for _, value in self.host_inputs:
+            mutate(value)
 
-    @precondition(lambda self: not self.rules_mutated_in_place)
     @rule(name=st.sampled_from(RULES), data=st.data())
     def assign_rule(self, name: str, data: st.DataObject) -> None:
         """Assigning a rule takes effect for runs that start afterwards."""
@@ -921,9 +915,6 @@ class HandlerMachine(RuleBasedStateMachine):
         rule_list = self.rule_lists[name]
         assert rule_list is not None
         self.call(lambda: rule_list.append(value), None, 0)
-        # BUG (test_in_place_rule_change_stays_unseen_after_another_rule_is_assigned):
-        # no rule is assigned after this, as the in-place change would then be seen
-        self.rules_mutated_in_place = True
 
     # invariants
 
@@ -967,11 +958,10 @@ HandlerMachine.TestCase.settings = settings(max_examples=300, stateful_step_coun
 TestHandlerMachine = HandlerMachine.TestCase
 
 
-# -- known bugs: minimal repros ----------------------------------------------------------------
+# -- bugs this machine's deeper runs found, as minimal repros (all fixed) ----------------------
 #
-# Each test states the documented behaviour and fails today (xfail, strict: a fix makes it
-# pass, and the marker must then go). The state machine above does not generate these
-# sequences, so that it keeps checking everything else.
+# The state machine above does not generate these sequences, so that it keeps checking
+# everything else; these tests keep each fix in place.
 
 
 def drained_ops(handler: LogStreamCallbackHandler) -> list[list[dict[str, Any]]]:
@@ -987,11 +977,6 @@ def open_handler(**kwargs: Any) -> tuple[LogStreamCallbackHandler, uuid.UUID]:
     return handler, root
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the run keeps a reference to the host's inputs, so the end's "
-    "'replace /inputs' streams what the host changed after reporting them",
-)
 @pytest.mark.parametrize("kind", ["chain", "tool"])
 def test_inputs_mutated_before_the_end_are_not_streamed(kind: str) -> None:
     """Inputs the host changes after the start are streamed at the end as they were reported."""
@@ -1011,11 +996,6 @@ def test_inputs_mutated_before_the_end_are_not_streamed(kind: str) -> None:
     assert end_ops[0] == {"op": "replace", "path": "/logs/c/inputs", "value": {"q": [1]}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a reused run id keeps its old log path when the new run is not logged, "
-    "so the new run's tokens and end land in the old run's entry",
-)
 def test_reused_id_of_an_excluded_run_does_not_write_into_the_old_entry() -> None:
     """A run id reused by a run the filter excludes leaves the earlier run's entry alone."""
     handler, root = open_handler(include_types=["chat_model"])
@@ -1033,11 +1013,6 @@ def test_reused_id_of_an_excluded_run_does_not_write_into_the_old_entry() -> Non
     assert entry["final_output"] == {"generations": [["first"]]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: assigning any rule recompiles all six from the attributes, so a rule "
-    "list changed in place becomes seen (README: in-place changes are not seen)",
-)
 def test_in_place_rule_change_stays_unseen_after_another_rule_is_assigned() -> None:
     """A rule list changed in place stays unseen when another rule is assigned later."""
     handler, root = open_handler(include_names=["a"])
@@ -1048,11 +1023,6 @@ def test_in_place_rule_change_stays_unseen_after_another_rule_is_assigned() -> N
     assert drained_ops(handler)[1:] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on_llm_new_token copies a list token, but not a chunk's dict message "
-    "when the token is a str (README: dicts in streamed chunks are copied)",
-)
 def test_dict_message_of_a_token_chunk_is_copied() -> None:
     """A chunk's dict message put on streamed_output does not change when the host mutates it."""
     handler, root = open_handler()
