@@ -33,6 +33,7 @@ from .payloads import (
     SchemaFormat,
     wrap_chain_inputs,
     wrap_chain_outputs,
+    wrap_llm_outputs,
     wrap_tool_inputs,
 )
 from .stream import BufferStats, WhenFull
@@ -44,7 +45,6 @@ T = TypeVar("T")
 
 _TOOL_TYPES = frozenset({"tool"})
 _RETRIEVER_TYPES = frozenset({"retriever"})
-_MISSING: Any = object()
 
 
 def _run_name(name: Optional[str], serialized: Any) -> str:
@@ -59,42 +59,6 @@ def _run_name(name: Optional[str], serialized: Any) -> str:
         if isinstance(ids, Sequence) and not isinstance(ids, str) and ids:
             return str(ids[-1])
     return "Unnamed"
-
-
-def _llm_outputs(response: Any) -> Any:
-    """Return the outputs envelope of an LLM or chat-model run from its response.
-
-    A LangChain ``LLMResult`` is dumped to plain data with each generation's ``message``
-    kept as the message object the model produced (LangChain's handler shows a revived
-    copy of it). A mapping is copied; anything else is kept under ``"output"``.
-    """
-    if isinstance(response, Mapping):
-        return dict(response)
-    dump = getattr(response, "model_dump", None)
-    generations = getattr(response, "generations", None)
-    if callable(dump):
-        data = dump()
-    elif generations is not None:
-        data = {
-            "generations": generations,
-            "llm_output": getattr(response, "llm_output", None),
-        }
-    else:
-        return {"output": response}
-    if isinstance(data, dict) and isinstance(generations, list):
-        dumped = data.get("generations")
-        for i, batch in enumerate(generations):
-            for j, generation in enumerate(batch or ()):
-                message = getattr(generation, "message", _MISSING)
-                if message is _MISSING:
-                    continue
-                try:
-                    slot = dumped[i][j]  # type: ignore[index]
-                except (IndexError, KeyError, TypeError):
-                    continue
-                if isinstance(slot, dict) and "message" in slot:
-                    slot["message"] = message
-    return data
 
 
 def _retry_details(retry_state: Any) -> dict[str, Any]:
@@ -301,6 +265,13 @@ class LogStreamCallbackHandler:
         """
         return self._tracer.close()
 
+    def drain(self) -> list[RunLogPatch]:
+        """Remove and return the patches waiting now, without blocking (not in LangChain).
+
+        A test can assert on what each callback emitted without a consumer thread.
+        """
+        return self._tracer.drain()
+
     def __iter__(self) -> Iterator[RunLogPatch]:
         """Yield patches as they are produced, blocking, until the stream is closed."""
         return iter(self._tracer)
@@ -357,7 +328,7 @@ class LogStreamCallbackHandler:
             event=event,
             allowed_types=allowed_types,
             # dump an LLM response only for a run that is open
-            outputs_of_open_run=None if response is UNSET else lambda: _llm_outputs(response),
+            outputs_of_open_run=None if response is UNSET else lambda: wrap_llm_outputs(response),
         )
 
     # -- LLM and chat-model callbacks --------------------------------------------------

@@ -156,18 +156,14 @@ def wrap_llm_outputs(response: Any) -> Any:
 
     A LangChain ``LLMResult`` (or anything with ``model_dump()`` or ``generations``) is
     dumped to plain data, with each generation's ``message`` kept as the message object
-    the model produced; a mapping is copied; a string becomes an ``LLMResult``-shaped
-    dict with one generation of that text; anything else is kept under ``"output"``.
+    the model produced; a mapping is copied; anything else is kept under ``"output"``.
 
     Example:
-        >>> wrap_llm_outputs("Hi")["generations"]
-        [[{'text': 'Hi', 'generation_info': None, 'type': 'Generation'}]]
+        >>> wrap_llm_outputs({"generations": []}), wrap_llm_outputs(3)
+        ({'generations': []}, {'output': 3})
     """
     if isinstance(response, Mapping):
         return dict(response)
-    if isinstance(response, str):
-        generation = {"text": response, "generation_info": None, "type": "Generation"}
-        return {"generations": [[generation]], "llm_output": None, "run": None, "type": "LLMResult"}
     dump = getattr(response, "model_dump", None)
     generations = getattr(response, "generations", None)
     if callable(dump):
@@ -237,7 +233,8 @@ def wrap_run_inputs(run_type: str, inputs: Any, schema_format: SchemaFormat) -> 
 def wrap_run_outputs(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:
     """Return the envelope a run of ``run_type`` keeps plain ``outputs`` in.
 
-    LLM and chat-model outputs as :func:`wrap_llm_outputs` builds them, a retriever's
+    LLM and chat-model outputs as :func:`wrap_llm_outputs` builds them (a string becomes
+    an ``LLMResult``-shaped dict with one generation of that text), a retriever's
     documents under ``"documents"``, a tool's output under ``"output"``, a chain's as
     :func:`wrap_chain_outputs` does.
 
@@ -246,6 +243,14 @@ def wrap_run_outputs(run_type: str, outputs: Any, schema_format: SchemaFormat) -
         {'output': 42}
     """
     if run_type in ("llm", "chat_model"):
+        if isinstance(outputs, str):  # the text a model produced: one generation of it
+            generation = {"text": outputs, "generation_info": None, "type": "Generation"}
+            return {
+                "generations": [[generation]],
+                "llm_output": None,
+                "run": None,
+                "type": "LLMResult",
+            }
         return wrap_llm_outputs(outputs)
     if run_type == "retriever":
         return {"documents": outputs}

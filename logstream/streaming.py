@@ -34,6 +34,7 @@ import jsonpatch
 from .model import Clock, IdFactory
 from .patches import JsonPatchOp, RunLog, RunLogPatch
 from .payloads import SchemaFormat, snapshot
+from .stream import WhenFull
 from .tracer import Redactor, Tracer
 from .tracing import RunScope, trace, traced_spec
 
@@ -252,6 +253,9 @@ def _prepare(
         clock=options.pop("clock", None),
         id_factory=options.pop("id_factory", None),
         redact=options.pop("redact", None),
+        max_buffer=options.pop("max_buffer", None),
+        when_full=options.pop("when_full", None),
+        block_timeout=options.pop("block_timeout", None),
     )
     return _Run(
         target,
@@ -286,6 +290,9 @@ async def astream_log(
     clock: Optional[Clock] = None,
     id_factory: Optional[IdFactory] = None,
     redact: Optional[Redactor] = None,
+    max_buffer: Optional[int] = None,
+    when_full: Optional[WhenFull] = None,
+    block_timeout: Optional[float] = None,
 ) -> AsyncIterator[Union[RunLogPatch, RunLog]]:
     """Run ``target(input)`` as a root run and yield its run log as it is produced.
 
@@ -312,6 +319,11 @@ async def astream_log(
         clock: Where start and end times come from.
         id_factory: Where run ids come from.
         redact: Applied to every value before it enters a patch.
+        max_buffer: The most patches that may wait for the consumer (``None``: no limit);
+            a target that gets ahead of its consumer then waits (or raises, with
+            ``when_full="raise"``) instead of queueing without bound.
+        when_full: ``"block"`` (the default) or ``"raise"``; see :class:`Tracer`.
+        block_timeout: With ``"block"``, the most seconds an event waits for room.
 
     Yields:
         Patches, or states with ``diff=False``. If ``target`` raises, every patch made
@@ -339,6 +351,9 @@ async def astream_log(
             "clock": clock,
             "id_factory": id_factory,
             "redact": redact,
+            "max_buffer": max_buffer,
+            "when_full": when_full,
+            "block_timeout": block_timeout,
             "with_streamed_output_list": with_streamed_output_list,
         },
     )

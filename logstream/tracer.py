@@ -229,6 +229,10 @@ class Tracer:
         """
         return self.channel.close()
 
+    def drain(self) -> list[RunLogPatch]:
+        """Remove and return the patches waiting now, without blocking (e.g. in tests)."""
+        return self.channel.drain()
+
     def __iter__(self) -> Iterator[RunLogPatch]:
         """Yield patches as they are produced, blocking, until the stream is closed."""
         return iter(self.channel)

@@ -86,7 +86,7 @@ class TestHandler:
         handler.on_chat_model_start({}, [[message]], run_id=chat, parent_run_id=root)
         chunk = type("Chunk", (), {"message": message})()
         handler.on_llm_new_token("hello", chunk=chunk, run_id=chat)
-        ops = [op for patch in handler.__dict__["_tracer"].channel.drain() for op in patch.ops]
+        ops = [op for patch in handler.drain() for op in patch.ops]
         assert ops[-1]["value"] is message
 
     @settings(max_examples=60, deadline=None)

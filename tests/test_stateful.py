@@ -348,9 +348,7 @@ class HandlerMachine(RuleBasedStateMachine):
                 assert getattr(info.value, attr) == value, (attr, info.value)
             if issubclass(exc_type, LogStreamError):
                 assert str(info.value)
-        new = (
-            self.handler._tracer.channel.drain()
-        )  # private: a non-blocking read of the stream so far
+        new = self.handler.drain()  # a non-blocking read of the stream so far
         assert len(new) == n_patches, [p.ops for p in new]
         for patch in new:
             self.patches.append(patch)
@@ -965,8 +963,8 @@ TestHandlerMachine = HandlerMachine.TestCase
 
 
 def drained_ops(handler: LogStreamCallbackHandler) -> list[list[dict[str, Any]]]:
-    """Take the ops of every patch waiting on the stream (private, non-blocking read)."""
-    return [patch.ops for patch in handler._tracer.channel.drain()]
+    """Take the ops of every patch waiting on the stream (non-blocking)."""
+    return [patch.ops for patch in handler.drain()]
 
 
 def open_handler(**kwargs: Any) -> tuple[LogStreamCallbackHandler, uuid.UUID]:

@@ -488,3 +488,19 @@ class TestThreads:
         thread.start()
         thread.join(TIMEOUT)
         assert [r["final_output"] for r in results] == ["abc", "x"]
+
+
+class TestBoundedBuffer:
+    @pytest.mark.parametrize("runner", [collect, acollect])
+    def test_a_small_buffer_blocks_the_target_and_loses_nothing(
+        self, runner: Callable[..., list[Any]]
+    ) -> None:
+        """With ``max_buffer=1`` the target waits for the consumer; every chunk arrives."""
+
+        def many(_: Any) -> Iterator[int]:
+            yield from range(200)
+
+        ops = all_ops(runner(many, None, max_buffer=1, block_timeout=TIMEOUT))
+        state = jsonpatch.apply_patch(None, ops)
+        assert state["streamed_output"] == list(range(200))
+        assert state["final_output"] == sum(range(200))
