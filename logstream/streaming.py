@@ -14,8 +14,9 @@ consumer's loop (:func:`astream_log`) or in an event loop of a worker thread
 (:func:`stream_log`, which needs no event loop of its own).
 
 A consumer that stops early (``break``, ``aclose()``, cancellation) closes the stream:
-the target is cancelled (async) or closed at its next chunk (generators); a plain sync
-function runs to its end in its thread and its output is dropped.
+an async target running in the consumer's loop is cancelled, generators are closed at
+their next chunk, and a plain function or coroutine running in a worker thread runs to its
+end there, its output dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import asyncio
 import contextvars
 import inspect
 import json
+import logging
 import threading
+import types
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, Optional, Union
 from uuid import UUID
@@ -39,6 +42,8 @@ from .tracer import Redactor, Tracer
 from .tracing import RunScope, trace, traced_spec
 
 __all__ = ["astream_log", "stream_log"]
+
+logger = logging.getLogger(__name__)
 
 
 def _compare_dumps(value: Any) -> str:
@@ -115,11 +120,15 @@ class _Run:
         self.output = _RootOutput(with_streamed_output_list, tracer.redact)
 
     def emit(self, chunk: Any) -> None:
-        """Queue the root ops for one output chunk."""
+        """Queue the root ops for one output chunk.
+
+        Only the thread running the target emits root ops, so they are built outside the
+        tracer's lock: ``+``, ``redact`` and the diff are user code and may trace.
+        """
         tracer = self.tracer
-        with tracer.lock:
-            if not tracer.closed:
-                tracer.channel.put(RunLogPatch.from_ops(self.output.ops(chunk)))
+        if not tracer.closed:
+            patch = RunLogPatch.from_ops(self.output.ops(chunk))
+            tracer.channel.put(patch, event="chunk", run_id=self.scope.id)
 
     def finish(self, scope: RunScope, error: Optional[BaseException]) -> None:
         """Record the root's output and end or fail it; the stream closes after."""
@@ -131,7 +140,11 @@ class _Run:
 
     def run_sync(self) -> None:
         """Run a sync target to its end (in a worker thread)."""
-        scope = self.scope.__enter__()
+        try:
+            scope = self.scope.__enter__()
+        except BaseException:  # the root could not start: end the stream, not hang it
+            self.tracer.close()
+            raise
         error: Optional[BaseException] = None
         try:
             result = self.target(self.value)
@@ -153,7 +166,11 @@ class _Run:
 
     async def run_async(self) -> None:
         """Run an async target to its end (in a task)."""
-        scope = await self.scope.__aenter__()
+        try:
+            scope = await self.scope.__aenter__()
+        except BaseException:  # the root could not start: end the stream, not hang it
+            self.tracer.close()
+            raise
         error: Optional[BaseException] = None
         try:
             result = self.target(self.value)
@@ -163,7 +180,7 @@ class _Run:
                         self.emit(chunk)
                         if self.stopped.is_set():
                             break
-                        await asyncio.sleep(0)  # let a consumer in this loop see it now
+                        await asyncio.sleep(0)  # a chance for a consumer in this loop to run
                 finally:
                     await result.aclose()
             else:
@@ -231,10 +248,14 @@ def _prepare(
     run_type = "chain"
     tags = options.pop("tags", None)
     metadata = options.pop("metadata", None)
+    target_given = target
     spec = traced_spec(target)
     if spec is not None:  # a @traced callable: its run is the root, not a child of one
         target, run_type = spec.fn, spec.run_type
-        tags = [*(spec.tags or ()), *(t for t in tags or () if t not in (spec.tags or ()))]
+        bound_to = getattr(target_given, "__self__", None)
+        if inspect.ismethod(target_given) and bound_to is not None:
+            target = types.MethodType(spec.fn, bound_to)
+        tags = sorted({*(spec.tags or ()), *(tags or ())})
         metadata = {**(spec.metadata or {}), **(metadata or {})}
         name = options.pop("name", None) or spec.name
     else:
@@ -359,10 +380,12 @@ async def astream_log(
     )
     loop = asyncio.get_running_loop()
     task: asyncio.Future[None]
-    if _is_async(target):
-        task = loop.create_task(run.run_async())
-    else:
+    if not _is_async(target):
         task = _start_worker(run.run_sync, loop)
+    elif max_buffer is None:
+        task = loop.create_task(run.run_async())
+    else:  # a bounded buffer may block the target: never in the consumer's own loop
+        task = _start_worker(lambda: asyncio.run(run.run_async()), loop)
     state: Optional[RunLog] = None if diff else RunLog(state=None)
     finished = False
     try:
@@ -378,11 +401,13 @@ async def astream_log(
             run.stopped.set()
             run.tracer.close()
             task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if finished:
-                raise
+        if finished:
+            await task  # the target's error, if any, reaches the consumer
+        else:  # the consumer left: its own exit wins over whatever the target does now
+            try:
+                await task
+            except (Exception, asyncio.CancelledError):
+                logger.debug("target ended after its consumer left", exc_info=True)
 
 
 def stream_log(

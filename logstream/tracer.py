@@ -359,10 +359,10 @@ class Tracer:
         """
         # The hot path: one dict lookup finds the run and its pre-built op paths, the ops
         # mirror PatchEmitter.token, and the run's count moves only once the patch is in.
-        if value is UNSET:
-            value = token
         redact = self.redact
-        if redact is not None:
+        if value is UNSET:
+            value = token = token if redact is None else redact(token)
+        elif redact is not None:
             token, value = redact(token), redact(value)
         lock = self.lock
         lock.acquire()
@@ -378,7 +378,7 @@ class Tracer:
             if str_op is not None:
                 if type(token) is not str:  # content blocks: copied, as every value is
                     token = snapshot(token)
-                if type(value) is list or type(value) is dict:  # e.g. a message as a dict
+                if type(value) is list or type(value) is dict:  # each op its own copy
                     value = snapshot(value)
                 op1, op2 = str_op.copy(), out_op.copy()  # type: ignore[union-attr]
                 op1["value"], op2["value"] = token, value

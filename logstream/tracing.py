@@ -36,10 +36,10 @@ from types import TracebackType
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, cast, overload
 from uuid import UUID
 
-from .model import Run
+from .model import UNSET, Run
 from .patches import RunLogPatch  # noqa: F401  (used by the module example)
 from .payloads import wrap_run_inputs, wrap_run_outputs
-from .tracer import Tracer
+from .tracer import LLM_TYPES, Tracer
 
 __all__ = [
     "ContextThreadPoolExecutor",
@@ -59,7 +59,6 @@ T = TypeVar("T")
 _CURRENT: contextvars.ContextVar[Optional[RunScope]] = contextvars.ContextVar(
     "logstream_current_run", default=None
 )
-_TOKEN_TYPES = frozenset({"llm", "chat_model"})
 
 
 def current_run() -> Optional[RunScope]:
@@ -147,7 +146,7 @@ class RunScope:
             RunTypeError: This run is not an ``llm`` or ``chat_model`` run.
         """
         if self.run is not None and self.tracer is not None:
-            self.tracer.add_token(self.run.id, token, getattr(chunk, "message", token))
+            self.tracer.add_token(self.run.id, token, getattr(chunk, "message", UNSET))
 
     def chunk(self, value: Any) -> None:
         """Stream an output chunk of this run onto its ``streamed_output``."""
@@ -432,7 +431,11 @@ def traced(
         except (TypeError, ValueError):
             signature = None
 
-        def scope_for(args: Any, kwargs: Any) -> RunScope:
+        def scope_for(args: Any, kwargs: Any) -> Optional[RunScope]:
+            if tracer is None:  # nothing to record on: no cost beyond this check
+                current = _CURRENT.get()
+                if current is None or current.tracer is None:
+                    return None
             inputs = _inputs_of(signature, args, kwargs)
             return trace(
                 run_name, run_type, inputs=inputs, tags=tags, metadata=metadata, tracer=tracer
@@ -443,7 +446,7 @@ def traced(
             @functools.wraps(fn)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
                 scope = scope_for(args, kwargs)
-                if scope.tracer is None:
+                if scope is None:
                     async for item in fn(*args, **kwargs):
                         yield item
                     return
@@ -461,7 +464,7 @@ def traced(
             @functools.wraps(fn)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
                 scope = scope_for(args, kwargs)
-                if scope.tracer is None:
+                if scope is None:
                     return (yield from fn(*args, **kwargs))
                 return (yield from _traced_gen(scope, fn(*args, **kwargs)))
 
@@ -472,7 +475,7 @@ def traced(
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 scope = scope_for(args, kwargs)
-                if scope.tracer is None:
+                if scope is None:
                     return await fn(*args, **kwargs)
                 async with scope:
                     scope.outputs = await fn(*args, **kwargs)
@@ -483,7 +486,7 @@ def traced(
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             scope = scope_for(args, kwargs)
-            if scope.tracer is None:
+            if scope is None:
                 return fn(*args, **kwargs)
             with scope:
                 scope.outputs = fn(*args, **kwargs)
@@ -506,32 +509,48 @@ def traced_spec(target: Any) -> Optional[TracedSpec]:
 
 
 def _report(scope: RunScope, item: Any) -> None:
-    if scope.spec.run_type in _TOKEN_TYPES:
+    if scope.spec.run_type in LLM_TYPES:
         scope.token(item)
     else:
         scope.chunk(item)
 
 
 def _traced_gen(scope: RunScope, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
-    """Run ``gen`` as ``scope``'s run: current only while the generator's body runs."""
+    """Run ``gen`` as ``scope``'s run: current only while the generator's body runs.
+
+    The body's own current run (a ``trace`` block open across a ``yield``) is kept from
+    one resumption to the next; values sent and exceptions thrown in are passed on.
+    """
     scope._start(make_current=False)
+    inner: Optional[RunScope] = scope  # the current run as the body last left it
     total: Any = None
     error: Optional[BaseException] = None
     result: Any = None
     sent: Any = None
+    thrown: Optional[BaseException] = None
     try:
         while True:
-            token = _CURRENT.set(scope)
+            token = _CURRENT.set(inner)
             try:
-                item = gen.send(sent)
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = gen.throw(exc)
+                else:
+                    item = gen.send(sent)
             except StopIteration as stop:
                 result = stop.value
                 break
             finally:
+                inner = _CURRENT.get()
                 _CURRENT.reset(token)
             _report(scope, item)
             total = accumulate(total, item)
-            sent = yield item
+            try:
+                sent = yield item
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # thrown in by the consumer: the body handles it
+                thrown = exc
     except BaseException as exc:
         error = exc
         if isinstance(exc, GeneratorExit):
@@ -546,18 +565,24 @@ def _traced_gen(scope: RunScope, gen: Generator[Any, Any, Any]) -> Generator[Any
 async def _traced_agen(
     scope: RunScope, agen: AsyncGenerator[Any, Any]
 ) -> AsyncGenerator[Any, None]:
-    """Run ``agen`` as ``scope``'s run: current only while the generator's body runs."""
+    """Run ``agen`` as ``scope``'s run: current only while the generator's body runs.
+
+    The body's own current run is kept from one resumption to the next, as for
+    :func:`_traced_gen`; ``asend`` and ``athrow`` are not passed on.
+    """
     scope._start(make_current=False)
+    inner: Optional[RunScope] = scope
     total: Any = None
     error: Optional[BaseException] = None
     try:
         while True:
-            token = _CURRENT.set(scope)
+            token = _CURRENT.set(inner)
             try:
                 item = await agen.__anext__()
             except StopAsyncIteration:
                 break
             finally:
+                inner = _CURRENT.get()
                 _CURRENT.reset(token)
             _report(scope, item)
             total = accumulate(total, item)

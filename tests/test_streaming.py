@@ -504,3 +504,90 @@ class TestBoundedBuffer:
         state = jsonpatch.apply_patch(None, ops)
         assert state["streamed_output"] == list(range(200))
         assert state["final_output"] == sum(range(200))
+
+
+def run_bounded(fn: Callable[[], Any]) -> list[Any]:
+    """Run ``fn`` in a daemon thread; fail (instead of hanging) if it does not finish."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "hung"
+    return out
+
+
+class TestFoundInReview:
+    def test_async_target_with_a_bounded_buffer_does_not_block_the_loop(self) -> None:
+        """A burst of tokens from an async target with ``max_buffer`` never deadlocks."""
+
+        async def target(_: Any) -> str:
+            with trace("model", "llm") as model:
+                for t in "abcdefgh":
+                    model.token(t)  # no await between tokens
+            return "done"
+
+        ops = all_ops(run_bounded(lambda: acollect(target, 1, max_buffer=2))[0])
+        state = jsonpatch.apply_patch(None, ops)
+        assert state["logs"]["model"]["streamed_output_str"] == list("abcdefgh")
+
+    @pytest.mark.parametrize("runner", [collect, acollect])
+    def test_a_root_that_cannot_start_ends_the_stream(
+        self, runner: Callable[..., list[Any]]
+    ) -> None:
+        """If the root's start raises (a broken redactor), the consumer gets the error."""
+
+        def broken(_: Any) -> Any:
+            raise ValueError("redactor bug")
+
+        def attempt() -> str:
+            try:
+                runner(lambda x: x, 1, redact=broken)
+            except ValueError as exc:
+                return str(exc)
+            return "no error"
+
+        assert run_bounded(attempt) == ["redactor bug"]
+
+    def test_leaving_early_is_not_replaced_by_the_target_error(self) -> None:
+        """``aclose()`` after a break returns normally even if the target then fails."""
+
+        async def failing(_: Any) -> AsyncIterator[int]:
+            yield 1
+            raise RuntimeError("after the consumer left")
+
+        async def main() -> str:
+            stream = astream_log(failing, None)
+            async for _ in stream:
+                break
+            await stream.aclose()  # type: ignore[attr-defined]
+            return "closed"
+
+        assert asyncio.run(main()) == "closed"
+
+    def test_a_bound_traced_method_keeps_self(self) -> None:
+        """Streaming a bound ``@traced`` method calls it with its instance."""
+
+        class Agent:
+            prefix = "re: "
+
+            @traced
+            def answer(self, q: str) -> str:
+                return self.prefix + q
+
+        state = jsonpatch.apply_patch(None, all_ops(collect(Agent().answer, "hi")))
+        assert (state["name"], state["final_output"]) == ("answer", "re: hi")
+
+    def test_chunk_addition_may_trace(self) -> None:
+        """Root output chunks are added outside the tracer's lock, so ``+`` may trace."""
+
+        class Traced(str):
+            def __add__(self, other: str) -> Traced:
+                with trace("merge", "parser"):
+                    return Traced(str.__add__(self, other))
+
+        def target(_: Any) -> Iterator[str]:
+            yield Traced("a")
+            yield Traced("b")
+
+        ops = all_ops(run_bounded(lambda: collect(target, None))[0])
+        assert jsonpatch.apply_patch(None, ops)["final_output"] == "ab"

@@ -679,3 +679,53 @@ class TestMisuse:
                 pass
             step.chunk("late")
         assert state_of(ops_of(tracer))["logs"]["step"]["streamed_output"] == ["late"]
+
+
+class TestGeneratorSemantics:
+    def test_a_block_open_across_a_yield_stays_current(self) -> None:
+        """Inside a traced generator, a ``trace`` block open across a yield is still current."""
+        tracer = make_tracer()
+        parents: dict[str, Any] = {}
+
+        @traced
+        def gen(_: None) -> Iterator[int]:
+            with trace("inner") as inner:
+                yield 1
+                with trace("child") as child:
+                    parents["child"] = child.run.parent_id if child.run else None
+                parents["inner"] = inner.id
+
+        with trace("agent", tracer=tracer):
+            list(gen(None))
+        assert parents["child"] == parents["inner"]
+
+    def test_throw_reaches_the_wrapped_generator(self) -> None:
+        """``throw()`` into a traced generator is handled by the generator's own code."""
+        tracer = make_tracer()
+
+        @traced
+        def gen(_: None) -> Iterator[str]:
+            try:
+                yield "first"
+            except KeyError:
+                yield "handled"
+
+        with trace("agent", tracer=tracer):
+            g = gen(None)
+            assert next(g) == "first"
+            assert g.throw(KeyError("k")) == "handled"
+
+    def test_redact_runs_once_per_token(self) -> None:
+        """A native token without a chunk is redacted once, for both ops."""
+        calls: list[Any] = []
+
+        def redact(value: Any) -> Any:
+            calls.append(value)
+            return value
+
+        tracer = make_tracer(redact=redact, auto_close=False)
+        with trace("agent", tracer=tracer):
+            with trace("model", "llm") as model:
+                calls.clear()
+                model.token("hello")
+                assert calls == ["hello"]
