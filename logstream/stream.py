@@ -230,7 +230,9 @@ its limit of 1 patch (when_full='raise')
             BufferFullError: The channel is bounded and full, and the policy is
                 ``"raise"`` or the ``"block"`` timed out; the item was not queued.
         """
-        # The hot path of every event: the lock taken by hand and the append inlined.
+        # The path of send(), of a bounded stream's events and of other producers: the
+        # lock taken by hand and the append inlined. (The tracer's own unbounded puts
+        # take put_serial.)
         lock = self._lock
         lock.acquire()
         try:

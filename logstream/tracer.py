@@ -339,8 +339,10 @@ class Tracer:
             RunTypeError: The run's type is not in ``allowed_types``.
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
-        # The hot path: one dict lookup finds the run and its pre-built op paths, the ops
-        # mirror PatchEmitter.token, and the run's count moves only once the patch is in.
+        # The hot path. The run and its two op templates come from the last token's route
+        # when the id is the same object (a model streams with one id object), else from
+        # one lookup; the ops mirror PatchEmitter.token; one lock (put_serial) on an
+        # unbounded stream; the run's count moves only once the patch is in.
         if value is UNSET:
             value = token
         redact = self.redact
