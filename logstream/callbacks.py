@@ -196,6 +196,7 @@ class LogStreamCallbackHandler:
             block_timeout=block_timeout,
         )
         self.lock = self._tracer.lock
+        self._add_token = self._tracer.add_token  # bound once: the hottest callback's target
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Set an attribute; a filter rule (``include_names``, ...) recompiles the filter.
@@ -414,8 +415,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        value = token if chunk is None else getattr(chunk, "message", token)
-        self._tracer.add_token(run_id, token, value)
+        self._add_token(run_id, token, token if chunk is None else getattr(chunk, "message", token))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End an LLM or chat-model run with its response (an ``LLMResult`` or a mapping).

@@ -20,6 +20,10 @@ while nothing has moved yet. :attr:`~PatchChannel.stats` counts what happened.
 The consumer never waits for a producer: it takes items without a lock while there are
 any, and takes the channel's own lock only to park when the channel is empty or to wake
 a producer that waits for room. Closing wakes every waiter, producers included.
+
+A producer that already serializes all of its puts with a lock of its own (the tracer)
+may use :meth:`~PatchChannel.put_serial`, which appends without taking the channel's
+lock: one lock per event instead of two.
 """
 
 from __future__ import annotations
@@ -166,6 +170,10 @@ its limit of 1 patch (when_full='raise')
         self._reserved = 0  # room promised by reserve() and not yet used by put_reserved()
         self._queued = 0
         self._high_water = 0
+        # put_serial() writes only these, and readers read _producing (see put_serial)
+        self._producing = False
+        self._serial_queued = 0
+        self._serial_high_water = 0
         self._blocked = 0
         self._blocked_seconds = 0.0
         self._rejected = 0
@@ -186,14 +194,15 @@ its limit of 1 patch (when_full='raise')
     def stats(self) -> BufferStats:
         """What the buffer went through so far (a snapshot)."""
         with self._lock:
+            queued = self._queued + self._serial_queued
             waiting = len(self._items)
             return BufferStats(
                 max_buffer=self._max_buffer,
                 when_full=self._when_full,
-                queued=self._queued,
-                delivered=self._queued - waiting,
+                queued=queued,
+                delivered=queued - waiting,
                 waiting=waiting,
-                high_water=self._high_water,
+                high_water=max(self._high_water, self._serial_high_water),
                 blocked=self._blocked,
                 blocked_seconds=self._blocked_seconds,
                 rejected=self._rejected,
@@ -221,7 +230,9 @@ its limit of 1 patch (when_full='raise')
             BufferFullError: The channel is bounded and full, and the policy is
                 ``"raise"`` or the ``"block"`` timed out; the item was not queued.
         """
-        # The hot path of every event: the lock taken by hand and the append inlined.
+        # The path of send(), of a bounded stream's events and of other producers: the
+        # lock taken by hand and the append inlined. (The tracer's own unbounded puts
+        # take put_serial.)
         lock = self._lock
         lock.acquire()
         try:
@@ -240,6 +251,44 @@ its limit of 1 patch (when_full='raise')
         finally:
             lock.release()
         return True
+
+    def put_serial(self, item: T) -> bool:
+        """Append ``item`` without taking the channel's lock; for one serialized producer.
+
+        The caller must hold a lock of its own around every ``put_serial`` (the tracer
+        holds its lock), so that no two run at once; :meth:`put` may still be called by
+        others at the same time. A bounded channel takes the locked path (:meth:`put`).
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the channel is closed.
+        """
+        # The reader decides "closed and drained" only when it sees, in this order,
+        # _closed set, _producing clear and no items; a put that passed its closed check
+        # before the close has _producing set until its item is in, so the reader either
+        # waits for it or sees the item. Every flag and count below is written by one
+        # thread at a time (the caller's lock), and read by readers; the GIL orders them.
+        if self._max_buffer is not None:
+            return self.put(item)
+        self._producing = True
+        if self._closed:
+            self._producing = False
+            if self._sync_waiters or self._async_waiters:
+                self._wake_readers()
+            return False
+        items = self._items
+        items.append(item)
+        self._serial_queued += 1
+        waiting = len(items)
+        if waiting > self._serial_high_water:
+            self._serial_high_water = waiting
+        self._producing = False
+        if self._sync_waiters or self._async_waiters:  # a reader announced it parks
+            self._wake_readers()
+        return True
+
+    def _wake_readers(self) -> None:
+        with self._lock:
+            self._wake_readers_locked()
 
     def reserve(self, event: str = "put", run_id: Any = None) -> bool:
         """Claim room for one item before changing anything that the item records.
@@ -384,8 +433,9 @@ its limit of 1 patch (when_full='raise')
             ``(True, item)``, or ``(False, None)`` when the channel is closed and drained
             or the timeout passed.
         """
+        items = self._items
         try:
-            item = self._items.popleft()
+            item = items.popleft()
         except IndexError:
             pass
         else:
@@ -394,28 +444,42 @@ its limit of 1 patch (when_full='raise')
             return True, item
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while not self._items:
-                if self._closed:
+            while True:
+                if items:
+                    item = items.popleft()
+                    if self._room_waiters:
+                        self._room.notify()
+                    return True, item
+                if self._ended_locked():
                     return False, None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False, None
+                # Announce the wait, then look again: a serial put appends without the
+                # lock and reads the count after its append.
                 self._sync_waiters += 1
                 try:
-                    self._ready.wait(remaining)
+                    if not items and not self._ended_locked():
+                        self._ready.wait(remaining)
                 finally:
                     self._sync_waiters -= 1
-            item = self._items.popleft()
-            if self._room_waiters:
-                self._room.notify()
-        return True, item
+
+    def _ended_locked(self) -> bool:
+        # Closed and drained, with no serial put between its closed check and its append:
+        # read in this order (see put_serial).
+        return self._closed and not self._producing and not self._items
 
     def drain(self) -> list[T]:
         """Remove and return every item waiting now, without blocking."""
-        with self._lock:
-            items = list(self._items)
-            self._items.clear()
-            if self._room_waiters:
+        popleft = self._items.popleft
+        items: list[T] = []
+        try:
+            while True:
+                items.append(popleft())
+        except IndexError:
+            pass
+        if items and self._room_waiters:
+            with self._lock:
                 self._room.notify_all()
         return items
 
@@ -454,7 +518,7 @@ its limit of 1 patch (when_full='raise')
             with self._lock:
                 if self._items:
                     continue
-                if self._closed:
+                if self._ended_locked():
                     return False, None
                 if loop is None:
                     loop = asyncio.get_running_loop()
@@ -462,6 +526,10 @@ its limit of 1 patch (when_full='raise')
                 if len(self._async_waiters) >= _PRUNE_AT:  # readers cancelled since a put
                     self._async_waiters = [w for w in self._async_waiters if not w[1].done()]
                 self._async_waiters.append((loop, fut))
+                # Look again now that the wait is announced (see get); a future left
+                # behind here is set by the next wake-up, which clears the list.
+                if self._items or self._ended_locked():
+                    continue
             # No cleanup on cancellation: it would have to take the lock, and a reader
             # abandoned in a closed loop runs its cleanup whenever the garbage collector
             # finds it, possibly inside a put that holds the lock. A cancelled waiter is

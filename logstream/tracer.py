@@ -132,7 +132,10 @@ class Tracer:
             exclude_tags=exclude_tags,
         )
         self.lock = threading.Lock()
-        """Held while a run moves; patches are queued in the order the lock is taken."""
+        """Held while a run moves; patches are queued in the order the lock is taken.
+
+        The tracer's own puts go through :meth:`PatchChannel.put_serial` under it (one
+        lock per event); the consumer never takes it."""
         self.auto_close = auto_close
         """Whether the stream closes when the root run ends."""
         self.redact: Optional[Redactor] = redact
@@ -330,7 +333,7 @@ class Tracer:
                 raise
             if not self._bounded:
                 if ops:
-                    self.channel.put(_from_ops(ops))
+                    self.channel.put_serial(_from_ops(ops))
             else:
                 self._commit(claimed, ops)
         return run
@@ -357,8 +360,10 @@ class Tracer:
             RunTypeError: The run's type is not in ``allowed_types``.
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
-        # The hot path: one dict lookup finds the run and its pre-built op paths, the ops
-        # mirror PatchEmitter.token, and the run's count moves only once the patch is in.
+        # The hot path. The run and its two op templates come from the last token's route
+        # when the id is the same object (a model streams with one id object), else from
+        # one lookup; the ops mirror PatchEmitter.token; one lock (put_serial) on an
+        # unbounded stream; the run's count moves only once the patch is in.
         redact = self.redact
         if value is UNSET:
             value = token = token if redact is None else redact(token)
@@ -386,7 +391,7 @@ class Tracer:
                 if self._bounded:
                     if not channel.put(patch, event="token", run_id=run_id):
                         return
-                elif not channel.put(patch):
+                elif not channel.put_serial(patch):
                     return
             run.token_count += 1
         finally:
@@ -430,8 +435,12 @@ class Tracer:
             if self.channel._closed:
                 return
             ops = self.emitter.chunk(run_id, chunk)
-            if ops:
+            if not ops:
+                return
+            if self._bounded:
                 self.channel.put(_from_ops(ops), event="chunk", run_id=run_id)
+            else:
+                self.channel.put_serial(_from_ops(ops))
 
     def add_event(
         self, run_id: UUID, name: str, data: dict[str, Any], *, missing_ok: bool = False
@@ -529,7 +538,7 @@ class Tracer:
                 raise
             if not self._bounded:
                 if ops:
-                    self.channel.put(_from_ops(ops))
+                    self.channel.put_serial(_from_ops(ops))
             else:
                 self._commit(claimed, ops)
             if self.auto_close and self.emitter.is_root(run_id):
