@@ -103,12 +103,17 @@ class RunState(TypedDict):
     logs: dict[str, LogEntry]
 
 
+_new_object = object.__new__
+
+
 class RunLogPatch:
     """A batch of JSON Patch ops that moves the run state forward.
 
     Args:
         *ops: The ops, in the order they apply.
     """
+
+    __slots__ = ("__weakref__", "ops")  # one patch per token: no per-instance dict
 
     ops: list[JsonPatchOp]
     """The ops, applied in order from an empty document they rebuild the state."""
@@ -122,7 +127,7 @@ class RunLogPatch:
     @classmethod
     def from_ops(cls, ops: list[JsonPatchOp]) -> RunLogPatch:
         """Wrap a list of ops without copying it; the caller must not change it afterwards."""
-        patch = cls.__new__(cls)
+        patch = _new_object(cls)
         patch.ops = ops
         return patch
 
