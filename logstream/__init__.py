@@ -8,6 +8,7 @@ LangChain's ``LogStreamCallbackHandler`` does, without LangChain.
 from .callbacks import LogStreamCallbackHandler
 from .emitter import PatchEmitter
 from .errors import (
+    BufferFullError,
     DuplicateRunError,
     FilterConfigError,
     LogStreamError,
@@ -21,7 +22,7 @@ from .model import Run, RunEvent, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from .redact import RedactionConfigError, SecretRedactor, redact_secrets
 from .serialize import SerializeOptionError, dumps
-from .stream import PatchChannel
+from .stream import BufferStats, PatchChannel
 from .streaming import astream_log, stream_log
 from .tracer import Tracer
 from .tracing import (
@@ -37,6 +38,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALWAYS_INCLUDE",
+    "BufferFullError",
+    "BufferStats",
     "ContextThreadPoolExecutor",
     "DuplicateRunError",
     "FilterConfigError",
