@@ -16,9 +16,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
+from threading_helpers import join_thread, run_in_thread
 
 from logstream import LogStreamError, PatchChannel
 from logstream.errors import BufferFullError
@@ -26,30 +27,6 @@ from logstream.stream import BufferStats
 
 TIMEOUT = 30.0
 """Seconds any single wait may take before the test fails (generous: CI machines are noisy)."""
-
-
-def run_in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start ``target`` in a daemon thread; its result or exception lands in the dict."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        try:
-            box["result"] = target()
-        except BaseException as exc:  # surfaced by join_thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    return thread, box
-
-
-def join_thread(thread: threading.Thread, box: dict[str, Any]) -> Any:
-    """Join ``thread`` within :data:`TIMEOUT`, re-raise its exception, return its result."""
-    thread.join(TIMEOUT)
-    assert not thread.is_alive(), "thread did not finish: a reader or producer is stuck"
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
 
 
 def wait_until_sync_reader_blocks(channel: PatchChannel[Any]) -> None:

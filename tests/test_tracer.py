@@ -10,7 +10,6 @@ that a test's outcome depends on, and nothing asserts on timing.
 from __future__ import annotations
 
 import functools
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from typing import Any, Callable
 
 import jsonpatch  # type: ignore[import-untyped,unused-ignore]
 import pytest
+from threading_helpers import join_thread, run_in_thread
 
 from logstream import (
     DuplicateRunError,
@@ -68,30 +68,6 @@ def rebuild(patches: list[Ops]) -> Any:
     for ops in patches:
         doc = jsonpatch.apply_patch(doc, ops)
     return doc
-
-
-def run_in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start ``target`` in a daemon thread; its result or exception lands in the dict."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        try:
-            box["result"] = target()
-        except BaseException as exc:  # surfaced by join_thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    return thread, box
-
-
-def join_thread(thread: threading.Thread, box: dict[str, Any]) -> Any:
-    """Join ``thread`` within :data:`TIMEOUT`, re-raise its exception, return its result."""
-    thread.join(TIMEOUT)
-    assert not thread.is_alive(), "thread did not finish: a reader or producer is stuck"
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
 
 
 def wait_until_producer_blocks(tracer: Tracer) -> None:
