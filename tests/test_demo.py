@@ -102,6 +102,18 @@ class TestReadme:
         code, out = run_readme_block("JSON text and secrets")
         assert out.strip() == code.strip().splitlines()[-1].removeprefix("# ")
 
+    def test_no_merge_conflict_markers_in_the_repo(self) -> None:
+        """No text file of the repository holds a leftover merge conflict marker."""
+        markers = ("<" * 7 + " ", ">" * 7 + " ")
+        offenders = [
+            f"{path.relative_to(ROOT)}:{number}"
+            for pattern in ("*.md", "logstream/*.py", "tests/**/*.py", "examples/*.py")
+            for path in ROOT.glob(pattern)
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if line.startswith(markers)
+        ]
+        assert offenders == []
+
     def test_readme_commands_are_the_ones_ci_runs(self) -> None:
         """The README's test command appears verbatim in .ci/run."""
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
