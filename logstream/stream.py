@@ -240,14 +240,7 @@ its limit of 1 patch (when_full='raise')
                 return False
             if self._max_buffer is not None and not self._wait_for_room_locked(event, run_id):
                 return False
-            items = self._items
-            items.append(item)
-            self._queued += 1
-            waiting = len(items)
-            if waiting > self._high_water:
-                self._high_water = waiting
-            if self._sync_waiters or self._async_waiters:
-                self._wake_readers_locked()
+            self._append_locked(item)
         finally:
             lock.release()
         return True
