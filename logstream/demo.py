@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 from .callbacks import LogStreamCallbackHandler
-from .patches import RunLog, RunLogPatch
+from .patches import JsonPatchOp, RunLog, RunLogPatch
+from .tracer import Redactor
 
-__all__ = ["FakeClock", "run_agent", "run_demo"]
+__all__ = ["FakeClock", "demo_patches", "format_state", "run_agent", "run_demo", "write_ops"]
 
 _NAMESPACE = uuid.UUID("6f1c1b0e-8c2a-4d3e-9a53-0d6c1f2b7a10")
 
@@ -133,19 +134,58 @@ def run_demo(out: TextIO, delay: float = 0.0) -> RunLog:
     Returns:
         The :class:`~logstream.patches.RunLog` the patches built.
     """
-    handler = LogStreamCallbackHandler(clock=FakeClock())
+    log = RunLog(state=None)
+    out.write("patches, as they stream:\n")
+    for patch in demo_patches(delay):
+        write_ops(out, patch.ops)
+        log = log + RunLogPatch(*patch.ops)
+    out.write("\nrebuilt state:\n")
+    out.write(format_state(log.state))
+    return log
+
+
+def demo_patches(delay: float = 0.0, redact: Optional[Redactor] = None) -> Iterator[RunLogPatch]:
+    """Run the agent in a worker thread and yield its patches as they stream.
+
+    Args:
+        delay: Seconds the fake model waits before each token.
+        redact: Applied to every reported value, as the handler's ``redact=`` option.
+
+    Yields:
+        The patches, until the agent's root run ends and closes the stream.
+    """
+    handler = LogStreamCallbackHandler(clock=FakeClock(), redact=redact)
     worker = threading.Thread(
         target=run_agent, args=(handler, "What's the weather in Paris?", delay), name="agent"
     )
+    worker.daemon = True
     worker.start()
-    log = RunLog(state=None)
-    out.write("patches, as they stream:\n")
-    for patch in handler:  # blocks until the agent's root run ends and closes the stream
-        for op in patch.ops:
-            path = op["path"] or '""'
-            out.write(f"  {op['op']:<7} {path:<42} {_show(op.get('value'))}\n")
-        log = log + RunLogPatch(*patch.ops)
-    worker.join()
-    out.write("\nrebuilt state:\n")
-    out.write(json.dumps(log.state, indent=2, ensure_ascii=False, default=repr) + "\n")
-    return log
+    try:
+        yield from handler  # blocks until the root run ends and closes the stream
+    finally:
+        handler.close()
+        worker.join()
+
+
+def write_ops(out: TextIO, ops: list[JsonPatchOp]) -> None:
+    """Print ``ops`` one a line: the op, the path and the value, shortened to fit.
+
+    Args:
+        out: Where to print.
+        ops: The ops.
+    """
+    for op in ops:
+        path = op["path"] or '""'
+        out.write(f"  {op['op']:<7} {path:<42} {_show(op.get('value'))}\n")
+
+
+def format_state(state: Any) -> str:
+    """Return ``state`` as the demo prints it: indented JSON, non-ASCII kept, a newline.
+
+    Args:
+        state: The state.
+
+    Returns:
+        The text.
+    """
+    return json.dumps(state, indent=2, ensure_ascii=False, default=repr) + "\n"

@@ -12,6 +12,7 @@ __all__ = [
     "BufferFullError",
     "DuplicateRunError",
     "FilterConfigError",
+    "LogFileError",
     "LogStreamError",
     "RunTypeError",
     "SchemaFormatError",
@@ -179,3 +180,35 @@ class BufferFullError(LogStreamError):
             type(self),
             (self.max_buffer, self.when_full, self.event, self.run_id, self.timeout),
         )
+
+
+class LogFileError(LogStreamError, ValueError):
+    """A recorded run log (JSON Lines) is malformed, truncated or does not apply.
+
+    The file is untrusted data, so this is the only error reading it raises, and its
+    message is one line: ``"run.jsonl:3: not valid JSON: Expecting ',' delimiter (column
+    17)"``.
+
+    Attributes:
+        source: The file's name, or ``"<stream>"`` for a stream without one.
+        line: The 1-based line the problem is on; one past the last line when the file
+            ends too early.
+        reason: What is wrong, without the location.
+    """
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        """Build the error for ``reason`` at ``line`` of ``source``.
+
+        Args:
+            source: The file's name, or ``"<stream>"``.
+            line: The 1-based line number.
+            reason: What is wrong there.
+        """
+        self.source = source
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{source}:{line}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.source, self.line, self.reason))
