@@ -228,15 +228,13 @@ def _replay(args: argparse.Namespace) -> int:
         else:
             source: Union[str, IO[bytes]] = sys.stdin.buffer if args.file == "-" else args.file
             recording = read_jsonl(source, require_end=not args.partial)
+        text = format_state(recording.state) if args.json else format_tree(recording)
     except LogFileError as exc:
         hint = " (--follow waits for it, --partial shows it)" if exc.reason == MISSING_END else ""
         raise CommandError(f"{exc}{hint}") from None
     except OSError as exc:
         raise CommandError(f"can't read {args.file}: {exc.strerror or exc}") from None
-    if args.json:
-        sys.stdout.write(format_state(recording.state))
-    else:
-        sys.stdout.write(format_tree(recording))
+    sys.stdout.write(text)
     return 0
 
 
