@@ -604,12 +604,19 @@ def read_jsonl(
     reader = _Reader(_source_name(source))
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as stream:
-            for raw, has_newline in _lines(stream):
-                reader.feed(raw, has_newline=has_newline)
+            _feed_all(reader, stream)
     else:
-        for raw, has_newline in _lines(source):
-            reader.feed(raw, has_newline=has_newline)
+        _feed_all(reader, source)
     return reader.finish(require_end=require_end)
+
+
+def _feed_all(reader: _Reader, stream: Any) -> None:
+    try:
+        for raw, has_newline in _lines(stream):
+            reader.feed(raw, has_newline=has_newline)
+    except UnicodeDecodeError as exc:  # a text stream that could not decode its bytes
+        reason = f"the text stream can't decode this line or the next: {exc}"
+        raise reader.fail(reason, line=reader.line + 1) from None
 
 
 def follow_jsonl(

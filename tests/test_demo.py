@@ -102,6 +102,34 @@ class TestReadme:
         code, out = run_readme_block("JSON text and secrets")
         assert out.strip() == code.strip().splitlines()[-1].removeprefix("# ")
 
+    def test_record_snippet_prints_what_its_comments_say(self) -> None:
+        """The README's sinks example prints the final output and the SSE end frame it claims."""
+        _, out = run_readme_block("Record, replay, stream over the wire")
+        assert out.splitlines() == [
+            "It's sunny. True",
+            "event: end",
+            'data: {"patches":3,"error":null}',
+            "",
+        ]
+
+    def test_replay_tree_in_the_readme_is_what_replay_prints(self, tmp_path: Path) -> None:
+        """The run tree the README shows is what `replay` prints for the recorded demo."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## Record, replay, stream over the wire", 1)[1]
+        shown = re.search(r"```text\n(.*?)```", section, re.S)
+        assert shown is not None
+        path = tmp_path / "run.jsonl"
+        for args in (["record", str(path)], ["replay", str(path)]):
+            done = subprocess.run(
+                [sys.executable, "-m", "logstream", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+        assert done.stdout == shown.group(1)
+
     def test_no_merge_conflict_markers_in_the_repo(self) -> None:
         """No text file of the repository holds a leftover merge conflict marker."""
         markers = ("<" * 7 + " ", ">" * 7 + " ")

@@ -372,6 +372,15 @@ class TestReaderErrors:
         with pytest.raises(LogFileError, match=r"^<stream>:2: not UTF-8: byte 0xff at column 3$"):
             read_jsonl(io.BytesIO(GOOD[0].encode() + b'\n{"\xff\n'))
 
+    def test_a_text_stream_that_can_not_decode_is_a_log_file_error(self, tmp_path: Path) -> None:
+        """A file opened in text mode with bytes it can't decode fails as a LogFileError."""
+        path = tmp_path / "latin.jsonl"
+        path.write_bytes(GOOD[0].encode() + b'\n{"\xff"}\n')
+        with open(path, encoding="utf-8") as stream, pytest.raises(LogFileError) as caught:
+            read_jsonl(stream)
+        assert caught.value.line == 1  # the stream decodes ahead of the reader
+        assert "can't decode" in caught.value.reason
+
     def test_blank_lines_are_skipped_and_counted(self) -> None:
         """Blank lines carry nothing but keep the line numbers true."""
         recording = read_jsonl(io.StringIO(f"\n{GOOD[0]}\n\n{GOOD[1]}\n   \n{END}\n"))
