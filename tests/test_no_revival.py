@@ -137,6 +137,9 @@ class TestEveryPath:
 class TestSourceHasNoRevivalMachinery:
     BANNED_CALLS = frozenset({"eval", "exec", "__import__", "import_module", "load", "loads"})
     BANNED_MODULES = frozenset({"pickle", "marshal", "importlib", "shelve", "dill", "yaml"})
+    # `logstream record --target module:function` imports the module its user names on the
+    # command line; that is the command's job, and no data read from a file reaches it.
+    ALLOWED = frozenset({"cli.py calls import_module", "cli.py imports importlib"})
 
     def test_no_dynamic_import_or_eval_in_the_package(self) -> None:
         """No module imports pickle/importlib/yaml or calls eval/exec/__import__/load(s)."""
@@ -161,7 +164,9 @@ class TestSourceHasNoRevivalMachinery:
                     for n in names
                     if n in self.BANNED_MODULES
                 )
-        assert offenders == []
+        assert [
+            o for o in offenders if o.split(":")[0] + o[o.index(" ") :] not in self.ALLOWED
+        ] == []
 
 
 def _is_json_loads(func: ast.expr) -> bool:
