@@ -73,12 +73,14 @@ class TestImportGraph:
 
 
 def package_modules() -> list[Path]:
-    """Return every Python module in the package directory."""
-    return sorted(PACKAGE_DIR.glob("*.py"))
+    """Return every Python module in the package directory, subpackages included."""
+    return sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 class TestRelativeImports:
-    @pytest.mark.parametrize("path", package_modules(), ids=lambda p: p.name)
+    @pytest.mark.parametrize(
+        "path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE_DIR))
+    )
     def test_package_internal_imports_are_relative(self, path: Path) -> None:
         """A module inside logstream/ imports its siblings relatively, never as ``logstream.x``."""
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
