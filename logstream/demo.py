@@ -153,18 +153,30 @@ def demo_patches(delay: float = 0.0, redact: Optional[Redactor] = None) -> Itera
 
     Yields:
         The patches, until the agent's root run ends and closes the stream.
+
+    Raises:
+        Exception: What the agent raised, after the patches it made.
     """
     handler = LogStreamCallbackHandler(clock=FakeClock(), redact=redact)
-    worker = threading.Thread(
-        target=run_agent, args=(handler, "What's the weather in Paris?", delay), name="agent"
-    )
-    worker.daemon = True
+    failed: list[BaseException] = []
+
+    def agent() -> None:
+        try:
+            run_agent(handler, "What's the weather in Paris?", delay)
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            handler.close()  # the root's end closed it already, unless the agent failed
+
+    worker = threading.Thread(target=agent, name="agent", daemon=True)
     worker.start()
     try:
-        yield from handler  # blocks until the root run ends and closes the stream
+        yield from handler  # until the stream closes
     finally:
         handler.close()
         worker.join()
+    if failed:
+        raise failed[0]
 
 
 def write_ops(out: TextIO, ops: list[JsonPatchOp]) -> None:

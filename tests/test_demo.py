@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import pytest
 
 from logstream.__main__ import main
 from logstream.demo import FakeClock, run_demo
@@ -151,3 +152,21 @@ class TestReadme:
         assert len(commands) == 2
         assert "-m logstream demo" in commands[0]
         assert commands[1] in ci
+
+
+class TestDemoPatches:
+    def test_an_agent_that_fails_ends_the_stream_and_raises(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """If the agent raises midway, the patches so far arrive, then its error; no hang."""
+        import logstream.demo as demo
+
+        def broken_tool(city: str) -> str:
+            raise RuntimeError(f"no weather for {city}")
+
+        monkeypatch.setattr(demo, "_get_weather", broken_tool)
+        seen = []
+        with pytest.raises(RuntimeError, match="no weather for Paris"):
+            for patch in demo.demo_patches():
+                seen.append(patch)
+        assert any(op["path"] == "/logs/get_weather" for patch in seen for op in patch.ops)
