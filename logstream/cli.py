@@ -164,7 +164,10 @@ def _record(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _open_out(name: str) -> Iterator[IO[bytes]]:
     if name == "-":
-        yield sys.stdout.buffer
+        sys.stdout.flush()
+        out = sys.stdout.buffer
+        with contextlib.redirect_stdout(sys.stderr):  # what the target prints can't corrupt it
+            yield out
         return
     try:
         stream = open(name, "wb")

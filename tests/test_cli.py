@@ -28,6 +28,10 @@ def shout(text):
 def echo(value):
     return value
 
+def chatty(value):
+    print("hello from the target")
+    return value
+
 def tokens(n):
     for i in range(n):
         yield f"t{i} "
@@ -119,6 +123,15 @@ class TestRecordThenReplay:
         replayed = run_cli("replay", "-", "--json", cwd=project, stdin=recorded.stdout.encode())
         assert replayed.returncode == 0, replayed.stderr
         assert json.loads(replayed.stdout)["final_output"] == "HI"
+
+    def test_a_target_that_prints_does_not_corrupt_a_recording_on_stdout(
+        self, project: Path
+    ) -> None:
+        """With `record -`, what the target prints goes to stderr, not into the recording."""
+        done = run_cli("record", "-", "--target", "targets:chatty", "--input", "1", cwd=project)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "hello from the target\n"
+        assert read_jsonl(io.StringIO(done.stdout)).state["final_output"] == 1
 
     def test_redact_masks_secrets_before_they_reach_the_file(self, project: Path) -> None:
         """--redact keeps a secret in the input out of the recording."""
