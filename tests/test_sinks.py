@@ -16,6 +16,7 @@ import jsonpatch
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_serialize import json_values
 from threading_helpers import join_thread, run_in_thread
 
 from logstream import (
@@ -36,15 +37,6 @@ from logstream.demo import FakeClock, demo_patches, run_agent
 from logstream.sinks import MISSING_END
 
 ROOT_OP = {"op": "replace", "path": "", "value": {"logs": {}, "streamed_output": []}}
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20,
-)
 
 
 def record_text(patches: Any) -> str:
