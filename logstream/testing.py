@@ -290,6 +290,7 @@ class Recorder:
             self.drain()
             state = self._log.state
         if state is None:
+            __tracebackhide__ = True
             msg = "no state: no patches were recorded"
             raise AssertionError(msg)
         return state
@@ -310,6 +311,7 @@ class Recorder:
         Raises:
             AssertionError: There is no such run; the message lists those there are.
         """
+        __tracebackhide__ = True
         return _entry(self.state, key)
 
     def entries(self, name: Optional[str] = None) -> list[LogEntry]:
@@ -536,6 +538,7 @@ def _run_list(logs: Mapping[str, Any]) -> str:
 
 
 def _entry(state: Any, key: str) -> LogEntry:
+    __tracebackhide__ = True
     logs = state.get("logs") if isinstance(state, Mapping) else None
     if not isinstance(logs, Mapping):
         msg = f"no run {key!r}: the state has no logs (state: {_show(state)})"
@@ -568,6 +571,7 @@ def assert_run(source: StateSource, key: str, /, **expected: Any) -> LogEntry:
         AssertionError: The run is missing (the message lists the runs there are), has
             no such field, or a field differs.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     entry: Any = _entry(_state_of(source), key)
     lines = []
     for field, want in expected.items():
@@ -607,7 +611,8 @@ def assert_state(got: StateSource, expected: Mapping[str, Any]) -> None:
     Raises:
         AssertionError: The states differ.
     """
-    differences = list(_differences(expected, _state_of(got)))
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
+    differences = _differences(expected, _state_of(got))
     if not differences:
         return
     lines = []
@@ -672,6 +677,7 @@ def assert_patches(got: _Patches, expected: _Patches) -> None:
     Raises:
         AssertionError: The patches (or ops) differ.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     got_grouped, got_items = _as_patches(got)
     want_grouped, want_items = _as_patches(expected)
     grouped = got_grouped and want_grouped
