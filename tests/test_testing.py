@@ -664,3 +664,13 @@ class TestPlugin:
         """A new pytest process (no conftest, no -p) finds the fixtures by entry point."""
         pytester.makepyfile("def test_on(logstream_clock):\n    assert logstream_clock()\n")
         pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+class TestReadme:
+    def test_testing_section_block_passes_as_a_test_file(self, pytester: pytest.Pytester) -> None:
+        """The README's "Testing your pipeline" block, saved as a test file, passes."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        block = re.search(r"## Testing your pipeline.*?```python\n(.*?)```", readme, re.S)
+        assert block is not None
+        pytester.makepyfile(test_readme=block.group(1))
+        pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
