@@ -267,7 +267,7 @@ class Recorder:
 
     @property
     def ops(self) -> list[JsonPatchOp]:
-        """Every op recorded, in order (a new list)."""
+        """Every op recorded, in order: a new list of the recorded ops (do not change those)."""
         with self._lock:
             self.drain()
             return list(self._ops)
@@ -358,10 +358,10 @@ class Normalizer:
     UUIDs (``uuid.UUID`` objects and their text, in any case) become ``"<id:N>"``;
     ISO-8601 timestamps (``datetime`` objects and their text, with ``T`` or a space, any
     fraction, ``Z`` or an offset) become ``"<time:N>"``, one ``N`` per instant. Text that
-    holds one among other characters has just that part replaced. It walks dicts (keys
-    too), lists, tuples, :class:`~logstream.RunLogPatch` and :class:`~logstream.RunLog`,
-    returning new containers of the same kinds; other values are returned as they are.
-    The input is never changed.
+    holds one among other characters has just that part replaced. It walks mappings
+    (keys too; returned as dicts), lists, tuples (named ones keep their class),
+    :class:`~logstream.RunLogPatch` and :class:`~logstream.RunLog`, returning new ones;
+    other values are returned as they are. The input is never changed.
     """
 
     def __init__(self) -> None:
