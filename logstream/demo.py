@@ -14,32 +14,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, TextIO
 
 from .callbacks import LogStreamCallbackHandler
 from .patches import JsonPatchOp, RunLog, RunLogPatch
+from .testing import FakeClock  # re-exported: ``from logstream.demo import FakeClock``
 from .tracer import Redactor
 
 __all__ = ["FakeClock", "demo_patches", "format_state", "run_agent", "run_demo", "write_ops"]
 
 _NAMESPACE = uuid.UUID("6f1c1b0e-8c2a-4d3e-9a53-0d6c1f2b7a10")
-
-
-class FakeClock:
-    """A clock that starts at a fixed instant and moves 1 ms each time it is read."""
-
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)) -> None:
-        """Start the clock at ``start``."""
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        """Return the current fake time, then advance it by a millisecond."""
-        with self._lock:
-            now = self._now
-            self._now += timedelta(milliseconds=1)
-        return now
 
 
 def _ids() -> Iterator[uuid.UUID]:

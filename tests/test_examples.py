@@ -146,11 +146,18 @@ def check_langchain_dropin(out: str) -> None:
     assert out.splitlines()[-1] == "tokens: ['Bonjour', ' ', 'tout', ' ', 'le', ' ', 'monde']"
 
 
+def check_test_my_pipeline(out: str) -> None:
+    """As a script it runs its own tests with pytest (the plugin from the entry point)."""
+    summary = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed in [\d.]+s", summary), summary
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
     "async_agent": check_async_agent,
     "custom_agent": check_custom_agent,
     "langchain_dropin": check_langchain_dropin,
     "threaded_pipeline": check_threaded_pipeline,
+    "test_my_pipeline": check_test_my_pipeline,
     "threads": check_threads,
 }
 NEEDS_LANGCHAIN = {"langchain_dropin"}

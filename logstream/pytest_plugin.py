@@ -1,0 +1,106 @@
+"""The pytest plugin: fixtures that give a test a ready handler, tracer and recorder.
+
+Installing logstream registers it (the ``pytest11`` entry point ``logstream``), so a test
+just names the fixtures it wants; ``-p no:logstream`` turns it off. Every fixture is
+fresh per test, with a :class:`~logstream.testing.FakeClock` and
+:class:`~logstream.testing.SequentialIds`, so ids and times repeat from run to run.
+
+* ``logstream_clock``: the :class:`~logstream.testing.FakeClock` the others use.
+* ``logstream_ids``: the :class:`~logstream.testing.SequentialIds` the others use; call
+  it to mint the run ids a callback-driven test reports.
+* ``logstream_handler``: a :class:`~logstream.LogStreamCallbackHandler` on the clock.
+* ``logstream_tracer``: a :class:`~logstream.Tracer` on the clock and the ids, for
+  ``trace(..., tracer=...)`` and ``start_run``/``end_run``.
+* ``logstream_recorder``: a :class:`~logstream.testing.Recorder` that drains
+  ``logstream_tracer`` if the test uses it (and not the handler), else
+  ``logstream_handler``.
+* ``logstream_stream_log``: :func:`~logstream.stream_log` on the clock and the ids, run
+  to the end: ``logstream_stream_log(target, input, **options)`` returns a
+  :class:`~logstream.testing.Recorder` of its patches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from .callbacks import LogStreamCallbackHandler
+from .streaming import stream_log
+from .testing import FakeClock, Recorder, SequentialIds
+from .tracer import Tracer
+
+__all__ = [
+    "logstream_clock",
+    "logstream_handler",
+    "logstream_ids",
+    "logstream_recorder",
+    "logstream_stream_log",
+    "logstream_tracer",
+]
+
+StreamLogRunner = Callable[..., Recorder]
+"""``(target, input, **options) -> Recorder``: runs :func:`~logstream.stream_log` to its end."""
+
+
+@pytest.fixture
+def logstream_clock() -> FakeClock:
+    """A fake clock: 2026-01-01T00:00:00Z, then 1 ms later at each read."""
+    return FakeClock()
+
+
+@pytest.fixture
+def logstream_ids() -> SequentialIds:
+    """Deterministic run ids: ``UUID(int=1)``, ``UUID(int=2)``, ... one per call."""
+    return SequentialIds()
+
+
+@pytest.fixture
+def logstream_handler(logstream_clock: FakeClock) -> LogStreamCallbackHandler:
+    """A callback handler on ``logstream_clock`` (the defaults otherwise)."""
+    return LogStreamCallbackHandler(clock=logstream_clock)
+
+
+@pytest.fixture
+def logstream_tracer(logstream_clock: FakeClock, logstream_ids: SequentialIds) -> Tracer:
+    """A tracer on ``logstream_clock`` and ``logstream_ids`` (the defaults otherwise)."""
+    return Tracer(clock=logstream_clock, id_factory=logstream_ids)
+
+
+@pytest.fixture
+def logstream_recorder(request: pytest.FixtureRequest) -> Recorder:
+    """A recorder draining ``logstream_tracer`` if the test uses only it, else the handler.
+
+    Raises:
+        pytest.UsageError: The test uses both the handler and the tracer fixtures: which
+            one to record is then the test's choice (``Recorder(logstream_tracer)``).
+    """
+    used = set(request.fixturenames)
+    if {"logstream_handler", "logstream_tracer"} <= used:
+        msg = (
+            "logstream_recorder: the test uses both logstream_handler and logstream_tracer; "
+            "record the one you mean with Recorder(logstream_handler) or "
+            "Recorder(logstream_tracer)"
+        )
+        raise pytest.UsageError(msg)
+    name = "logstream_tracer" if "logstream_tracer" in used else "logstream_handler"
+    source: Any = request.getfixturevalue(name)
+    return Recorder(source)
+
+
+@pytest.fixture
+def logstream_stream_log(
+    logstream_clock: FakeClock, logstream_ids: SequentialIds
+) -> StreamLogRunner:
+    """``stream_log`` on the fake clock and ids, run to its end, as a :class:`Recorder`.
+
+    Call it as ``logstream_stream_log(target, input, **options)`` with the options of
+    :func:`~logstream.stream_log` (``clock`` and ``id_factory`` are set unless given).
+    """
+
+    def run(target: Callable[..., Any], input: Any, **options: Any) -> Recorder:
+        options.setdefault("clock", logstream_clock)
+        options.setdefault("id_factory", logstream_ids)
+        return Recorder().extend(stream_log(target, input, **options))
+
+    return run
