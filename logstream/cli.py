@@ -11,18 +11,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import IO, Any, Callable, Optional, Union
+from typing import IO, Any, Callable, Optional, TextIO, Union
 
 from .demo import demo_patches, format_state, run_demo, write_ops
 from .errors import LogFileError
-from .patches import RunLog, RunLogPatch
+from .patches import RunLogPatch
 from .redact import SecretRedactor
-from .sinks import MISSING_END, EndRecord, JsonLinesSink, Recording, follow_jsonl, read_jsonl
+from .sinks import MISSING_END, EndRecord, JsonLinesSink, Recording, read_jsonl
 from .streaming import stream_log
 
 __all__ = ["CommandError", "main"]
@@ -119,62 +121,142 @@ def main(argv: Optional[list[str]] = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         if args.command == "demo":
-            run_demo(sys.stdout, delay=0.02)
+            run_demo(_stdout(), delay=0.02)
             return 0
         if args.command == "record":
             return _record(args)
         if args.command == "replay":
             return _replay(args)
     except CommandError as exc:
-        print(f"logstream: error: {exc}", file=sys.stderr)
+        _say(f"logstream: error: {_one_line(str(exc))}")
         return exc.status
+    except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
+        _silence_stdout()
+        return 1
+    except OSError as exc:  # writing our own output failed (e.g. a full disk)
+        _say(f"logstream: error: can't write the output: {exc.strerror or exc}")
+        return 1
     except KeyboardInterrupt:
-        print("logstream: interrupted", file=sys.stderr)
+        _say("logstream: interrupted")
         return 130
     parser.print_help(sys.stderr)
     return 2
 
 
+def _say(text: str) -> None:
+    if sys.stderr is not None:
+        print(text, file=sys.stderr)
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _stdout() -> TextIO:
+    if sys.stdout is None:
+        raise CommandError("stdout is closed")
+    return sys.stdout
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush can't fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _record(args: argparse.Namespace) -> int:
     redact = SecretRedactor() if args.redact else None
-    if args.target is None:
-        if args.input is not None:
-            raise CommandError("--input needs --target (the demo takes no input)", 2)
-        patches: Iterator[Any] = demo_patches(redact=redact)
-    else:
-        target = _load_target(args.target)
-        value = _parse_input(args.input)
-        patches = stream_log(target, value, redact=redact)
-    with _open_out(args.out) as out:
-        sink = JsonLinesSink(out)
+    if args.target is None and args.input is not None:
+        raise CommandError("--input needs --target (the demo takes no input)", 2)
+    value = _parse_input(args.input)
+    where = "stdout" if args.out == "-" else args.out
+
+    def source() -> Iterator[Any]:
+        if args.target is None:
+            return demo_patches(redact=redact)
+        return stream_log(_load_target(args.target), value, redact=redact)
+
+    # A bad target is found before the file is created; with `record -` it is imported
+    # once fd 1 goes to stderr, so what the import prints can't get into the recording.
+    patches = None if args.out == "-" else source()
+    with _output(args.out) as out:
+        patches = source() if patches is None else patches
         try:
-            count = sink.consume(patches)
-        except (KeyboardInterrupt, CommandError):
-            raise
-        except Exception as exc:
-            where = "stdout" if args.out == "-" else args.out
-            failure = f"{type(exc).__name__}: {exc}"
-            msg = f"the target raised {failure} ({_count(sink.patches, 'patch')} in {where})"
-            raise CommandError(msg) from None
+            count = _write_all(JsonLinesSink(out), patches, where)
+        finally:
+            close = getattr(patches, "close", None)
+            if close is not None:
+                close()  # stops the target if writing failed
     if args.out != "-":
-        print(f"recorded {_count(count, 'patch')} to {args.out}", file=sys.stderr)
+        _say(f"recorded {_count(count, 'patch')} to {args.out}")
     return 0
 
 
-@contextlib.contextmanager
-def _open_out(name: str) -> Iterator[IO[bytes]]:
-    if name == "-":
-        sys.stdout.flush()
-        out = sys.stdout.buffer
-        with contextlib.redirect_stdout(sys.stderr):  # what the target prints can't corrupt it
-            yield out
-        return
+def _write_all(sink: JsonLinesSink, patches: Iterator[Any], where: str) -> int:
+    """Write every patch, then the end record; tell a failed target from a failed write."""
+    while True:
+        try:
+            patch = next(patches)
+        except StopIteration:
+            break
+        except KeyboardInterrupt as exc:
+            _end_quietly(sink, exc)
+            raise
+        except BaseException as exc:  # the target's error, SystemExit included
+            _end_quietly(sink, exc)
+            failure = f"{type(exc).__name__}: {exc}"
+            msg = f"the target raised {failure} ({_count(sink.patches, 'patch')} in {where})"
+            raise CommandError(msg) from None
+        try:
+            sink.write(patch)
+        except OSError as exc:
+            raise CommandError(f"can't write {where}: {exc.strerror or exc}") from None
     try:
-        stream = open(name, "wb")
+        sink.end()
     except OSError as exc:
-        raise CommandError(f"can't write {name}: {exc.strerror or exc}") from None
-    with stream:
-        yield stream
+        raise CommandError(f"can't write {where}: {exc.strerror or exc}") from None
+    return sink.patches
+
+
+def _end_quietly(sink: JsonLinesSink, error: BaseException) -> None:
+    with contextlib.suppress(OSError):
+        sink.end(error)
+
+
+@contextlib.contextmanager
+def _output(name: str) -> Iterator[IO[bytes]]:
+    """Open the recording's output; for ``-``, stdout, with fd 1 sent to stderr meanwhile."""
+    if name != "-":
+        try:
+            stream = open(name, "wb")
+        except OSError as exc:
+            raise CommandError(f"can't write {name}: {exc.strerror or exc}") from None
+        try:
+            yield stream
+        finally:
+            with contextlib.suppress(OSError):
+                stream.close()
+        return
+    out = _stdout()
+    out.flush()
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file: redirect Python's only
+        with contextlib.redirect_stdout(sys.stderr):
+            yield out.buffer
+        return
+    recording = os.fdopen(os.dup(fd), "wb")
+    saved = os.dup(fd)
+    os.dup2(sys.stderr.fileno(), fd)  # prints of the target, even from C, go to stderr
+    try:
+        with recording:
+            yield recording
+    finally:
+        out.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _load_target(spec: str) -> Callable[..., Any]:
@@ -185,7 +267,7 @@ def _load_target(spec: str) -> Callable[..., Any]:
         sys.path.insert(0, os.getcwd())  # as `python -m` does, for the console script too
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, TypeError) as exc:  # TypeError: a relative name (".mod")
         raise CommandError(f"can't import {module_name!r}: {exc}", 2) from None
     except Exception as exc:
         msg = f"importing {module_name!r} raised {type(exc).__name__}: {exc}"
@@ -223,45 +305,68 @@ def _no_constant(name: str) -> Any:
 def _replay(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.follow:
         raise CommandError("--timeout needs --follow", 2)
+    if args.timeout is not None and args.file == "-":
+        raise CommandError("--timeout does not apply to stdin (it waits for the writer)", 2)
     if args.timeout is not None and not args.timeout > 0:
         raise CommandError(f"--timeout must be a positive number of seconds, not {args.timeout}", 2)
+    live = args.follow and not args.json
+    out = _stdout()
+    if args.file == "-":
+        if sys.stdin is None:
+            raise CommandError("stdin is closed")
+        source: Union[str, IO[bytes]] = sys.stdin.buffer
+    else:
+        source = args.file
     try:
-        if args.follow:
-            recording = _follow(args)
+        if live:
+            out.write("patches, as they stream:\n")
+        recording = read_jsonl(
+            source,
+            require_end=not args.partial,
+            follow=args.follow,
+            timeout=args.timeout,
+            on_record=(lambda record: _show_live(out, record)) if live else None,
+        )
+        if args.json:
+            text = _safe_json(format_state(recording.state))
         else:
-            source: Union[str, IO[bytes]] = sys.stdin.buffer if args.file == "-" else args.file
-            recording = read_jsonl(source, require_end=not args.partial)
-        text = format_state(recording.state) if args.json else format_tree(recording)
+            text = ("\n" if live else "") + format_tree(recording)
     except LogFileError as exc:
-        hint = " (--follow waits for it, --partial shows it)" if exc.reason == MISSING_END else ""
+        missing = exc.reason == MISSING_END and not args.follow
+        hint = " (--follow waits for it, --partial shows it)" if missing else ""
         raise CommandError(f"{exc}{hint}") from None
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
         raise CommandError(f"can't read {args.file}: {exc.strerror or exc}") from None
-    sys.stdout.write(text)
+    out.write(text)
+    out.flush()
     return 0
 
 
-def _follow(args: argparse.Namespace) -> Recording:
-    out = None if args.json else sys.stdout
-    if out is not None:
-        out.write("patches, as they stream:\n")
-    patches: list[RunLogPatch] = []
-    log = RunLog(state=None)
-    end: Optional[EndRecord] = None
-    source: Union[str, IO[bytes]] = sys.stdin.buffer if args.file == "-" else args.file
-    for record, state_so_far in follow_jsonl(source, timeout=args.timeout):
-        log = state_so_far
-        if isinstance(record, EndRecord):
-            end = record
-        else:
-            patches.append(record)
-            if out is not None:
-                write_ops(out, record.ops)
-                out.flush()
-    if out is not None:
-        out.write("\n")
-    lines = end.line if end is not None else 0
-    return Recording(str(args.file), tuple(patches), log, end, lines)
+def _show_live(out: TextIO, record: Union[RunLogPatch, EndRecord]) -> None:
+    if isinstance(record, RunLogPatch):
+        buffer = io.StringIO()
+        shown = [{**op, "path": _one_line(op["path"], 200)} for op in record.ops]
+        write_ops(buffer, shown)
+        out.write(_safe_text(buffer.getvalue()))
+        out.flush()
+
+
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+"""What a terminal must not get raw: controls (not tab or newline), line and bidi marks,
+lone surrogates."""
+
+
+def _safe_json(text: str) -> str:
+    r"""Escape, as JSON ``\uXXXX``, the characters :data:`_UNSAFE` names (in strings only)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _safe_text(text: str) -> str:
+    return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def format_tree(recording: Recording) -> str:

@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import stat
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
@@ -48,14 +50,19 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Any, Callable, Optional, Union
 
+import jsonpointer
+
+from ._apply import replay
 from .errors import LogFileError, LogStreamError
 from .patches import JsonPatchOp, RunLog, RunLogPatch, RunState
 from .serialize import dumps
 
 __all__ = [
+    "DEFAULT_MAX_COPIED_VALUES",
     "MISSING_END",
     "EndRecord",
     "JsonLinesSink",
+    "OnRecord",
     "PatchSource",
     "Recording",
     "SinkClosedError",
@@ -102,11 +109,15 @@ def _ops_of(patch: PatchSource) -> Sequence[JsonPatchOp]:
         )
         raise TypeError(msg)
     if isinstance(patch, RunLogPatch):
-        return patch.ops
-    if isinstance(patch, (list, tuple)):
-        return patch
-    msg = f"a sink takes a RunLogPatch or a list of ops, not {type(patch).__name__}"
-    raise TypeError(msg)
+        ops: Sequence[JsonPatchOp] = patch.ops
+    elif isinstance(patch, (list, tuple)):
+        ops = patch
+    else:
+        msg = f"a sink takes a RunLogPatch or a list of ops, not {type(patch).__name__}"
+        raise TypeError(msg)
+    for index, op in enumerate(ops, 1):
+        _check_op(op, index, TypeError)  # what its reader would refuse
+    return ops
 
 
 class _Sink:
@@ -436,18 +447,38 @@ class Recording:
         return self.end is not None
 
 
-class _Reader:
-    """Validates and applies lines one at a time; every problem is a :class:`LogFileError`."""
+DEFAULT_MAX_COPIED_VALUES = 1_000_000
+"""How many values the ``copy`` ops of one recording may duplicate, in all, by default."""
 
-    def __init__(self, source: str) -> None:
+_REASON_LIMIT = 300
+
+
+def _printable(text: str, limit: int = _REASON_LIMIT) -> str:
+    """Return ``text`` on one line, control and bidi characters escaped, cut to ``limit``."""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Reader:
+    """Validates and applies lines one at a time; every problem is a :class:`LogFileError`.
+
+    The document is private: values are copied in from the ops, so the patches kept stay
+    as they were read. A patch that fails is the end of reading, so it need not be undone.
+    """
+
+    def __init__(self, source: str, max_copied_values: int) -> None:
         self.source = source
         self.line = 0
-        self.log = RunLog(state=None)
+        self.doc: Any = None
+        self.ops: list[JsonPatchOp] = []
         self.patches: list[RunLogPatch] = []
         self.end: Optional[EndRecord] = None
+        self.copy_budget = max_copied_values
+        self.max_copied_values = max_copied_values
 
     def fail(self, reason: str, line: Optional[int] = None) -> LogFileError:
-        return LogFileError(self.source, self.line if line is None else line, reason)
+        where = self.line if line is None else line
+        return LogFileError(self.source, where, _printable(reason))
 
     def feed(self, raw: bytes, *, has_newline: bool = True) -> Union[RunLogPatch, EndRecord, None]:
         """Read the next line; return its record, or ``None`` for a blank line."""
@@ -461,17 +492,7 @@ class _Reader:
             return None
         if self.end is not None:
             raise self.fail(f"data after the end record on line {self.end.line}")
-        try:
-            value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-        except RecursionError:
-            raise self.fail("nesting too deep to read") from None
-        except ValueError as exc:
-            if not has_newline:
-                msg = "truncated: the file ends in the middle of this line (no newline, not JSON)"
-                raise self.fail(msg) from None
-            if isinstance(exc, json.JSONDecodeError):
-                raise self.fail(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
-            raise self.fail(f"not valid JSON: {exc}") from None
+        value = self._parse(text, has_newline)
         if isinstance(value, list):
             return self._patch(value)
         if isinstance(value, dict):
@@ -484,20 +505,67 @@ class _Reader:
             f"got {_describe(value)}"
         )
 
+    def _parse(self, text: str, has_newline: bool) -> Any:
+        try:
+            return json.loads(
+                text,
+                object_pairs_hook=_unique_keys,
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
+            )
+        except RecursionError:
+            raise self.fail("nesting too deep to read") from None
+        except json.JSONDecodeError as exc:
+            cut = exc.pos >= len(text) or exc.msg.startswith("Unterminated")
+            if cut and not has_newline:
+                msg = "truncated: the file ends in the middle of this line (no newline, not JSON)"
+                raise self.fail(msg) from None
+            raise self.fail(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
+        except ValueError as exc:  # NaN, 1e999, duplicate keys, too many digits
+            raise self.fail(f"not valid JSON: {exc}") from None
+
     def _patch(self, ops: Any) -> RunLogPatch:
         if not isinstance(ops, list):
             raise self.fail(f'"ops" must be a list of ops, not {_describe(ops)}')
         for index, op in enumerate(ops, 1):
             _check_op(op, index, self.fail)
-        patch = RunLogPatch.from_ops(ops)
+            if op["op"] == "copy":
+                self._charge_copy(op, index)
         try:
-            self.log = self.log + patch
+            self.doc = replay(self.doc, ops, 0, len(ops))
         except RecursionError:
             raise self.fail("nesting too deep to apply") from None
+        except MemoryError:
+            raise self.fail("out of memory applying this patch") from None
         except Exception as exc:  # jsonpatch's and jsonpointer's errors, as they word them
             raise self.fail(f"the patch does not apply to the state so far: {exc}") from None
+        patch = RunLogPatch.from_ops(ops)
+        self.ops.extend(ops)
         self.patches.append(patch)
         return patch
+
+    def _charge_copy(self, op: dict[str, Any], index: int) -> None:
+        """Count what a ``copy`` duplicates against the budget (a few lines can copy 2**40)."""
+        try:
+            value = jsonpointer.resolve_pointer(self.doc, op["from"])
+        except Exception:  # the op will fail with jsonpatch's own message
+            return
+        left = self.copy_budget
+        stack = [value]
+        while stack and left >= 0:
+            item = stack.pop()
+            left -= 1
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        if left < 0:
+            reason = (
+                f"op {index} (copy from {op['from']}) would copy more than the "
+                f"{self.max_copied_values} values all copy ops of a recording may copy"
+            )
+            raise self.fail(reason)
+        self.copy_budget = left
 
     def _end(self, value: dict[str, Any]) -> EndRecord:
         if value.get("end") is not True:
@@ -510,18 +578,35 @@ class _Reader:
             raise self.fail(f'"error" must be a string or null, not {_describe(error)}')
         if count != len(self.patches):
             raise self.fail(
-                f"the end record counts {count} patches but the file has {len(self.patches)}"
+                f"the end record counts {_describe(count)} patches "
+                f"but the file has {len(self.patches)}"
             )
         self.end = EndRecord(patches=count, error=error, line=self.line)
         return self.end
 
+    def feed_all(self, stream: Any, on_record: Optional[OnRecord] = None) -> None:
+        """Feed every line of ``stream`` (binary or text), reporting each record."""
+        try:
+            for raw, has_newline in _lines(stream):
+                record = self.feed(raw, has_newline=has_newline)
+                if record is not None and on_record is not None:
+                    on_record(record)
+        except UnicodeDecodeError as exc:  # a text stream that could not decode its bytes
+            reason = f"the text stream can't decode this line or the next: {exc}"
+            raise self.fail(reason, line=self.line + 1) from None
+
     def finish(self, *, require_end: bool) -> Recording:
         if require_end and self.end is None:
             raise self.fail(MISSING_END, line=self.line + 1)
-        return Recording(self.source, tuple(self.patches), self.log, self.end, self.line)
+        log = RunLog(*self.ops, state=self.doc)
+        return Recording(self.source, tuple(self.patches), log, self.end, self.line)
 
 
-def _check_op(op: Any, index: int, fail: Callable[[str], LogFileError]) -> None:
+OnRecord = Callable[[Union[RunLogPatch, EndRecord]], Any]
+"""Called with each record as it is read: a :class:`RunLogPatch`, then an :class:`EndRecord`."""
+
+
+def _check_op(op: Any, index: int, fail: Callable[[str], Exception]) -> None:
     if not isinstance(op, dict):
         raise fail(f"op {index} must be an object, not {_describe(op)}")
     name = op.get("op")
@@ -530,9 +615,9 @@ def _check_op(op: Any, index: int, fail: Callable[[str], LogFileError]) -> None:
     if not isinstance(op.get("path"), str):
         raise fail(f'op {index} ({name}) needs a string "path", not {_describe(op.get("path"))}')
     if name in _NEEDS_VALUE and "value" not in op:
-        raise fail(f'op {index} ({name} {op["path"]}) has no "value"')
+        raise fail(f'op {index} ({name} {_describe(op["path"])}) has no "value"')
     if name in _NEEDS_FROM and not isinstance(op.get("from"), str):
-        raise fail(f'op {index} ({name} {op["path"]}) needs a string "from"')
+        raise fail(f'op {index} ({name} {_describe(op["path"])}) needs a string "from"')
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -541,7 +626,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                msg = f"duplicate key {key!r} in an object"
+                msg = f"duplicate key {_describe(key)} in an object"
                 raise ValueError(msg)
             seen.add(key)
     return result
@@ -552,6 +637,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(msg)
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        msg = f"{_describe(text)} is too large for a float"
+        raise ValueError(msg)
+    return number
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, dict):
         keys = ", ".join(_describe(key) for key in list(value)[:4])
@@ -559,6 +652,8 @@ def _describe(value: Any) -> str:
         return f"an object with keys {keys}{more}" if value else "an empty object"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return "a huge number"
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -572,27 +667,40 @@ def _source_name(source: Any) -> str:
 def _lines(stream: Any) -> Iterator[tuple[bytes, bool]]:
     for line in stream:
         raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
-        if raw.endswith(b"\n"):
-            yield raw, True
-        else:
-            yield raw, False
+        yield raw, raw.endswith(b"\n")
 
 
 def read_jsonl(
-    source: Union[str, os.PathLike[str], IO[str], IO[bytes]], *, require_end: bool = True
+    source: Union[str, os.PathLike[str], IO[str], IO[bytes]],
+    *,
+    require_end: bool = True,
+    follow: bool = False,
+    on_record: Optional[OnRecord] = None,
+    poll_interval: float = 0.1,
+    timeout: Optional[float] = None,
+    max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
 ) -> Recording:
     """Read a JSON Lines recording and apply its patches, treating the data as untrusted.
 
     Nothing in the file is turned into an object: values stay dicts, lists, strings,
     numbers, booleans and ``None``. Every problem is a :class:`~logstream.LogFileError`
-    that names the line: invalid UTF-8 or JSON, ``NaN``, duplicate keys, a record or op
-    of the wrong shape, a patch that does not apply, data after the end record, an end
-    record whose count is wrong, and (with ``require_end``) a missing end record.
+    that names the line: invalid UTF-8 or JSON, ``NaN`` or a number too large for a
+    float, duplicate keys, a record or op of the wrong shape, a patch that does not
+    apply, ``copy`` ops that would duplicate more than ``max_copied_values`` values,
+    data after the end record, an end record whose count is wrong, and (with
+    ``require_end``) a missing end record.
 
     Args:
         source: A file name, or an open text or binary stream.
         require_end: Raise if the file has no end record; with ``False``, an incomplete
             recording is returned with ``complete`` false.
+        follow: Read the file while it is being written, until its end record (see
+            :func:`follow_jsonl`); ``require_end`` is then implied.
+        on_record: Called with each record as it is read, e.g. to show patches live.
+        poll_interval: With ``follow``: seconds between looks at a file with nothing new.
+        timeout: With ``follow``: give up after this many seconds with nothing new.
+        max_copied_values: How many values the ``copy`` ops may duplicate in all (each
+            dict, list and scalar counts one), so that a few lines can't fill the memory.
 
     Returns:
         The recording: its patches, their state and its end record.
@@ -601,22 +709,18 @@ def read_jsonl(
         LogFileError: The file is malformed, truncated or does not apply.
         OSError: The file can't be opened or read.
     """
-    reader = _Reader(_source_name(source))
+    reader = _Reader(_source_name(source), max_copied_values)
+    if follow:
+        for record in _follow(reader, source, poll_interval, timeout):
+            if on_record is not None:
+                on_record(record)
+        return reader.finish(require_end=True)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as stream:
-            _feed_all(reader, stream)
+            reader.feed_all(stream, on_record)
     else:
-        _feed_all(reader, source)
+        reader.feed_all(source, on_record)
     return reader.finish(require_end=require_end)
-
-
-def _feed_all(reader: _Reader, stream: Any) -> None:
-    try:
-        for raw, has_newline in _lines(stream):
-            reader.feed(raw, has_newline=has_newline)
-    except UnicodeDecodeError as exc:  # a text stream that could not decode its bytes
-        reason = f"the text stream can't decode this line or the next: {exc}"
-        raise reader.fail(reason, line=reader.line + 1) from None
 
 
 def follow_jsonl(
@@ -624,75 +728,125 @@ def follow_jsonl(
     *,
     poll_interval: float = 0.1,
     timeout: Optional[float] = None,
-) -> Iterator[tuple[Union[RunLogPatch, EndRecord], RunLog]]:
-    """Read a JSON Lines recording while it is being written, until its end record.
+    max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
+) -> Iterator[Union[RunLogPatch, EndRecord]]:
+    """Yield the records of a JSON Lines recording while it is being written.
 
-    Given a file name, waits for the file to appear, reads each complete line as it lands
-    (a partial last line waits for the rest) and stops after the end record, checking
-    that nothing follows it. Given a binary stream (a pipe), reads it line by line the
-    same way; ``poll_interval`` and ``timeout`` do not apply to it.
+    Given the name of a regular file, waits for the file to appear, reads each complete
+    line as it lands (a partial last line waits for the rest; an end record needs no
+    newline), and stops after the end record, checking that nothing follows it. A file
+    that shrinks or is replaced (renamed over) while followed is an error, not re-read.
+    Given a binary stream or a pipe (a FIFO), reads it line by line to its end; there
+    ``poll_interval`` and ``timeout`` do not apply, and opening a FIFO waits for its writer.
+    Each patch is checked against the state so far, as :func:`read_jsonl` does; for the
+    state itself, use ``read_jsonl(source, follow=True, on_record=...)``.
 
     Args:
         source: The file's name, or a binary stream.
         poll_interval: Seconds between looks at the file when nothing new is there.
         timeout: Give up after this many seconds with nothing new; ``None`` waits forever.
+        max_copied_values: As for :func:`read_jsonl`.
 
     Yields:
-        Each record with the :class:`RunLog` built so far.
+        Each :class:`RunLogPatch`, then the :class:`EndRecord`.
 
     Raises:
-        LogFileError: A line is malformed or does not apply, the file shrank (it was
-            truncated or rewritten), the stream ended without an end record, or
-            ``timeout`` passed without new data.
+        LogFileError: A line is malformed or does not apply, the file shrank or was
+            replaced, the stream ended without an end record, or ``timeout`` passed
+            without new data.
         OSError: The file can't be read.
     """
+    reader = _Reader(_source_name(source), max_copied_values)
+    yield from _follow(reader, source, poll_interval, timeout)
+
+
+def _follow(
+    reader: _Reader, source: Any, poll_interval: float, timeout: Optional[float]
+) -> Iterator[Union[RunLogPatch, EndRecord]]:
     if not isinstance(source, (str, os.PathLike)):
-        reader = _Reader(_source_name(source))
-        for raw, has_newline in _lines(source):
-            record = reader.feed(raw, has_newline=has_newline)
-            if record is not None:
-                yield record, reader.log
-        reader.finish(require_end=True)
+        yield from _follow_stream(reader, source)
         return
-    yield from _follow_file(source, poll_interval, timeout)
-
-
-def _follow_file(
-    path: Union[str, os.PathLike[str]], poll_interval: float, timeout: Optional[float]
-) -> Iterator[tuple[Union[RunLogPatch, EndRecord], RunLog]]:
-    reader = _Reader(os.fspath(path))
     last_news = time.monotonic()
 
     def idle() -> None:
         if timeout is not None and time.monotonic() - last_news > timeout:
-            raise reader.fail(
-                f"no new data for {timeout:g}s and no end record yet", line=reader.line + 1
-            )
+            reason = f"no new data for {timeout:g}s and no end record yet"
+            raise reader.fail(reason, line=reader.line + 1)
         time.sleep(poll_interval)
 
     while True:
         try:
-            stream = open(path, "rb")
+            stream = open(source, "rb")
             break
         except FileNotFoundError:
             idle()
     with stream:
-        pending = b""
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):  # a FIFO, a device
+            yield from _follow_stream(reader, stream)
+            return
+        pending: list[bytes] = []
         offset = 0
         while reader.end is None:
             chunk = stream.read(1 << 16)
             if not chunk:
-                if os.stat(path).st_size < offset:
-                    raise reader.fail("the file shrank while being followed", line=reader.line)
+                _check_same_file(reader, source, stream, offset)
+                if pending and _is_end_record(b"".join(pending)):
+                    record = reader.feed(b"".join(pending), has_newline=False)
+                    pending = []
+                    if record is not None:
+                        yield record
+                    break
                 idle()
                 continue
             last_news = time.monotonic()
             offset += len(chunk)
-            *lines, pending = (pending + chunk).split(b"\n")
+            if b"\n" not in chunk:
+                pending.append(chunk)
+                continue
+            pending.append(chunk)
+            *lines, rest = b"".join(pending).split(b"\n")
+            pending = [rest] if rest else []
             for raw in lines:
                 record = reader.feed(raw + b"\n")
                 if record is not None:
-                    yield record, reader.log
-        rest = pending + stream.read()
+                    yield record
+        rest = b"".join(pending) + stream.read()
         for raw, has_newline in _lines(io.BytesIO(rest)):
             reader.feed(raw, has_newline=has_newline)
+
+
+def _follow_stream(reader: _Reader, stream: Any) -> Iterator[Union[RunLogPatch, EndRecord]]:
+    lines = _lines(stream)
+    while True:
+        try:
+            raw, has_newline = next(lines)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as exc:
+            reason = f"the text stream can't decode this line or the next: {exc}"
+            raise reader.fail(reason, line=reader.line + 1) from None
+        record = reader.feed(raw, has_newline=has_newline)
+        if record is not None:
+            yield record
+    reader.finish(require_end=True)
+
+
+def _check_same_file(reader: _Reader, path: Any, stream: Any, offset: int) -> None:
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return  # deleted: what is open can still be read to its end
+    mine = os.fstat(stream.fileno())
+    if (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev):
+        raise reader.fail("the file was replaced while being followed", line=reader.line + 1)
+    if mine.st_size < offset:
+        raise reader.fail("the file shrank while being followed", line=reader.line + 1)
+
+
+def _is_end_record(raw: bytes) -> bool:
+    """Return whether ``raw`` (a last line with no newline) already reads as an end record."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and "end" in value

@@ -45,6 +45,14 @@ def fails(value):
     raise ValueError(f"bad value {value}")
 
 NOT_CALLABLE = 3
+
+def exits(value):
+    raise SystemExit(7)
+
+def writes_fd1(value):
+    import os
+    os.write(1, b"raw bytes on fd 1\\n")
+    return value
 """
 
 
@@ -344,3 +352,105 @@ class TestFollow:
         assert done.returncode == 1
         assert time.monotonic() - started < 30
         assert "stuck.jsonl:4: no new data for 0.2s and no end record yet" in done.stderr
+
+
+class TestReviewFindings:
+    def test_json_output_escapes_surrogates_and_bidi_marks(self, tmp_path: Path) -> None:
+        """--json stays valid JSON and prints no lone surrogate, C1 control or bidi override."""
+        value = {"logs": {}, "name": "x\ud800y\u202ez\x9b", "type": "chain"}
+        path = tmp_path / "odd.jsonl"
+        with JsonLinesSink(path) as sink:
+            sink.write(RunLogPatch({"op": "replace", "path": "", "value": value}))
+        done = run_cli("replay", str(path), "--json", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["name"] == value["name"]
+        assert not any(ch in done.stdout for ch in "\u202e\x9b")
+
+    def test_follow_output_escapes_terminal_controls(self, tmp_path: Path) -> None:
+        """Patches printed live can't set the terminal title or fake lines."""
+        evil = "/\x1b]0;pwned\x07\nFAKE LINE"
+        path = tmp_path / "evil.jsonl"
+        with JsonLinesSink(path) as sink:
+            sink.write(RunLogPatch({"op": "replace", "path": "", "value": {"logs": {}}}))
+            sink.write(RunLogPatch({"op": "add", "path": evil, "value": "\u202e"}))
+        done = run_cli("replay", str(path), "--follow", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+        assert "\nFAKE LINE" not in done.stdout
+
+    def test_prints_at_import_and_on_fd_1_stay_out_of_a_recording_on_stdout(
+        self, project: Path
+    ) -> None:
+        """With `record -`, what the import prints and raw writes to fd 1 go to stderr."""
+        (project / "loud.py").write_text("print('IMPORT-TIME PRINT')\nfrom targets import *\n")
+        for target in ("loud:echo", "targets:writes_fd1"):
+            done = run_cli("record", "-", "--target", target, "--input", "1", cwd=project)
+            assert done.returncode == 0, done.stderr
+            assert read_jsonl(io.StringIO(done.stdout)).state["final_output"] == 1
+            assert done.stderr in ("IMPORT-TIME PRINT\n", "raw bytes on fd 1\n")
+
+    def test_a_closed_pipe_on_stdout_exits_quietly(self, project: Path) -> None:
+        """`replay --json | true` (the reader gone) ends with status 1 and no traceback."""
+        big = {"logs": {}, "name": "big", "type": "chain", "blob": ["x" * 100] * 50_000}
+        with JsonLinesSink(project / "big.jsonl") as sink:
+            sink.write(RunLogPatch({"op": "replace", "path": "", "value": big}))
+        pipeline = (
+            f"{sys.executable} -m logstream replay big.jsonl --json | true; echo ${{PIPESTATUS[0]}}"
+        )
+        done = subprocess.run(
+            ["bash", "-c", pipeline],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.stdout == "1\n"  # 5 MB can't fit in a pipe: the write met the closed end
+        assert done.stderr == ""
+
+    def test_a_full_disk_is_a_write_error_not_the_targets(self, project: Path) -> None:
+        """Recording to /dev/full says it can't write, in one line, exit 1."""
+        done = run_cli("record", "/dev/full", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr == ("logstream: error: can't write /dev/full: No space left on device\n")
+
+    def test_a_target_that_exits_is_reported_as_its_failure(self, project: Path) -> None:
+        """SystemExit from the target is its error: recorded, one line, exit 1."""
+        done = run_cli("record", "e.jsonl", "--target", "targets:exits", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr == (
+            "logstream: error: the target raised SystemExit: 7 (1 patch in e.jsonl)\n"
+        )
+        end = read_jsonl(project / "e.jsonl").end
+        assert end is not None and end.error == "SystemExit: 7"
+
+    def test_target_messages_are_one_line(self, project: Path) -> None:
+        """A target's multi-line error with escapes is reported on one escaped line."""
+        (project / "multi.py").write_text(
+            "def f(v):\n    raise ValueError('line one\\nline two \\x1b[31m')\n"
+        )
+        done = run_cli("record", "m.jsonl", "--target", "multi:f", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and "\x1b" not in done.stderr
+        assert "line one\\nline two" in done.stderr
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["record", "x.jsonl", "--target", ".rel:f"], "can't import '.rel'"),
+            (["replay", "-", "--follow", "--timeout", "1"], "does not apply to stdin"),
+        ],
+    )
+    def test_more_bad_arguments_exit_2(self, project: Path, args: list[str], message: str) -> None:
+        """A relative module name and --timeout on stdin are argument errors."""
+        done = run_cli(*args, cwd=project)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr
+
+    def test_no_hint_to_follow_when_already_following(self, project: Path) -> None:
+        """A stream without an end record under --follow gets no --follow hint."""
+        stdin = (json.dumps({"ops": [{"op": "replace", "path": "", "value": {}}]}) + "\n").encode()
+        done = run_cli("replay", "-", "--follow", cwd=project, stdin=stdin)
+        assert done.returncode == 1
+        assert "ends without an end record" in done.stderr
+        assert "--follow waits" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -303,7 +304,7 @@ BAD_LINES = [
     # (lines of the file, the line the error names, a part of its reason)
     ([GOOD[0], '{"ops": [', END], 2, "not valid JSON at column 10"),
     ([GOOD[0], '{"ops": [{"op": "add", "path": "/streamed_output/-", "value": NaN}]}'], 2, "NaN"),
-    ([GOOD[0], '{"ops": [], "ops": []}'], 2, "duplicate key 'ops'"),
+    ([GOOD[0], '{"ops": [], "ops": []}'], 2, 'duplicate key "ops"'),
     (['"just a string"'], 1, 'got "just a string"'),
     (['{"op": "add"}'], 1, 'got an object with keys "op"'),
     (['{"ops": [], "end": true}'], 1, "expected a patch"),
@@ -470,13 +471,10 @@ class TestFollow:
                     time.sleep(0.001)
 
         writer = run_in_thread(write)
-        log = RunLog(state=None)
-        for record, log in follow_jsonl(path, poll_interval=0.005, timeout=10):  # noqa: B007
-            seen.append(record)
+        seen.extend(follow_jsonl(path, poll_interval=0.005, timeout=10))
         join_thread(*writer)
         assert isinstance(seen[-1], EndRecord)
         assert seen[:-1] == list(read_jsonl(io.StringIO(text)).patches)
-        assert log.state == read_jsonl(io.StringIO(text)).state
 
     def test_following_waits_for_the_file_to_appear(self, tmp_path: Path) -> None:
         """A file that does not exist yet is waited for."""
@@ -488,7 +486,7 @@ class TestFollow:
             path.write_text(text)
 
         writer = run_in_thread(write)
-        records = [r for r, _ in follow_jsonl(path, poll_interval=0.005, timeout=10)]
+        records = list(follow_jsonl(path, poll_interval=0.005, timeout=10))
         join_thread(*writer)
         assert records == [RunLogPatch(ROOT_OP), EndRecord(1, None, 2)]
 
@@ -506,7 +504,8 @@ class TestFollow:
         records = follow_jsonl(path, poll_interval=0.005, timeout=5)
         next(records)
         next(records)
-        path.write_text("")
+        with open(path, "r+b") as stream:
+            stream.truncate(0)
         with pytest.raises(LogFileError, match="shrank"):
             next(records)
 
@@ -520,7 +519,137 @@ class TestFollow:
     def test_a_stream_is_followed_line_by_line(self) -> None:
         """A binary stream (a pipe) is read to its end record, and must have one."""
         text = "\n".join([*GOOD, END]) + "\n"
-        records = [r for r, _ in follow_jsonl(io.BytesIO(text.encode()))]
+        records = list(follow_jsonl(io.BytesIO(text.encode())))
         assert records[-1] == EndRecord(2, None, 3)
         with pytest.raises(LogFileError, match=MISSING_END):
             list(follow_jsonl(io.BytesIO(GOOD[0].encode() + b"\n")))
+
+
+def lines_text(*records: Any) -> str:
+    """Return JSON Lines text with one line per record."""
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+class TestReaderLimits:
+    def test_a_copy_bomb_is_stopped_by_the_copy_budget(self) -> None:
+        """Lines that each copy the whole state (2**N growth) fail at a line, not the memory."""
+        bomb = [{"ops": [{"op": "replace", "path": "", "value": {"a": [1, 2, 3]}}]}]
+        bomb += [{"ops": [{"op": "copy", "from": "", "path": f"/c{n}"}]} for n in range(60)]
+        with pytest.raises(LogFileError) as caught:
+            read_jsonl(io.StringIO(lines_text(*bomb)), require_end=False)
+        assert "would copy more than the 1000000 values" in caught.value.reason
+        assert 15 < caught.value.line < 30
+        with pytest.raises(LogFileError, match="more than the 10 values") as small:
+            read_jsonl(io.StringIO(lines_text(*bomb)), require_end=False, max_copied_values=10)
+        assert small.value.line == 3  # 5 values, then 10: the budget runs out on line 3
+
+    def test_move_copy_and_test_ops_apply_as_jsonpatch_applies_them(self) -> None:
+        """Recordings with every RFC 6902 op rebuild what jsonpatch builds from the same ops."""
+        ops = [
+            {"op": "replace", "path": "", "value": {"logs": {}, "a": [1, {"b": 2}]}},
+            {"op": "copy", "from": "/a", "path": "/logs/copy"},
+            {"op": "move", "from": "/a/1", "path": "/moved"},
+            {"op": "test", "path": "/moved", "value": {"b": 2}},
+            {"op": "add", "path": "/logs/copy/-", "value": "~0/~1"},
+            {"op": "remove", "path": "/a/0"},
+            {"op": "add", "path": "/a~1b", "value": {"x": [1]}},
+        ]
+        text = lines_text(*({"ops": [op]} for op in ops), {"end": True, "patches": len(ops)})
+        recording = read_jsonl(io.StringIO(text))
+        assert recording.state == jsonpatch.apply_patch(None, ops)
+        assert recording.log.ops == ops
+
+    def test_patches_read_stay_as_the_file_has_them(self) -> None:
+        """Later ops change the state, never the values of the patches already read."""
+        text = record_text(list(demo_patches()))
+        recording = read_jsonl(io.StringIO(text))
+        first = json.loads(text.splitlines()[0])["ops"]
+        assert recording.patches[0].ops == first
+        assert recording.patches[0].ops[0]["value"]["logs"] == {}
+
+    def test_a_number_too_large_for_a_float_is_refused(self) -> None:
+        """1e999 would read as infinity, which JSON can't hold: it is an error on its line."""
+        text = '{"ops": [{"op": "replace", "path": "", "value": 1e999}]}\n'
+        with pytest.raises(
+            LogFileError, match=r'^<stream>:1: not valid JSON: "1e999" is too large for a float$'
+        ):
+            read_jsonl(io.StringIO(text))
+
+    def test_reasons_are_one_short_line_with_controls_escaped(self) -> None:
+        """Paths with newlines and escapes, and jsonpatch's quotes of a huge state, stay short."""
+        evil = {"ops": [{"op": "remove", "path": "/a\nINJECTED\x1b[31m"}]}
+        big = {"ops": [{"op": "replace", "path": "", "value": {"k": "x" * 100_000}}]}
+        for text in (
+            lines_text(big, evil),
+            lines_text(big, {"ops": [{"op": "add", "path": "/no\nB\x1b/x", "value": 1}]}),
+            lines_text({"ops": [{"op": "add", "path": "/\x1b[2J"}]}),
+        ):
+            with pytest.raises(LogFileError) as caught:
+                read_jsonl(io.StringIO(text), require_end=False)
+            message = str(caught.value)
+            assert "\n" not in message and "\x1b" not in message
+            assert len(caught.value.reason) <= 300
+
+    def test_a_sink_refuses_ops_its_reader_would_refuse(self) -> None:
+        """Writing something that is not an op is a TypeError, and nothing is written."""
+        out = io.StringIO()
+        sink = JsonLinesSink(out)
+        for bad in ([1, 2, 3], [{"op": "add", "path": "/x"}], [{"op": "jump", "path": ""}]):
+            with pytest.raises(TypeError, match="op 1"):
+                sink.write(bad)  # type: ignore[arg-type]
+        assert out.getvalue() == ""
+
+
+class TestFollowEdges:
+    def test_an_end_record_without_a_newline_ends_following(self, tmp_path: Path) -> None:
+        """A writer that leaves the final newline off is still followed to the end."""
+        path = tmp_path / "nonl.jsonl"
+        path.write_text(record_text([RunLogPatch(ROOT_OP)]).rstrip("\n"))
+        records = list(follow_jsonl(path, poll_interval=0.005, timeout=5))
+        assert records[-1] == EndRecord(1, None, 2)
+
+    def test_a_file_replaced_while_followed_is_an_error(self, tmp_path: Path) -> None:
+        """A file renamed over the one being followed is reported, not silently mixed in."""
+        path = tmp_path / "r.jsonl"
+        path.write_text(GOOD[0] + "\n")
+        records = follow_jsonl(path, poll_interval=0.005, timeout=5)
+        next(records)
+        other = tmp_path / "other.jsonl"
+        other.write_text("\n".join([*GOOD, END]) + "\n")
+        os.replace(other, path)
+        with pytest.raises(LogFileError, match="replaced while being followed"):
+            next(records)
+
+    def test_a_fifo_whose_writer_stops_early_is_missing_its_end(self, tmp_path: Path) -> None:
+        """A pipe is read to its end: no end record there is the missing-end error."""
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+
+        def write() -> None:
+            with open(path, "w") as out:
+                out.write(GOOD[0] + "\n")
+
+        writer = run_in_thread(write)
+        with pytest.raises(LogFileError) as caught:
+            list(follow_jsonl(path, timeout=5))
+        join_thread(*writer)
+        assert (caught.value.line, caught.value.reason) == (2, MISSING_END)
+
+    def test_a_text_stream_that_can_not_decode_is_a_log_file_error(self, tmp_path: Path) -> None:
+        """Following a text stream with bytes it can't decode fails as a LogFileError."""
+        path = tmp_path / "latin.jsonl"
+        path.write_bytes(GOOD[0].encode() + b'\n{"\xff"}\n')
+        with open(path, encoding="utf-8") as stream, pytest.raises(LogFileError):
+            list(follow_jsonl(stream))  # type: ignore[arg-type]
+
+    def test_read_jsonl_follow_reports_each_record_and_returns_the_state(
+        self, tmp_path: Path
+    ) -> None:
+        """read_jsonl(follow=True, on_record=...) calls back per record, then gives the state."""
+        path = tmp_path / "r.jsonl"
+        patches = list(demo_patches())
+        path.write_text(record_text(patches))
+        seen: list[Any] = []
+        recording = read_jsonl(path, follow=True, on_record=seen.append, timeout=5)
+        assert seen[:-1] == patches and isinstance(seen[-1], EndRecord)
+        assert recording.state == read_jsonl(path).state
