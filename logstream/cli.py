@@ -24,7 +24,15 @@ from .demo import demo_patches, format_state, run_demo, write_ops
 from .errors import LogFileError
 from .patches import RunLogPatch
 from .redact import SecretRedactor
-from .sinks import MISSING_END, EndRecord, JsonLinesSink, Recording, read_jsonl
+from .sinks import (
+    MISSING_END,
+    EndRecord,
+    JsonLinesSink,
+    Recording,
+    _no_constant,
+    _printable,
+    read_jsonl,
+)
 from .streaming import stream_log
 
 __all__ = ["CommandError", "main"]
@@ -128,7 +136,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.command == "replay":
             return _replay(args)
     except CommandError as exc:
-        _say(f"logstream: error: {_one_line(str(exc))}")
+        _say(f"logstream: error: {_printable(str(exc), 500)}")
         return exc.status
     except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
         _silence_stdout()
@@ -146,11 +154,6 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _say(text: str) -> None:
     if sys.stderr is not None:
         print(text, file=sys.stderr)
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: limit + 1])
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _stdout() -> TextIO:
@@ -297,11 +300,6 @@ def _parse_input(text: Optional[str]) -> Any:
         raise CommandError(f"--input is not JSON: {exc}", 2) from None
 
 
-def _no_constant(name: str) -> Any:
-    msg = f"{name} is not JSON"
-    raise ValueError(msg)
-
-
 def _replay(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.follow:
         raise CommandError("--timeout needs --follow", 2)
@@ -347,7 +345,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _show_live(out: TextIO, record: Union[RunLogPatch, EndRecord]) -> None:
     if isinstance(record, RunLogPatch):
         buffer = io.StringIO()
-        shown = [{**op, "path": _one_line(op["path"], 200)} for op in record.ops]
+        shown = [{**op, "path": _printable(op["path"], 200)} for op in record.ops]
         write_ops(buffer, shown)
         out.write(_safe_text(buffer.getvalue()))
         out.flush()
@@ -482,8 +480,7 @@ def _clean(value: Any, limit: int = 60) -> str:
         text = "<" + _kind(value) + ">"
     else:
         text = json.dumps(value)
-    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return _printable(text, limit)
 
 
 def _kind(value: Any) -> str:
