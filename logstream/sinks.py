@@ -372,9 +372,7 @@ def sse_frames(patches: Iterable[PatchSource]) -> Iterator[str]:
             ops = _ops_of(patch)
             count += 1
             yield _sse_patch(count, ops)
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
+    except Exception as exc:  # not a cancellation or exit: those propagate at once
         yield _sse_end(count, _error_text(exc))
         raise
     yield _sse_end(count, None)
@@ -395,9 +393,7 @@ async def asse_frames(patches: AsyncIterable[PatchSource]) -> AsyncIterator[str]
             ops = _ops_of(patch)
             count += 1
             yield _sse_patch(count, ops)
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
+    except Exception as exc:  # not a cancellation or exit: those propagate at once
         yield _sse_end(count, _error_text(exc))
         raise
     yield _sse_end(count, None)

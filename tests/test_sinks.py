@@ -653,3 +653,30 @@ class TestFollowEdges:
         recording = read_jsonl(path, follow=True, on_record=seen.append, timeout=5)
         assert seen[:-1] == patches and isinstance(seen[-1], EndRecord)
         assert recording.state == read_jsonl(path).state
+
+
+class TestSseCancellation:
+    def test_a_cancelled_async_source_is_not_answered_with_an_end_frame(self) -> None:
+        """Cancelling the consumer propagates at once; no end frame is yielded in its place."""
+
+        async def source() -> AsyncIterator[RunLogPatch]:
+            yield RunLogPatch(ROOT_OP)
+            await asyncio.sleep(30)
+            yield RunLogPatch(ROOT_OP)
+
+        frames: list[str] = []
+
+        async def consume() -> None:
+            async for frame in asse_frames(source()):
+                frames.append(frame)
+
+        async def main() -> None:
+            task = asyncio.ensure_future(consume())
+            while not frames:
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        assert [parse_sse(frame)[0]["event"] for frame in frames] == ["data"]
