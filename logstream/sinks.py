@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -215,6 +216,17 @@ class _Sink:
             self._owned.close()
             self._owned = None
 
+    @contextlib.contextmanager
+    def _ending(self) -> Iterator[None]:
+        """Write the end record after the block, naming its error if it raised one."""
+        try:
+            yield
+        except BaseException as exc:
+            if not self.ended:
+                self.end(exc)
+            raise
+        self.end()
+
     def consume(self, patches: Iterable[PatchSource]) -> int:
         """Write every patch of ``patches``, then the end record.
 
@@ -227,14 +239,9 @@ class _Sink:
         Returns:
             How many patches were written.
         """
-        try:
+        with self._ending():
             for patch in patches:
                 self.write(patch)
-        except BaseException as exc:
-            if not self.ended:
-                self.end(exc)
-            raise
-        self.end()
         return self.patches
 
     async def aconsume(self, patches: AsyncIterable[PatchSource]) -> int:
@@ -246,14 +253,9 @@ class _Sink:
         Returns:
             How many patches were written.
         """
-        try:
+        with self._ending():
             async for patch in patches:
                 self.write(patch)
-        except BaseException as exc:
-            if not self.ended:
-                self.end(exc)
-            raise
-        self.end()
         return self.patches
 
     def __enter__(self) -> _Sink:
