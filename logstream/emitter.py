@@ -28,72 +28,101 @@ from __future__ import annotations
 from typing import Any, Optional
 from uuid import UUID
 
+from typing_extensions import Literal
+
+from ._values import SCALAR_TYPES, snapshot
 from .errors import SchemaFormatError
 from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
 from .model import Run, id_string, isoformat_ms, run_key
 from .patches import JsonPatchOp, LogEntry, RunState
-from .payloads import SCHEMA_FORMATS, SchemaFormat, snapshot, wire_inputs, wire_outputs
 
-__all__ = ["PatchEmitter", "check_schema_format"]
+__all__ = [
+    "SCHEMA_FORMATS",
+    "PatchEmitter",
+    "SchemaFormat",
+    "TokenRoute",
+    "check_schema_format",
+    "wire_inputs",
+    "wire_outputs",
+]
 
-# -- the values of an entry, fast ------------------------------------------------------
+SchemaFormat = Literal["original", "streaming_events"]
+"""How inputs and outputs are shaped; LangChain's ``_schema_format`` values."""
+
+SCHEMA_FORMATS: frozenset[str] = frozenset({"original", "streaming_events"})
+"""Every valid :data:`SchemaFormat`."""
+
+# -- the values of an entry --------------------------------------------------------------
 #
-# These give exactly what payloads.snapshot / wire_inputs / wire_outputs give (a test
-# checks it on generated values), without their bookkeeping in the usual cases: a value
-# that is a scalar or an object, a flat dict or list, and the envelope a chain, tool or
-# prompt run keeps its inputs and outputs in. Anything else goes to payloads.
+# A run keeps its inputs and outputs in LangChain's envelope (logstream.envelopes); an
+# entry shows what is inside, per run type and schema format. The usual cases (the value
+# under "input"/"output" of a chain, tool or prompt run) take a fast path first.
 
-_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _RAW_TYPES = frozenset({"retriever", "llm", "chat_model"})  # shown in their envelope
 _PLACEHOLDER_INPUT = {"input": ""}  # what a streaming runnable reports before its input
 
 
-def _copied(value: Any) -> Any:
-    """Return ``snapshot(value)``."""
-    kind = type(value)
-    if kind in _SCALAR_TYPES:
-        return value
-    if kind is dict:
-        if not value:
-            return {}
-        for item in value.values():
-            if type(item) not in _SCALAR_TYPES:
-                return snapshot(value)
-        return value.copy()
-    if kind is list:
-        for item in value:
-            if type(item) not in _SCALAR_TYPES:
-                return snapshot(value)
-        return value.copy()
-    if isinstance(value, (dict, list)):
-        return snapshot(value)
-    return value
+def wire_inputs(run_type: str, inputs: Any) -> Any:
+    """Return the ``inputs`` a ``LogEntry`` shows (``streaming_events`` format only).
 
+    LLM, chat-model and retriever runs show their envelope; other runs show the value
+    inside it, and ``None`` while the input is not known yet (the placeholder
+    ``{"input": ""}`` that streaming runnables report at start). The value is a copy.
 
-def _entry_inputs(run_type: str, inputs: Any) -> Any:
-    """Return ``wire_inputs(run_type, inputs)``."""
+    Example:
+        >>> wire_inputs("chain", {"input": {"q": "hi"}}), wire_inputs("llm", {"prompts": []})
+        ({'q': 'hi'}, {'prompts': []})
+    """
     if type(inputs) is dict and run_type not in _RAW_TYPES:
         inner = inputs.get("input")
-        if type(inner) in _SCALAR_TYPES:
+        if type(inner) in SCALAR_TYPES:
             return inner
         if type(inner) is dict:
-            return None if inner == _PLACEHOLDER_INPUT else _copied(inner)
+            return None if inner == _PLACEHOLDER_INPUT else snapshot(inner)
         if not isinstance(inner, dict):
-            return _copied(inner)
-    return wire_inputs(run_type, inputs)
+            return snapshot(inner)
+    value = snapshot(inputs)
+    if run_type in _RAW_TYPES or not isinstance(value, dict):
+        return value
+    inner = value.get("input")
+    if isinstance(inner, dict) and inner == _PLACEHOLDER_INPUT:
+        return None
+    return inner
 
 
-def _final_output(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:
-    """Return ``wire_outputs(run_type, outputs, schema_format)``."""
+def wire_outputs(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:
+    """Return the ``final_output`` a ``LogEntry`` shows.
+
+    In the ``original`` format the envelope is shown as is (a prompt run shows what is
+    inside its ``output`` key). In ``streaming_events``, LLM, chat-model and retriever
+    runs show their envelope and other runs the value under ``output``. A run that ended
+    without outputs (e.g. one that failed) has the empty envelope ``{}``. The value is a
+    copy.
+
+    Example:
+        >>> wire_outputs("tool", {"output": 42}, "streaming_events")
+        42
+        >>> wire_outputs("tool", {"output": 42}, "original")
+        {'output': 42}
+    """
     if type(outputs) is dict:
         if schema_format == "streaming_events":
             if run_type not in _RAW_TYPES:
                 output = outputs.get("output")
-                return output if type(output) in _SCALAR_TYPES else _copied(output)
+                return output if type(output) in SCALAR_TYPES else snapshot(output)
         elif run_type != "prompt":
-            return _copied(outputs)
-    return wire_outputs(run_type, outputs, schema_format)
+            return snapshot(outputs)
+    value = {} if outputs is None else snapshot(outputs)
+    if schema_format == "original":
+        if run_type == "prompt" and isinstance(value, dict) and "output" in value:
+            return value["output"]
+        return value
+    if run_type in _RAW_TYPES:
+        return value
+    if isinstance(value, dict):
+        return value.get("output")
+    return None
 
 
 def check_schema_format(schema_format: str) -> SchemaFormat:
@@ -109,6 +138,40 @@ def check_schema_format(schema_format: str) -> SchemaFormat:
         )
         raise SchemaFormatError(msg)
     return schema_format  # type: ignore[return-value]
+
+
+class TokenRoute:
+    """Where one logged run's tokens go; builds the two ops of each token.
+
+    Args:
+        path: The run's entry path, ``/logs/<escaped key>``.
+    """
+
+    __slots__ = ("_out_op", "_str_op")
+
+    def __init__(self, path: str) -> None:
+        """Make the two op templates of the run's tokens."""
+        self._str_op: JsonPatchOp = {
+            "op": "add",
+            "path": path + "/streamed_output_str/-",
+            "value": None,
+        }
+        self._out_op: JsonPatchOp = {"op": "add", "path": path + "/streamed_output/-", "value": None}
+
+    def ops(self, token: Any, chunk: Any) -> list[JsonPatchOp]:
+        """Return the ops of one token: onto ``streamed_output_str``, then ``streamed_output``.
+
+        Args:
+            token: The token (a string, or a list of content blocks, which is copied).
+            chunk: What goes on ``streamed_output`` (a dict or list is copied).
+        """
+        if type(token) is not str:
+            token = snapshot(token)
+        if type(chunk) is list or type(chunk) is dict:
+            chunk = snapshot(chunk)
+        op1, op2 = self._str_op.copy(), self._out_op.copy()  # cheaper than two literals
+        op1["value"], op2["value"] = token, chunk
+        return [op1, op2]
 
 
 class PatchEmitter:
@@ -142,16 +205,14 @@ class PatchEmitter:
         """Return ``/logs/<key>`` (escaped) of an included run, else ``None``."""
         return self._paths.get(run_key(run_id))
 
-    def token_paths(self, run_id: UUID) -> Optional[tuple[str, str]]:
-        """Return the paths of a logged run's token ops, else ``None``.
+    def token_route(self, run_id: UUID) -> Optional[TokenRoute]:
+        """Return where a logged run's tokens go, else ``None`` (the run is not logged).
 
-        The paths of ``streamed_output_str/-`` and ``streamed_output/-``, as
-        :meth:`token` uses them; a caller streaming many tokens can build them once.
+        A caller streaming many tokens of one run finds the route once and asks it for
+        each token's ops (:meth:`TokenRoute.ops`); :meth:`token` does both at once.
         """
         path = self._paths.get(run_key(run_id))
-        if path is None:
-            return None
-        return path + "/streamed_output_str/-", path + "/streamed_output/-"
+        return None if path is None else TokenRoute(path)
 
     def is_root(self, run_id: UUID) -> bool:
         """Return whether ``run_id`` is the root's id (the first run started)."""
@@ -192,7 +253,7 @@ class PatchEmitter:
             "name": name,
             "type": run_type,
             "tags": list(tags),
-            "metadata": _copied(metadata) if metadata else {},
+            "metadata": snapshot(metadata) if metadata else {},
             "start_time": isoformat_ms(run.start_time),
             "streamed_output": [],
             "streamed_output_str": [],
@@ -200,7 +261,7 @@ class PatchEmitter:
             "end_time": None,
         }
         if self.schema_format == "streaming_events":
-            entry["inputs"] = _entry_inputs(run_type, run.inputs)
+            entry["inputs"] = wire_inputs(run_type, run.inputs)
         return [{"op": "add", "path": path, "value": entry}]
 
     def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:
@@ -212,24 +273,15 @@ class PatchEmitter:
             chunk: What goes on ``streamed_output``: the chunk's message for a chat
                 model, else the token.
         """
-        path = self._paths.get(run_key(run_id))
-        if path is None:
-            return []
-        if type(token) is not str:  # content blocks: copy them, as every value is
-            token = _copied(token)
-        if type(chunk) is list or type(chunk) is dict:
-            chunk = _copied(chunk)
-        return [
-            {"op": "add", "path": path + "/streamed_output_str/-", "value": token},
-            {"op": "add", "path": path + "/streamed_output/-", "value": chunk},
-        ]
+        route = self.token_route(run_id)
+        return [] if route is None else route.ops(token, chunk)
 
     def chunk(self, run_id: UUID, chunk: Any) -> list[JsonPatchOp]:
         """Return the op for an output chunk a run streamed (not tokens; not the root's)."""
         path = self._paths.get(run_key(run_id))
         if path is None:
             return []
-        return [{"op": "add", "path": path + "/streamed_output/-", "value": _copied(chunk)}]
+        return [{"op": "add", "path": path + "/streamed_output/-", "value": snapshot(chunk)}]
 
     def end(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that ended or failed."""
@@ -239,13 +291,13 @@ class PatchEmitter:
             return []
         schema_format = self.schema_format
         end_time = None if run.end_time is None else isoformat_ms(run.end_time)
-        final_output = _final_output(run.run_type, run.outputs, schema_format)
+        final_output = wire_outputs(run.run_type, run.outputs, schema_format)
         if schema_format == "streaming_events":
             return [
                 {
                     "op": "replace",
                     "path": path + "/inputs",
-                    "value": _entry_inputs(run.run_type, run.inputs),
+                    "value": wire_inputs(run.run_type, run.inputs),
                 },
                 {"op": "add", "path": path + "/final_output", "value": final_output},
                 {"op": "add", "path": path + "/end_time", "value": end_time},

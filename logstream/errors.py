@@ -1,7 +1,19 @@
-"""The exceptions logstream raises: one base class, one subclass per kind of mistake.
+"""The exceptions logstream raises: one base class, three groups by who is at fault.
 
-Every message names the run, the event and the state involved, so a failure in a log
-reads like ``"can't handle token for run 1b4e...: the run already ended"``.
+- :class:`ConfigError`: the caller configured something wrong (an unknown option, a
+  bare string for a list of tags, a negative timeout). Raised when the tracer, handler,
+  sink or option is made, before anything runs. Each is also a ``TypeError`` and a
+  ``ValueError``, so code that caught either before keeps working.
+- :class:`UsageError`: the caller reported events that do not fit the runs (an end for a
+  run that is not open, a second start of an open id, a token for a chain run) or used
+  an object in the wrong state (a sink after its end). Each also subclasses the builtin a
+  LangChain caller catches (``KeyError``, ``ValueError``, ``TypeError``, ``RuntimeError``).
+- :class:`DataError`: data from outside is malformed (a recorded run log, a patch that
+  does not apply). Also a ``ValueError``.
+
+:class:`BufferFullError` is none of these: a consumer that reads too slowly for a bounded
+stream. Every message names the run, the event and the state involved, so a failure in a
+log reads like ``"can't handle token for run 1b4e...: the run already ended"``.
 """
 
 from __future__ import annotations
@@ -10,6 +22,8 @@ from typing import Any
 
 __all__ = [
     "BufferFullError",
+    "ConfigError",
+    "DataError",
     "DuplicateRunError",
     "FilterConfigError",
     "LogFileError",
@@ -17,6 +31,7 @@ __all__ = [
     "RunTypeError",
     "SchemaFormatError",
     "UnknownRunError",
+    "UsageError",
 ]
 
 
@@ -24,7 +39,19 @@ class LogStreamError(Exception):
     """Base class of every error logstream raises on purpose."""
 
 
-class UnknownRunError(LogStreamError, KeyError):
+class ConfigError(LogStreamError, TypeError, ValueError):
+    """An option, argument or setting is of the wrong type, unknown, or out of range."""
+
+
+class UsageError(LogStreamError):
+    """Events or calls that do not fit the state they arrive in (the caller's mistake)."""
+
+
+class DataError(LogStreamError, ValueError):
+    """Data from outside (a recorded log, a patch) is malformed or does not apply."""
+
+
+class UnknownRunError(UsageError, KeyError):
     """An event names a run id that is not open (never started, or already finished).
 
     Attributes:
@@ -60,7 +87,7 @@ class UnknownRunError(LogStreamError, KeyError):
         return str(self.args[0])
 
 
-class DuplicateRunError(LogStreamError, ValueError):
+class DuplicateRunError(UsageError, ValueError):
     """A run was started with an id that is already open.
 
     Attributes:
@@ -89,7 +116,7 @@ class DuplicateRunError(LogStreamError, ValueError):
         return (type(self), (self.run_id, self.name, self.run_type))
 
 
-class RunTypeError(LogStreamError, TypeError):
+class RunTypeError(UsageError, TypeError):
     """An event is not allowed for the run's type, e.g. a token for a chain run.
 
     Attributes:
@@ -119,11 +146,11 @@ class RunTypeError(LogStreamError, TypeError):
         return (type(self), (self.run_id, self.event, self.run_type, self.expected))
 
 
-class SchemaFormatError(LogStreamError, ValueError):
+class SchemaFormatError(ConfigError):
     """An unknown ``_schema_format`` was given (``ValueError``, as LangChain raises)."""
 
 
-class FilterConfigError(LogStreamError, TypeError):
+class FilterConfigError(ConfigError):
     """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""
 
 
@@ -182,7 +209,7 @@ class BufferFullError(LogStreamError):
         )
 
 
-class LogFileError(LogStreamError, ValueError):
+class LogFileError(DataError):
     """A recorded run log (JSON Lines) is malformed, truncated or does not apply.
 
     The file is untrusted data, so this is the only error reading it raises, and its

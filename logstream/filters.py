@@ -19,24 +19,36 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, replace
+from typing import Any, Optional
+
+from typing_extensions import TypedDict, Unpack
 
 from .errors import FilterConfigError
 
-__all__ = ["ALWAYS_INCLUDE", "RULE_NAMES", "RunFilter"]
+__all__ = ["ALWAYS_INCLUDE", "RULE_NAMES", "FilterRules", "RunFilter"]
 
 Rule = Optional[frozenset[str]]
 
-RULE_NAMES = (
-    "include_names",
-    "include_types",
-    "include_tags",
-    "exclude_names",
-    "exclude_types",
-    "exclude_tags",
-)
-"""The names of the six rules, as keyword arguments and as attributes."""
+
+class FilterRules(TypedDict, total=False):
+    """The six rules as keyword arguments (each a collection of strings, or ``None``).
+
+    Attributes:
+        include_names: Only include runs with these names.
+        include_types: Only include runs of these types.
+        include_tags: Only include runs with any of these tags.
+        exclude_names: Exclude runs with these names.
+        exclude_types: Exclude runs of these types.
+        exclude_tags: Exclude runs with any of these tags.
+    """
+
+    include_names: Optional[Sequence[str]]
+    include_types: Optional[Sequence[str]]
+    include_tags: Optional[Sequence[str]]
+    exclude_names: Optional[Sequence[str]]
+    exclude_types: Optional[Sequence[str]]
+    exclude_tags: Optional[Sequence[str]]
 
 
 def _compile(rule_name: str, values: Optional[Iterable[str]]) -> Rule:
@@ -53,6 +65,10 @@ def _compile(rule_name: str, values: Optional[Iterable[str]]) -> Rule:
     except TypeError as exc:
         msg = f"{rule_name} must be a collection of strings, got {values!r}"
         raise FilterConfigError(msg) from exc
+
+
+RULE_NAMES: tuple[str, ...] = tuple(FilterRules.__annotations__)
+"""The names of the six rules: the keys of :class:`FilterRules`, the fields of :class:`RunFilter`."""
 
 
 @dataclass(frozen=True)
@@ -83,29 +99,28 @@ class RunFilter:
                 object.__setattr__(self, rule_name, _compile(rule_name, value))
 
     @classmethod
-    def from_rules(
-        cls,
-        *,
-        include_names: Optional[Sequence[str]] = None,
-        include_types: Optional[Sequence[str]] = None,
-        include_tags: Optional[Sequence[str]] = None,
-        exclude_names: Optional[Sequence[str]] = None,
-        exclude_types: Optional[Sequence[str]] = None,
-        exclude_tags: Optional[Sequence[str]] = None,
-    ) -> RunFilter:
+    def from_rules(cls, **rules: Unpack[FilterRules]) -> RunFilter:
         """Compile rules given as sequences (as LangChain's handler takes them).
 
         Raises:
-            FilterConfigError: A rule is a bare string or holds unhashable items.
+            FilterConfigError: A rule is unknown, a bare string or holds unhashable items.
         """
-        return cls(
-            include_names=_compile("include_names", include_names),
-            include_types=_compile("include_types", include_types),
-            include_tags=_compile("include_tags", include_tags),
-            exclude_names=_compile("exclude_names", exclude_names),
-            exclude_types=_compile("exclude_types", exclude_types),
-            exclude_tags=_compile("exclude_tags", exclude_tags),
-        )
+        return ALWAYS_INCLUDE.with_rules(**rules)
+
+    def with_rules(self, **rules: Unpack[FilterRules]) -> RunFilter:
+        """Return a copy with the given rules replaced (``None`` removes a rule).
+
+        Raises:
+            FilterConfigError: A rule is unknown, a bare string or holds unhashable items.
+        """
+        changes: dict[str, Any] = dict(rules)
+        unknown = sorted(set(changes) - set(RULE_NAMES))
+        if unknown:
+            msg = f"unknown filter rule {unknown[0]!r}: expected one of {', '.join(RULE_NAMES)}"
+            raise FilterConfigError(msg)
+        for rule_name, values in changes.items():
+            changes[rule_name] = _compile(rule_name, values)
+        return replace(self, **changes)
 
     @property
     def includes_everything(self) -> bool:

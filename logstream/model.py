@@ -20,17 +20,22 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from .errors import DuplicateRunError, RunTypeError, UnknownRunError
 
 __all__ = [
+    "EVENT_RULES",
+    "LLM_TYPES",
     "UNSET",
     "Clock",
     "IdFactory",
     "Run",
+    "ReadOnlyDict",
     "RunEvent",
+    "RunRecord",
     "RunTree",
     "id_string",
     "isoformat_ms",
@@ -139,8 +144,32 @@ def id_string(run_id: Any) -> str:
     return text
 
 
-@dataclass
-class RunEvent:
+class ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses changes: the mappings of frozen records.
+
+    It is a real ``dict`` (``json.dumps`` and ``isinstance(x, dict)`` take it), it pickles
+    and copies, and every method that would change it raises ``TypeError``.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        msg = "a run record's mapping is read-only; copy it with dict(...) to change it"
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy as a new read-only dict of the same items."""
+        return (type(self), (dict(self),))
+
+    def __copy__(self) -> ReadOnlyDict:
+        """Return self: it cannot change."""
+        return self
+
+
+class RunEvent(NamedTuple):
     """Something that happened to a run besides tokens: start, end, error, retry, custom.
 
     Attributes:
@@ -151,7 +180,7 @@ class RunEvent:
 
     name: str
     time: datetime
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = ReadOnlyDict()
 
 
 @dataclass(eq=False)
@@ -179,6 +208,8 @@ class Run:
         events: Start, end, error, retry and custom events, in order.
         children: Ids of the child runs started under this one, in order.
         token_count: How many tokens the run has streamed.
+        ancestors: The ids of the run's open ancestors when it started, root first.
+        exception: What the run raised, if it failed.
     """
 
     id: uuid.UUID
@@ -197,6 +228,8 @@ class Run:
     events: list[RunEvent] = field(default_factory=list)
     children: list[uuid.UUID] = field(default_factory=list)
     token_count: int = 0
+    ancestors: tuple[uuid.UUID, ...] = ()
+    exception: Optional[BaseException] = None
 
     @property
     def status(self) -> str:
@@ -204,6 +237,117 @@ class Run:
         if self.end_time is None:
             return "running"
         return "error" if self.error is not None else "success"
+
+    def record(self) -> RunRecord:
+        """Return a frozen snapshot of the run as it is now."""
+        return _new_record(
+            RunRecord,
+            (
+                self.id,
+                self.name,
+                self.run_type,
+                self.parent_id,
+                self.ancestors,
+                self.trace_id,
+                self.dotted_order,
+                tuple(self.tags),
+                ReadOnlyDict(self.metadata),
+                self.inputs,
+                self.outputs,
+                self.error,
+                self.exception,
+                self.start_time,
+                self.end_time,
+                self.token_count,
+                tuple(self.events),
+            ),
+        )
+
+
+_new_record = tuple.__new__
+
+
+class RunRecord(NamedTuple):
+    """A frozen snapshot of a run, as handed to callers and run processors.
+
+    Made when a run starts and when it ends (and on request); later changes to the run
+    do not show in a record already made. Its values are the ones recorded, after
+    redaction; ``metadata`` is a read-only view, and ``inputs`` and ``outputs`` are
+    shared with the run log, so treat them as read-only too.
+
+    Attributes:
+        id: The run's id.
+        name: The run's name.
+        run_type: ``"chain"``, ``"llm"``, ``"chat_model"``, ``"tool"``, ... or any string.
+        parent_id: The parent's id, or ``None`` for a root.
+        ancestors: The ids of the run's ancestors, root first (``()`` for a root).
+        trace_id: The id of the root of this run's trace.
+        dotted_order: The run's position in its trace, as LangSmith orders runs.
+        tags: The run's tags, inherited ones included.
+        metadata: The run's metadata (read-only).
+        inputs: What the run was given, in its envelope.
+        outputs: What the run produced, in its envelope, once it has ended.
+        error: ``repr`` of the error the run failed with, if it failed.
+        exception: The exception itself, if it failed.
+        start_time: When the run started.
+        end_time: When the run ended or failed, or ``None`` while it is open.
+        token_count: How many tokens the run streamed.
+        events: Start, end, error, retry and custom events, in order.
+    """
+
+    id: uuid.UUID
+    name: str
+    run_type: str
+    parent_id: Optional[uuid.UUID]
+    ancestors: tuple[uuid.UUID, ...]
+    trace_id: uuid.UUID
+    dotted_order: str
+    tags: tuple[str, ...]
+    metadata: Mapping[str, Any]
+    inputs: Any
+    outputs: Any
+    error: Optional[str]
+    exception: Optional[BaseException]
+    start_time: datetime
+    end_time: Optional[datetime]
+    token_count: int
+    events: tuple[RunEvent, ...]
+
+    @property
+    def status(self) -> str:
+        """``"running"``, ``"success"`` or ``"error"``."""
+        if self.end_time is None:
+            return "running"
+        return "error" if self.error is not None else "success"
+
+
+LLM_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
+"""The run types that may stream tokens."""
+
+_TOOL_TYPES = frozenset({"tool"})
+_RETRIEVER_TYPES = frozenset({"retriever"})
+
+EVENT_RULES: Mapping[str, frozenset[str]] = ReadOnlyDict(
+    {
+        "token": LLM_TYPES,
+        "llm end": LLM_TYPES,
+        "llm error": LLM_TYPES,
+        "chat_model end": LLM_TYPES,
+        "chat_model error": LLM_TYPES,
+        "tool end": _TOOL_TYPES,
+        "tool error": _TOOL_TYPES,
+        "retriever end": _RETRIEVER_TYPES,
+        "retriever error": _RETRIEVER_TYPES,
+    }
+)
+"""Which run types an event may touch, by event name; any other event fits any run.
+
+A token, an LLM end or error needs an ``llm`` or ``chat_model`` run; a tool end or error
+a ``tool`` run; a retriever end or error a ``retriever`` run. An event that does not fit
+raises :class:`~logstream.errors.RunTypeError` and changes nothing. Both front ends
+(LangChain-style callbacks and native runs) name their events the same way, so the
+same rule checks both.
+"""
 
 
 _FINISHED_REMEMBERED = 1024  # finished ids kept (up to twice as many) for clearer errors
@@ -324,9 +468,10 @@ class RunTree:
                     run_type,
                     name,
                 )
-            parent_id, trace_id, dotted_order = None, run_id, own_order
+            parent_id, trace_id, dotted_order, ancestors = None, run_id, own_order, ()
         else:
             trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
+            ancestors = (*parent.ancestors, parent.id)
             parent.children.append(run_id)
         run = Run(  # positionally, in field order: much cheaper than by keyword
             run_id,
@@ -342,39 +487,29 @@ class RunTree:
             None,  # outputs
             None,  # error
             None,  # end_time
-            [RunEvent("start", now, {})],
+            [RunEvent("start", now)],
+            [],  # children
+            0,  # token_count
+            ancestors,
         )
         runs[key] = run
         return run
 
-    def count_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
+    def count_token(self, run_id: uuid.UUID) -> Run:
         """Record one streamed token on an open run.
-
-        Args:
-            run_id: The run's id.
-            allowed_types: Run types that may stream tokens; empty allows any.
 
         Returns:
             The run.
 
         Raises:
             UnknownRunError: No run with this id is open.
-            RunTypeError: The run's type is not in ``allowed_types``.
+            RunTypeError: The run may not stream tokens (see :data:`EVENT_RULES`).
         """
-        run = self.check_token(run_id, allowed_types)
+        run = self.check_event(run_id, "token")
         run.token_count += 1
         return run
 
-    def check_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
-        """Return the open run a token names, checking it may stream; nothing changes.
-
-        Raises:
-            UnknownRunError: No run with this id is open.
-            RunTypeError: The run's type is not in ``allowed_types``.
-        """
-        return self.check_event(run_id, "token", allowed_types)
-
-    def check_event(self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str]) -> Run:
+    def check_event(self, run_id: uuid.UUID, event: str) -> Run:
         """Return the open run an event names, checking the event fits its type.
 
         This is what :meth:`end`, :meth:`fail` and :meth:`count_token` check before they
@@ -383,18 +518,19 @@ class RunTree:
 
         Args:
             run_id: The run's id.
-            event: The event's name, for error messages.
-            allowed_types: Run types the event is allowed for; empty allows any.
+            event: The event's name (``"token"``, ``"tool end"``, ...): what
+                :data:`EVENT_RULES` checks, and what error messages say.
 
         Raises:
             UnknownRunError: No run with this id is open.
-            RunTypeError: The run's type is not in ``allowed_types``.
+            RunTypeError: The event does not fit the run's type (:data:`EVENT_RULES`).
         """
         run = self._runs.get(run_key(run_id))
         if run is None:
             raise self._unknown(run_id, event)
-        if allowed_types and run.run_type not in allowed_types:
-            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+        types = EVENT_RULES.get(event)
+        if types is not None and run.run_type not in types:
+            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(types)))
         return run
 
     def check_start(self, run_id: uuid.UUID) -> None:
@@ -426,7 +562,6 @@ class RunTree:
         outputs: Any,
         inputs: Any = UNSET,
         event: str = "end",
-        allowed_types: frozenset[str] = frozenset(),
     ) -> Run:
         """Close a run that succeeded, and forget it.
 
@@ -434,17 +569,16 @@ class RunTree:
             run_id: The run's id.
             outputs: What the run produced.
             inputs: Final inputs, if they became known only now (replaces the start's).
-            event: The event's name, for error messages.
-            allowed_types: Run types this event may end; empty allows any.
+            event: The event's name, checked by :data:`EVENT_RULES`.
 
         Returns:
             The finished run, no longer in the tree.
 
         Raises:
             UnknownRunError: No run with this id is open.
-            RunTypeError: The run's type is not in ``allowed_types``; the run stays open.
+            RunTypeError: The event does not fit the run's type; the run stays open.
         """
-        run = self._close(run_id, event, allowed_types, "end")
+        run = self._close(run_id, event, "end")
         run.outputs = outputs
         if inputs is not UNSET:
             run.inputs = inputs
@@ -458,7 +592,6 @@ class RunTree:
         outputs: Any = UNSET,
         inputs: Any = UNSET,
         event: str = "error",
-        allowed_types: frozenset[str] = frozenset(),
     ) -> Run:
         """Close a run that raised, and forget it.
 
@@ -467,18 +600,18 @@ class RunTree:
             error: What the run raised.
             outputs: Partial outputs, if any were reported with the error.
             inputs: Final inputs, if they became known only now.
-            event: The event's name, for error messages.
-            allowed_types: Run types this event may fail; empty allows any.
+            event: The event's name, checked by :data:`EVENT_RULES`.
 
         Returns:
             The finished run, no longer in the tree.
 
         Raises:
             UnknownRunError: No run with this id is open.
-            RunTypeError: The run's type is not in ``allowed_types``; the run stays open.
+            RunTypeError: The event does not fit the run's type; the run stays open.
         """
-        run = self._close(run_id, event, allowed_types, "error")
+        run = self._close(run_id, event, "error")
         run.error = repr(error)
+        run.exception = error
         if outputs is not UNSET:
             run.outputs = outputs
         if inputs is not UNSET:
@@ -490,20 +623,19 @@ class RunTree:
         state = self._finished.get(key) or self._finished_before.get(key, "unknown")
         return UnknownRunError(run_id, event, state)
 
-    def _close(
-        self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
-    ) -> Run:
+    def _close(self, run_id: uuid.UUID, event: str, kind: str) -> Run:
         key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
         run = self._runs.pop(key, None)
         if run is None:
             raise self._unknown(run_id, event)
-        if allowed_types and run.run_type not in allowed_types:
+        types = EVENT_RULES.get(event)
+        if types is not None and run.run_type not in types:
             self._runs[key] = run  # it stays open
-            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(allowed_types)))
+            raise RunTypeError(run_id, event, run.run_type, " or ".join(sorted(types)))
         finished = self._finished
         finished[key] = "ended" if kind == "end" else "failed"
         if len(finished) >= _FINISHED_REMEMBERED:
             self._finished_before, self._finished = finished, {}
         run.end_time = self.clock()
-        run.events.append(RunEvent(kind, run.end_time, {}))
+        run.events.append(RunEvent(kind, run.end_time))
         return run

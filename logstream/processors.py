@@ -1,0 +1,242 @@
+"""Run processors: the supported hook that sees every run, as a frozen record.
+
+A processor is any object with ``on_start(run)`` and ``on_end(run)`` methods, each taking a
+:class:`~logstream.model.RunRecord`: an immutable snapshot of the run (id, parent id,
+ancestry, name, type, tags, metadata, inputs, outputs, error, times, token count), with
+every value already redacted. It may also have the optional hooks ``on_token(run_id,
+token, chunk)``, ``on_chunk(run_id, chunk)``, ``on_event(run_id, event)`` and
+``on_close()``; a hook a processor does not define costs nothing. Register processors on
+a :class:`~logstream.Tracer`, the callback handler or :func:`~logstream.stream_log` /
+:func:`~logstream.astream_log` with ``processors=[...]``.
+
+The contract (OpenTelemetry's span processors are the model):
+
+- Hooks are called **with the tracer's lock released**, after the event's patch is
+  queued, **in the order the events happened** on that tracer, one at a time (never two
+  hooks of one tracer at once). A hook may call the tracer (start a run, say): that
+  event's hooks run after the current hook returns.
+- A hook **must not block for long**: the thread that reported an event runs the hooks
+  waiting at that moment, so a slow hook slows the host program (hand slow work to a
+  queue of your own, as OpenTelemetry's batch processor does).
+- A hook **should not raise**; if it does, the error is logged (the first time for each
+  processor and hook at warning level, with the traceback; later ones at debug level) and
+  counted, and tracing, the host program and the patch stream go on unchanged.
+- ``on_close`` is called once, when the tracer's stream closes, after every other hook.
+
+Example:
+    >>> from logstream import Tracer
+    >>> class Names:
+    ...     def __init__(self) -> None:
+    ...         self.ended: list[str] = []
+    ...     def on_start(self, run): pass
+    ...     def on_end(self, run):
+    ...         self.ended.append(f"{run.name}:{run.status}")
+    >>> names = Names()
+    >>> tracer = Tracer(processors=[names])
+    >>> root = tracer.start_run("agent")
+    >>> tool = tracer.start_run("search", "tool", parent_id=root.id)
+    >>> _ = tracer.end_run(tool.id, outputs={"output": 42})
+    >>> _ = tracer.end_run(root.id, outputs={"output": "done"})
+    >>> names.ended
+    ['search:success', 'agent:success']
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Callable, Optional
+from uuid import UUID
+
+from typing_extensions import Protocol, runtime_checkable
+
+from .errors import ConfigError
+from .model import RunEvent, RunRecord
+
+__all__ = ["ProcessorStats", "RunProcessor"]
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class RunProcessor(Protocol):
+    """What a run processor must have; see the module's contract.
+
+    Optional hooks, looked up once when the processor is registered: ``on_token(run_id,
+    token, chunk)``, ``on_chunk(run_id, chunk)``, ``on_event(run_id, event)`` (a retry
+    or custom event, as a :class:`~logstream.model.RunEvent`) and ``on_close()``.
+    """
+
+    def on_start(self, run: RunRecord) -> None:
+        """Called once a run has started (its entry, if any, is queued)."""
+
+    def on_end(self, run: RunRecord) -> None:
+        """Called once a run has ended or failed (``run.error`` says which)."""
+
+
+_HOOKS = ("on_start", "on_end", "on_token", "on_chunk", "on_event", "on_close")
+
+
+def check_processors(processors: Iterable[Any]) -> tuple[RunProcessor, ...]:
+    """Return ``processors`` as a tuple, checking each has ``on_start`` and ``on_end``.
+
+    Raises:
+        ConfigError: ``processors`` is not a collection, or an item lacks a hook.
+    """
+    if isinstance(processors, (str, bytes)) or not isinstance(processors, Iterable):
+        msg = f"processors must be a sequence of run processors, got {processors!r}"
+        raise ConfigError(msg)
+    checked = tuple(processors)
+    for processor in checked:
+        missing = [
+            hook for hook in ("on_start", "on_end") if not callable(getattr(processor, hook, None))
+        ]
+        if missing:
+            msg = (
+                f"run processor {processor!r} has no {' or '.join(missing)} method: a processor "
+                "needs on_start(run) and on_end(run) (see logstream.processors)"
+            )
+            raise ConfigError(msg)
+    return checked
+
+
+class ProcessorStats:
+    """How many hook calls a tracer's processors failed, by processor and hook.
+
+    Attributes:
+        failures: ``{(processor's repr, hook name): count}``.
+    """
+
+    __slots__ = ("failures",)
+
+    def __init__(self) -> None:
+        """Start with no failures."""
+        self.failures: dict[tuple[str, str], int] = {}
+
+    @property
+    def total(self) -> int:
+        """All failed hook calls."""
+        return sum(self.failures.values())
+
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...], Any, str]  # hook, args, processor, name
+
+
+class ProcessorDispatch:
+    """Calls the processors of one tracer in event order, isolated, outside its lock.
+
+    The tracer adds calls with :meth:`add_start` (and the others) while it holds its own
+    lock, and calls :meth:`run` after releasing it. Calls wait in a FIFO; whichever thread
+    finds no other thread running them runs them all, so they run one at a time, in order.
+
+    Args:
+        processors: The processors, already checked.
+    """
+
+    __slots__ = (
+        "_chunk",
+        "_close",
+        "_end",
+        "_event",
+        "_pending",
+        "_running",
+        "_start",
+        "_token",
+        "stats",
+    )
+
+    def __init__(self, processors: tuple[RunProcessor, ...]) -> None:
+        """Find each processor's hooks once."""
+        self._start = self._hooks(processors, "on_start")
+        self._end = self._hooks(processors, "on_end")
+        self._token = self._hooks(processors, "on_token")
+        self._chunk = self._hooks(processors, "on_chunk")
+        self._event = self._hooks(processors, "on_event")
+        self._close = self._hooks(processors, "on_close")
+        # deque.append and popleft are atomic (the deque locks itself in free-threaded
+        # CPython too), so adding never waits for a running hook.
+        self._pending: deque[_Call] = deque()
+        self._running = threading.Lock()
+        self.stats = ProcessorStats()
+
+    @staticmethod
+    def _hooks(processors: tuple[RunProcessor, ...], name: str) -> tuple[tuple[Any, Any], ...]:
+        found = []
+        for processor in processors:
+            hook = getattr(processor, name, None)
+            if callable(hook):
+                found.append((processor, hook))
+        return tuple(found)
+
+    @property
+    def wants_tokens(self) -> bool:
+        """Whether any processor has ``on_token``."""
+        return bool(self._token)
+
+    @property
+    def wants_chunks(self) -> bool:
+        """Whether any processor has ``on_chunk``."""
+        return bool(self._chunk)
+
+    def _add(self, hooks: tuple[tuple[Any, Any], ...], name: str, *args: Any) -> None:
+        pending = self._pending
+        for processor, hook in hooks:
+            pending.append((hook, args, processor, name))
+
+    def add_start(self, record: RunRecord) -> None:
+        """Queue the ``on_start`` calls for a run that started."""
+        self._add(self._start, "on_start", record)
+
+    def add_end(self, record: RunRecord) -> None:
+        """Queue the ``on_end`` calls for a run that ended."""
+        self._add(self._end, "on_end", record)
+
+    def add_token(self, run_id: UUID, token: Any, chunk: Any) -> None:
+        """Queue the ``on_token`` calls for a token."""
+        self._add(self._token, "on_token", run_id, token, chunk)
+
+    def add_chunk(self, run_id: UUID, chunk: Any) -> None:
+        """Queue the ``on_chunk`` calls for an output chunk."""
+        self._add(self._chunk, "on_chunk", run_id, chunk)
+
+    def add_event(self, run_id: UUID, event: RunEvent) -> None:
+        """Queue the ``on_event`` calls for a retry or custom event."""
+        self._add(self._event, "on_event", run_id, event)
+
+    def add_close(self) -> None:
+        """Queue the ``on_close`` calls (once; the tracer calls it on close)."""
+        self._add(self._close, "on_close")
+
+    def run(self) -> None:
+        """Run the waiting calls, unless another thread is running them (it runs ours too)."""
+        pending, running = self._pending, self._running
+        while pending:
+            if not running.acquire(blocking=False):
+                return  # its loop re-checks the FIFO after releasing, so ours are not lost
+            try:
+                while pending:
+                    self._call(*pending.popleft())
+            finally:
+                running.release()
+
+    def _call(self, hook: Callable[..., Any], args: tuple[Any, ...], processor: Any, name: str) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            key = (repr(processor), name)
+            failures = self.stats.failures
+            count = failures.get(key, 0) + 1
+            failures[key] = count
+            if count == 1:
+                logger.warning(
+                    "run processor %r failed in %s; tracing goes on (later failures of this "
+                    "hook are logged at debug level)",
+                    processor,
+                    name,
+                    exc_info=True,
+                )
+            else:
+                logger.debug("run processor %r failed in %s again", processor, name, exc_info=True)
+
