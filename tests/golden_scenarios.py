@@ -333,7 +333,9 @@ def regenerating() -> bool:
 
 __all__ = [
     "CALLBACK_SCENARIOS",
+    "FORMATS",
     "GOLDEN_DIR",
+    "REGEN_ENV",
     "SCENARIOS",
     "CallbackScenario",
     "Kit",
