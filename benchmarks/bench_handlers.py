@@ -1,9 +1,9 @@
 """Side-by-side benchmark: logstream's handler against LangChain's, in one process.
 
-Each workload runs on both handlers, alternating (and swapping which goes first),
-``--pairs`` times; the table shows the median time of each and the median of the
-per-pair ratios (LangChain's time / ours), so a ratio of 3.0 means logstream did the
-same work in a third of the time.
+Each workload runs on both handlers, and on the floor handler (:class:`Floor`), in rounds
+that rotate which goes first, ``--pairs`` times; the table shows the median time of each
+and the median of the per-round ratios (LangChain's time / ours), so a ratio of 3.0 means
+logstream did the same work in a third of the time, and of our time / the floor's.
 
 Fairness: both handlers get the same calls with the same arguments, passed as
 LangChain's callback manager passes them (keywords ``run_id=``, ``parent_run_id=``,
@@ -497,7 +497,7 @@ def memory(count: int, loop: asyncio.AbstractEventLoop, with_langchain: bool) ->
 def main() -> None:
     """Run every workload and print the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=5, help="alternating runs per workload")
+    parser.add_argument("--pairs", type=int, default=5, help="rounds per workload")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
     parser.add_argument(
         "--only",
