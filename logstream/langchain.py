@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from importlib import metadata
 from types import ModuleType, TracebackType
 from typing import Any, Optional
 
@@ -93,22 +92,21 @@ def _version_tuple(version: str) -> tuple[int, int]:
 
 
 def _check_version() -> ModuleType:
-    """Import LangChain's ``log_stream`` module if its version is supported.
+    """Import LangChain's ``log_stream`` module if langchain-core's version is supported.
 
     Raises:
         LangChainVersionError: langchain-core is missing, cannot be imported, or its
             version is outside :data:`SUPPORTED_VERSIONS`.
     """
     try:
-        version = metadata.version("langchain-core")
-    except metadata.PackageNotFoundError:
-        raise LangChainVersionError(None, SUPPORTED_VERSIONS) from None
-    if not _LOWEST <= _version_tuple(version) < _BEYOND:
-        raise LangChainVersionError(version, SUPPORTED_VERSIONS)
-    try:
-        import langchain_core.tracers.log_stream as source
+        import langchain_core
     except ImportError as error:
         raise LangChainVersionError(None, SUPPORTED_VERSIONS) from error
+    version = str(getattr(langchain_core, "__version__", "0"))
+    if not _LOWEST <= _version_tuple(version) < _BEYOND:
+        raise LangChainVersionError(version, SUPPORTED_VERSIONS)
+    import langchain_core.tracers.log_stream as source
+
     return source
 
 
