@@ -193,7 +193,7 @@ its limit of 1 patch (when_full='raise')
     def closed(self) -> bool:
         """Whether :meth:`close` has been called (items may still be waiting)."""
         # Without the lock: one load of a reference (a bool), atomic in free-threaded
-        # builds too. A close racing with it may be missed; a put decides under the lock.
+        # builds too. It may miss a close racing with it; puts settle such a race.
         return self._closed
 
     @property
@@ -449,9 +449,9 @@ its limit of 1 patch (when_full='raise')
     # with a popleft. put() appends and reads the counts under the lock; put_serial
     # appends and then reads _closed and the counts: the deque orders its append with
     # those poplefts, so it sees what the reader wrote, or the reader sees its item.
-    # Emptiness is never judged by len() here: that is a plain read of the size, not an
-    # operation under the deque's lock. On a bounded channel a reader takes the lock
-    # after each item it takes, to wake a producer waiting for room (_made_room).
+    # Emptiness is judged by a popleft, never by len(), which reads the size without
+    # the deque's lock. On a bounded channel a reader takes the lock after each item it
+    # takes, to wake a producer waiting for room (_made_room).
 
     def get(self, timeout: Optional[float] = None) -> tuple[bool, Optional[T]]:
         """Wait for the next item.
