@@ -776,3 +776,76 @@ class TestLineLimit:
         for bad in (0, -1, 1.5, None):
             with pytest.raises(ValueError, match="max_line_bytes must be a positive int"):
                 read_jsonl(io.StringIO(""), max_line_bytes=bad)  # type: ignore[arg-type]
+
+
+def _raising_str(error_type: type[BaseException]) -> BaseException:
+    """Return an exception whose ``__str__`` raises ``error_type``."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise error_type("no text")
+
+    return Unprintable()
+
+
+class TestHardeningProperties:
+    @settings(max_examples=40, deadline=None)
+    @given(st.integers(1, 3000), st.integers(1, 3))
+    def test_deep_states_built_from_shallow_lines_read_back(self, levels: int, step: int) -> None:
+        """A state nested thousands deep, each line adding a few levels, reads and applies."""
+        lines = [{"ops": [{"op": "replace", "path": "", "value": {"logs": {}, "d": {}}}]}]
+        path = "/d"
+        for _ in range(0, levels, step):
+            value: Any = {}
+            for _ in range(step - 1):
+                value = {"a": value}
+            lines.append({"ops": [{"op": "add", "path": path + "/a", "value": value}]})
+            path += "/a" * step
+        lines.append({"end": True, "patches": len(lines), "error": None})
+        recording = read_jsonl(io.StringIO(lines_text(*lines)))
+        node, depth = recording.state["d"], 0
+        while node:
+            node, depth = node["a"], depth + 1
+        assert depth == len(lines[1:-1]) * step
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 300), st.integers(0, 600), st.booleans(), st.booleans())
+    def test_lines_are_refused_exactly_when_longer_than_the_limit(
+        self, limit: int, size: int, binary: bool, newline: bool
+    ) -> None:
+        """A line of any length is read whole if it fits max_line_bytes, else refused."""
+        value = "x" * max(size - 2, 0)
+        line = json.dumps(value)
+        text = line + ("\n" if newline else "")
+        stream: Any = io.BytesIO(text.encode()) if binary else io.StringIO(text)
+        if len(line) <= limit:
+            with pytest.raises(LogFileError, match="expected a patch"):
+                read_jsonl(stream, max_line_bytes=limit)
+        else:
+            with pytest.raises(LogFileError, match="longer than max_line_bytes") as caught:
+                read_jsonl(stream, max_line_bytes=limit)
+            assert caught.value.line == 1
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        st.sampled_from([ValueError, RuntimeError, TypeError, RecursionError, MemoryError]),
+        st.integers(0, 3),
+    )
+    def test_an_error_whose_str_raises_still_ends_the_recording(
+        self, raised: type[BaseException], patches: int
+    ) -> None:
+        """consume() of a stream failing with an unprintable error writes its end record."""
+
+        def failing() -> Iterator[RunLogPatch]:
+            for _ in range(patches):
+                yield RunLogPatch(ROOT_OP)
+            raise _raising_str(raised)
+
+        out = io.StringIO()
+        with pytest.raises(Exception) as caught:
+            JsonLinesSink(out).consume(failing())
+        assert type(caught.value).__name__ == "Unprintable"
+        end = read_jsonl(io.StringIO(out.getvalue())).end
+        assert end == EndRecord(
+            patches, f"Unprintable: <str() raised {raised.__name__}>", patches + 1
+        )
