@@ -26,6 +26,7 @@ from .serialize import SerializeOptionError, dumps
 from .sinks import (
     EndRecord,
     JsonLinesSink,
+    ReadOptionError,
     Recording,
     SinkClosedError,
     SseSink,
@@ -65,6 +66,7 @@ __all__ = [
     "LogStreamError",
     "PatchChannel",
     "PatchEmitter",
+    "ReadOptionError",
     "Recording",
     "RedactionConfigError",
     "Run",

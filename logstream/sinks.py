@@ -66,6 +66,7 @@ __all__ = [
     "JsonLinesSink",
     "OnRecord",
     "PatchSource",
+    "ReadOptionError",
     "Recording",
     "SinkClosedError",
     "SseSink",
@@ -94,6 +95,10 @@ _NEEDS_FROM = frozenset(("move", "copy"))
 
 class SinkClosedError(LogStreamError, ValueError):
     """A patch or end record was written to a sink that has already ended or closed."""
+
+
+class ReadOptionError(LogStreamError, ValueError):
+    """An option of :func:`read_jsonl` or :func:`follow_jsonl` has a wrong type or value."""
 
 
 _PEP_479_ARGS = (("generator raised StopIteration",), ("async generator raised StopIteration",))
@@ -497,8 +502,11 @@ class _Reader:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         if type(max_line_bytes) is not int or max_line_bytes < 1:
-            msg = f"max_line_bytes must be a positive int, got {max_line_bytes!r}"
-            raise ValueError(msg)
+            msg = (
+                f"max_line_bytes must be a positive int (a number of bytes), got "
+                f"{max_line_bytes!r}; e.g. max_line_bytes={DEFAULT_MAX_LINE_BYTES}"
+            )
+            raise ReadOptionError(msg)
         self.max_line_bytes = max_line_bytes
         self.source = source
         self.line = 0
@@ -766,7 +774,7 @@ def read_jsonl(
     Raises:
         LogFileError: The file is malformed, truncated or does not apply.
         OSError: The file can't be opened or read.
-        ValueError: ``max_line_bytes`` is not a positive int.
+        ReadOptionError: ``max_line_bytes`` is not a positive int (a ``ValueError``).
     """
     reader = _Reader(_source_name(source), max_copied_values, max_line_bytes)
     if follow:
@@ -817,7 +825,8 @@ def follow_jsonl(
     Raises:
         LogFileError: A line is malformed or does not apply, the file shrank or was
             replaced, the stream ended without an end record, or ``timeout`` passed
-            without new data.
+            without a new line.
+        ReadOptionError: ``max_line_bytes`` is not a positive int (at the first record).
         OSError: The file can't be read.
     """
     reader = _Reader(_source_name(source), max_copied_values, max_line_bytes)

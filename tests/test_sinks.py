@@ -27,6 +27,7 @@ from logstream import (
     JsonLinesSink,
     LogFileError,
     LogStreamCallbackHandler,
+    ReadOptionError,
     RunLog,
     RunLogPatch,
     SinkClosedError,
@@ -772,9 +773,9 @@ class TestLineLimit:
             join_thread(*writer)
 
     def test_max_line_bytes_must_be_a_positive_int(self) -> None:
-        """A zero or non-int limit is a ValueError before anything is read."""
+        """A zero or non-int limit is a ReadOptionError (a ValueError) before anything is read."""
         for bad in (0, -1, 1.5, None):
-            with pytest.raises(ValueError, match="max_line_bytes must be a positive int"):
+            with pytest.raises(ReadOptionError, match="max_line_bytes must be a positive int"):
                 read_jsonl(io.StringIO(""), max_line_bytes=bad)  # type: ignore[arg-type]
 
 
