@@ -222,6 +222,17 @@ class Tracer:
         """
         return self.channel.put(RunLogPatch(*ops), event="send")
 
+    def send_patch(self, patch: RunLogPatch) -> bool:
+        """Put a whole patch on the stream as it is (not redacted).
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+
+        Raises:
+            BufferFullError: The buffer is full (see ``when_full``).
+        """
+        return self.channel.put(patch, event="send")
+
     def close(self) -> bool:
         """Close the stream; patches already queued are still delivered.
 
