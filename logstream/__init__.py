@@ -28,6 +28,7 @@ from .serialize import SerializeOptionError, dumps
 from .sinks import (
     EndRecord,
     JsonLinesSink,
+    ReadOptionError,
     Recording,
     SinkClosedError,
     SseSink,
@@ -69,6 +70,7 @@ __all__ = [
     "NotAPatchError",
     "PatchChannel",
     "PatchEmitter",
+    "ReadOptionError",
     "Recording",
     "RedactionConfigError",
     "Run",
