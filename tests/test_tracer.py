@@ -12,12 +12,15 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from collections import ChainMap, UserDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import jsonpatch  # type: ignore[import-untyped,unused-ignore]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threading_helpers import join_thread, run_in_thread
 
 from logstream import (
@@ -27,6 +30,8 @@ from logstream import (
     RunTypeError,
     Tracer,
     UnknownRunError,
+    dumps,
+    redact_secrets,
 )
 from logstream.errors import BufferFullError
 from logstream.model import Run
@@ -630,3 +635,128 @@ class TestIdsComparedAsWhatTheyAre:
         tracer.end_run(uuid.UUID(int=7), outputs={"output": "a"})
         logs = rebuild(read_all(tracer))["logs"]
         assert (logs["a"]["final_output"], logs["b"]["final_output"]) == ("a", "b")
+
+
+class RaisingStr:
+    """A value whose str and repr raise."""
+
+    def __str__(self) -> str:
+        msg = "no text"
+        raise RuntimeError(msg)
+
+    __repr__ = __str__
+
+
+class DumpsToData:
+    """A value that dumps to data while its ==, truth value, hash and str raise."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("== is ambiguous")
+
+    def __bool__(self) -> bool:
+        raise ValueError("truth value is ambiguous")
+
+    __hash__ = None  # type: ignore[assignment]
+    __str__ = RaisingStr.__str__
+
+
+SECRET_KEY = "sk-" + "Zz9Yy8Xx7" * 3
+
+
+class ReadOnlyMap(Mapping[str, Any]):
+    """A Mapping that is not a dict (and, unlike MappingProxyType, can be deep-copied)."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+HOSTILE: dict[str, Callable[[], Any]] = {
+    "truth raises": RaisingTruth,
+    "str raises": RaisingStr,
+    "dumps to data": lambda: DumpsToData(f"my key {SECRET_KEY}"),
+    "UserDict": lambda: UserDict(api_key="hunter2", q=SECRET_KEY),
+    "Mapping": lambda: ReadOnlyMap(q=[SECRET_KEY, RaisingTruth()]),
+    "ChainMap": lambda: ChainMap({"password": "p"}, {"q": SECRET_KEY}),
+    "nested": lambda: {"input": {"input": RaisingTruth()}, "k": [RaisingStr()]},
+    "plain": lambda: {"input": "hello"},
+}
+
+
+class TestHostileValues:
+    """Values whose ==, truth value, hash or str raise never break the stream."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        picks=st.lists(st.sampled_from(sorted(HOSTILE)), min_size=5, max_size=5),
+        tags_kind=st.sampled_from(["none", "good", "bare string", "nested list", "raising"]),
+        max_buffer=st.sampled_from([None, 50]),
+        redact=st.booleans(),
+    )
+    def test_every_event_is_whole_and_the_stream_applies(
+        self, picks: list[str], tags_kind: str, max_buffer: Any, redact: bool
+    ) -> None:
+        """Each event happens whole or raises; what was queued applies; secrets stay out."""
+        tags: Any = {
+            "none": None,
+            "good": ["t"],
+            "bare string": "abc",
+            "nested list": [["x"]],
+            "raising": [RaisingTruth()],
+        }[tags_kind]
+        tracer = make_tracer(
+            max_buffer=max_buffer,
+            exclude_tags=["hidden"],
+            redact=redact_secrets if redact else None,
+        )
+        inputs, metadata, chunk, token, outputs = (HOSTILE[name]() for name in picks)
+        root = tracer.start_run("agent", inputs=inputs)
+        assert root is not None
+        started: list[Any] = []
+        for name, run_type in (("step", "chain"), ("model", "llm")):
+            try:
+                run = tracer.start_run(
+                    name,
+                    run_type,
+                    parent_id=root.id,
+                    tags=tags,
+                    metadata={"m": metadata},
+                    inputs={"input": inputs},
+                )
+            except RunArgumentError:
+                assert tags_kind not in ("none", "good")
+                continue
+            assert run is not None
+            started.append(run)
+        assert root.children == [run.id for run in started]
+        assert len(tracer.tree) == 1 + len(started)
+        for run in started:
+            tracer.add_chunk(run.id, chunk)
+            if run.run_type == "llm":
+                tracer.add_token(run.id, "t", value=token)
+            tracer.end_run(run.id, outputs={"output": outputs})
+        tracer.end_run(root.id, outputs={"output": outputs})
+        log: Any = RunLogPatch()
+        for ops in read_all(tracer):
+            log = log + RunLogPatch(*ops)
+        state = log.state
+        assert sorted(state["logs"]) == sorted(run.name for run in started)
+        for run in started:
+            assert len(state["logs"][run.name]["streamed_output"]) == 1 + (run.run_type == "llm")
+        if redact:
+            text = dumps(state)
+            assert SECRET_KEY not in text and "hunter2" not in text and '"p"' not in text
