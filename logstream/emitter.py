@@ -166,7 +166,7 @@ class PatchEmitter:
             return root is not None
         if type(run_id) is UUID and type(root) is UUID:  # UUID.__eq__ is Python code
             return run_id.int == root.int
-        return root is not None and run_id == root
+        return root is not None and run_key(run_id) == run_key(root)  # 3 is not 3.0
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry: never the root, else as the filter says."""

@@ -41,17 +41,24 @@ credentials (the scheme is kept), OpenAI (``sk-``, ``sk-proj-``) and Anthropic
 ``user:password@`` part. All patterns run as one compiled regular expression, so a string
 with no secret costs one scan.
 
-**What is copied.** Dicts (subclasses become plain dicts), lists (likewise), tuples (their
-type is kept, namedtuples included), sets and frozensets are copied, recursively and
+**What is copied.** Dicts and every other ``Mapping`` (``UserDict``, ``MappingProxyType``,
+``ChainMap``: all become plain dicts), lists and deques (they become plain lists), tuples
+(their type is kept, namedtuples included), sets and frozensets are copied, recursively and
 without recursion limit; shared and cyclic references are kept as they are, except that
 a cycle closing through a tuple or frozenset gets the mask where it closes. A
 :class:`~logstream.patches.RunLogPatch` or :class:`~logstream.patches.RunLog` is copied
 with its ops and state redacted. Strings are new only when something was masked.
-**Objects** that can say what they hold (``model_dump()``, as LangChain messages and
-pydantic models do, and dataclasses) are looked into: one that holds no secret is
-returned as it is, by reference; one that holds a secret is replaced by its dumped data,
-redacted, so the secret never reaches a patch (``inspect_objects=False`` turns this
-off). Other objects (bytes, arbitrary classes) are returned as they are.
+**Objects** are looked into as :func:`~logstream.dumps` renders them, so what it writes
+holds no secret: one that can say what it holds (``model_dump()``, as LangChain messages
+and pydantic models do, ``dict()``, dataclasses, an ``Enum`` member's value) and holds no
+secret is returned as it is, by reference; one that holds a secret is replaced by its
+data, redacted. Any other object is rendered by ``dumps`` through its ``repr``: when that
+text holds a secret (by value pattern only: a repr is text, its keys are not known), the
+object is replaced by the ``{"type": "not_serializable", "class": ..., "repr": ...}``
+record ``dumps`` would write, with the secret masked. ``inspect_objects=False`` turns
+objects off. Bytes are masked as Latin-1 text (and come back as ``bytes``) when they hold
+a secret; numbers, UUIDs, dates and times are returned as they are. Whether anything was
+masked is tracked while copying, never by comparing values, whose ``==`` may raise.
 
 Example:
     >>> redact_secrets({"api_key": "abc", "max_tokens": 5, "q": "use sk-" + "a" * 24})
@@ -200,11 +207,11 @@ class SecretRedactor:
             starts with a literal character, as the defaults do.
         extra_patterns: Value patterns added to ``patterns``.
         mask: What secrets are replaced by.
-        inspect_objects: Look into objects that are not containers but can say what
-            they hold (``model_dump()``, as LangChain messages and pydantic models do,
-            or dataclasses): an object holding no secret is returned as it is; one that
-            holds a secret is replaced by its dumped data, redacted. ``False`` leaves
-            every such object alone.
+        inspect_objects: Look into objects that are not containers, as ``dumps``
+            renders them (``model_dump()``, ``dict()``, dataclasses, ``Enum`` values,
+            else their ``repr``): an object whose rendering holds no secret is returned
+            as it is; one whose rendering holds a secret is replaced by that rendering,
+            redacted. ``False`` leaves every such object alone.
 
     Raises:
         RedactionConfigError: A bare string was given where a collection is expected, a
@@ -399,6 +406,8 @@ class SecretRedactor:
 
     def _redact_repr(self, value: Any) -> Any:
         """Return ``value``, or the record ``dumps`` shows of it if its repr holds a secret."""
+        if getattr(type(value), "__repr__", None) is _OBJECT_REPR:  # "<mod.Cls object at 0x..>"
+            return value
         text = _safe_repr(value)
         masked = self.redact_text(text)
         if masked is text:
@@ -602,6 +611,7 @@ def _shown_as_object(value: Any) -> bool:
 
 
 _DUMP_METHODS = ("model_dump", "dict")
+_OBJECT_REPR: Any = object.__repr__
 _LEAVES: tuple[type, ...] = (int, float, complex, uuid.UUID, decimal.Decimal)
 _LEAVES += (datetime.date, datetime.time, datetime.timedelta)
 _DUMP_RESULT_TYPES = (dict, list, tuple, str, int, float, bool, type(None))

@@ -636,6 +636,15 @@ class TestIdsComparedAsWhatTheyAre:
         logs = rebuild(read_all(tracer))["logs"]
         assert (logs["a"]["final_output"], logs["b"]["final_output"]) == ("a", "b")
 
+    def test_equal_ids_of_other_types_are_not_the_root(self) -> None:
+        """A run id 3.0 under a root opened as 3 is a run of its own, with a log entry."""
+        tracer = make_tracer()
+        tracer.start_run("agent", run_id=3)  # type: ignore[arg-type]
+        tracer.start_run("child", parent_id=3, run_id=3.0)  # type: ignore[arg-type]
+        tracer.end_run(3.0, outputs={"output": "x"})  # type: ignore[arg-type]
+        assert tracer.is_open(3)  # type: ignore[arg-type]
+        assert rebuild(read_all(tracer))["logs"]["child"]["final_output"] == "x"
+
 
 class RaisingStr:
     """A value whose str and repr raise."""
