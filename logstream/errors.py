@@ -120,11 +120,13 @@ class RunTypeError(LogStreamError, TypeError):
         return (type(self), (self.run_id, self.event, self.run_type, self.expected))
 
 
-class RunArgumentError(LogStreamError, TypeError):
+class RunArgumentError(LogStreamError, TypeError, ValueError):
     """A run was started with an argument of the wrong kind; nothing was started.
 
     ``tags`` that are a bare string (``"abc"`` would be three tags) or hold a non-string,
-    a ``name`` or ``run_type`` that is not a string, an id that cannot be hashed.
+    a ``name`` or ``run_type`` that is not a string, an id that cannot be hashed. It is a
+    ``TypeError`` (what it is) and a ``ValueError`` (what LangChain's handler raises for
+    such tags: pydantic's ``ValidationError``), so either ``except`` catches it.
 
     Attributes:
         run_id: The id the start named.

@@ -99,6 +99,20 @@ class TestRunTreeStart:
         assert caught.value.argument == argument
         assert len(tree) == 1 and root.children == []
 
+    def test_run_argument_error_copies_with_its_fields(self, tree: RunTree) -> None:
+        """RunArgumentError round-trips through copy (its __reduce__) with every field."""
+        import copy
+
+        with pytest.raises(RunArgumentError) as caught:
+            tree.start(name="x", run_type="chain", tags="abc", event="chain start")  # type: ignore[arg-type]
+        clone = copy.deepcopy(caught.value)
+        assert (str(clone), clone.run_id, clone.event, clone.argument) == (
+            str(caught.value),
+            caught.value.run_id,
+            "chain start",
+            "tags",
+        )
+
     def test_discard_undoes_a_start(self, tree: RunTree) -> None:
         """discard removes the run and its place among its parent's children."""
         root = tree.start(name="agent", run_type="chain")

@@ -536,7 +536,7 @@ class TestStartIsWholeOrNothing:
         kwargs: dict[str, Any] = {"name": "child", "parent_id": root.id, **BAD_STARTS[case]}
         with pytest.raises(RunArgumentError) as caught:
             tracer.start_run(kwargs.pop("name"), **kwargs)
-        assert isinstance(caught.value, TypeError)
+        assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
         assert len(tracer.tree) == 1 and root.children == []
         assert "child" not in tracer.emitter.keys
         child = tracer.start_run("child", "llm", parent_id=root.id)
