@@ -47,11 +47,18 @@ logger = logging.getLogger(__name__)
 
 
 def _compare_dumps(value: Any) -> str:
-    """Render a value for jsonpatch's equality checks; never fails."""
+    """Render a value for jsonpatch's equality checks; never fails.
+
+    A value whose ``repr`` raises is rendered by its identity, so it compares unequal
+    to anything else and the diff replaces it.
+    """
     try:
         return json.dumps(value, sort_keys=True, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return object.__repr__(value)
 
 
 class _RootOutput:
