@@ -1,9 +1,9 @@
 """Side-by-side benchmark: logstream's handler against LangChain's, in one process.
 
-Each workload runs on both handlers, alternating (and swapping which goes first),
-``--pairs`` times; the table shows the median time of each and the median of the
-per-pair ratios (LangChain's time / ours), so a ratio of 3.0 means logstream did the
-same work in a third of the time.
+Each workload runs on both handlers, and on the floor handler (:class:`Floor`), in rounds
+that rotate which goes first, ``--pairs`` times; the table shows the median time of each
+and the median of the per-round ratios (LangChain's time / ours), so a ratio of 3.0 means
+logstream did the same work in a third of the time, and of our time / the floor's.
 
 Fairness: both handlers get the same calls with the same arguments, passed as
 LangChain's callback manager passes them (keywords ``run_id=``, ``parent_run_id=``,
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import platform
@@ -32,12 +33,15 @@ import threading
 import time
 import tracemalloc
 import uuid
+from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from logstream import LogStreamCallbackHandler, RunLog, RunLogPatch
+from logstream import LogStreamCallbackHandler, RunLog, RunLogPatch, dumps
+from logstream.model import isoformat_ms  # the fastest formatter we have: the floor uses it too
+from logstream.testing import FakeClock
 
 try:
     from langchain_core import __version__ as LANGCHAIN_VERSION
@@ -66,8 +70,13 @@ def _since(start: Timing) -> Timing:
     return wall - start[0], cpu - start[1]
 
 
-def _drain(handler: Any, loop: asyncio.AbstractEventLoop) -> int:
-    """Read a closed handler's stream to the end with ``async for`` in ``loop``."""
+def _drain(
+    handler: Any, loop: asyncio.AbstractEventLoop, collect: Optional[list[Any]] = None
+) -> int:
+    """Read a closed handler's stream to the end with ``async for`` in ``loop``.
+
+    With ``collect`` (only outside the timing: the floor check), each patch is kept there.
+    """
 
     async def read() -> int:
         count = 0
@@ -75,7 +84,12 @@ def _drain(handler: Any, loop: asyncio.AbstractEventLoop) -> int:
             count += 1
         return count
 
-    return loop.run_until_complete(read())
+    async def keep(into: list[Any]) -> int:
+        async for patch in handler:
+            into.append(patch)
+        return len(into)
+
+    return loop.run_until_complete(read() if collect is None else keep(collect))
 
 
 def _prompt_messages() -> list[list[Any]]:
@@ -132,14 +146,14 @@ def tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
     handler = handler_class(**params.get("options", {}))
     start = _clock()
     _produce_tokens(handler, params)
-    _drain(handler, loop)
+    _drain(handler, loop, params.get("collect"))
     return _since(start)
 
 
 def live_tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Tokens produced in a worker thread while ``async for`` reads them in the loop."""
     loop = params["loop"]
-    handler = handler_class()
+    handler = handler_class(**params.get("options", {}))
     errors: list[BaseException] = []
 
     def produce() -> None:
@@ -151,7 +165,7 @@ def live_tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
     start = _clock()
     producer = threading.Thread(target=produce)
     producer.start()
-    _drain(handler, loop)
+    _drain(handler, loop, params.get("collect"))
     producer.join()
     elapsed = _since(start)
     if errors:
@@ -162,7 +176,8 @@ def live_tokens(handler_class: Any, params: dict[str, Any]) -> Timing:
 def tree(handler_class: Any, params: dict[str, Any]) -> Timing:
     """Start and end many short chain runs, each with a tool child, with filters on."""
     loop, (root, *ids) = params["loop"], params["ids"]
-    handler = handler_class(include_types=["chain", "tool"], exclude_tags=["skip"])
+    options = params.get("options", {})
+    handler = handler_class(include_types=["chain", "tool"], exclude_tags=["skip"], **options)
     skip, keep, none = ["skip"], ["keep"], []  # each run's tags, as the manager passes them
     start = _clock()
     handler.on_chain_start(
@@ -180,7 +195,7 @@ def tree(handler_class: Any, params: dict[str, Any]) -> Timing:
         handler.on_tool_end("y", run_id=tool, parent_run_id=step, tags=tags)
         handler.on_chain_end({"o": i}, run_id=step, parent_run_id=root, tags=tags)
     handler.on_chain_end({"a": 1}, run_id=root, parent_run_id=None, tags=none)
-    _drain(handler, loop)
+    _drain(handler, loop, params.get("collect"))
     return _since(start)
 
 
@@ -213,6 +228,130 @@ def accumulate(handler_class: Any, params: dict[str, Any]) -> Timing:
     return _since(start)
 
 
+# -- the floor: the least pure-Python work that puts the same ops on the wire -----------
+
+
+_utc_now = functools.partial(datetime.now, timezone.utc)
+
+
+class Floor:
+    """The least pure-Python work that still streams the ops our handler streams.
+
+    For the callbacks the workloads send, with the default schema format
+    (``"streaming_events"``): no lock, no copies, no checks, no run records beyond a tuple
+    per open run, and a plain list as the buffer. It is what a handler would cost if it did
+    nothing but build the wire ops. Times are formatted by our own cached formatter
+    (``isoformat_ms``), so a trick of ours is never counted against us. ``main`` asserts,
+    outside the timing, that it streams the same ops as ours (compared as
+    :func:`logstream.dumps` writes them) for every workload it is timed on. Not thread-safe
+    except for the one live reader of ``live_tokens``, which polls.
+    """
+
+    def __init__(
+        self,
+        *,
+        include_types: Any = None,
+        exclude_tags: Any = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.buffer: list[list[dict[str, Any]]] = []
+        self.closed = False
+        self.clock = clock
+        self.include_types = None if include_types is None else frozenset(include_types)
+        self.exclude_tags = frozenset(exclude_tags or ())
+        self.root: Any = None
+        self.open: dict[Any, tuple[str, Any]] = {}  # run id -> (escaped log key, inputs)
+        self.names: dict[str, int] = {}
+
+    def _start(self, run_type: str, run_id: Any, tags: Any, metadata: Any, name: str,
+               inputs: Any) -> None:  # fmt: skip
+        time = self.clock()
+        if self.root is None:
+            self.root = run_id
+            state = {"id": str(run_id), "streamed_output": [], "final_output": None,
+                     "logs": {}, "name": name, "type": run_type}  # fmt: skip
+            self.buffer.append([{"op": "replace", "path": "", "value": state}])
+            return
+        if (self.include_types is not None and run_type not in self.include_types) or (
+            self.exclude_tags and not self.exclude_tags.isdisjoint(tags)
+        ):
+            return
+        count = self.names.get(name, 0) + 1
+        self.names[name] = count
+        key = name if count == 1 else f"{name}:{count}"
+        if "~" in key or "/" in key:
+            key = key.replace("~", "~0").replace("/", "~1")
+        key = "/logs/" + key
+        self.open[run_id] = (key, inputs)
+        entry = {"id": str(run_id), "name": name, "type": run_type, "tags": tags,
+                 "metadata": metadata, "start_time": isoformat_ms(time),
+                 "streamed_output": [], "streamed_output_str": [], "final_output": None,
+                 "end_time": None, "inputs": inputs}  # fmt: skip
+        self.buffer.append([{"op": "add", "path": key, "value": entry}])
+
+    def _end(self, run_id: Any, outputs: Any) -> None:
+        time = self.clock()
+        if run_id == self.root:
+            self.closed = True
+            return
+        run = self.open.pop(run_id, None)
+        if run is not None:
+            key, inputs = run
+            self.buffer.append([
+                {"op": "replace", "path": key + "/inputs", "value": inputs},
+                {"op": "add", "path": key + "/final_output", "value": outputs},
+                {"op": "add", "path": key + "/end_time",
+                 "value": isoformat_ms(time)},
+            ])  # fmt: skip
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: Any, tags: Any,
+                       metadata: Any, name: str, **kwargs: Any) -> None:  # fmt: skip
+        self._start("chain", run_id, tags, metadata, name, inputs)
+
+    def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+        self._end(run_id, outputs)
+
+    def on_llm_start(self, serialized: Any, prompts: Any, *, run_id: Any, tags: Any,
+                     metadata: Any, name: str, **kwargs: Any) -> None:  # fmt: skip
+        self._start("llm", run_id, tags, metadata, name, {"prompts": prompts})
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: Any, tags: Any,
+                            metadata: Any, name: str, **kwargs: Any) -> None:  # fmt: skip
+        self._start("chat_model", run_id, tags, metadata, name, {"messages": messages})
+
+    def on_llm_new_token(self, token: str, *, run_id: Any, chunk: Any = None,
+                         **kwargs: Any) -> None:  # fmt: skip
+        key = self.open[run_id][0]
+        self.buffer.append([
+            {"op": "add", "path": key + "/streamed_output_str/-", "value": token},
+            {"op": "add", "path": key + "/streamed_output/-",
+             "value": token if chunk is None else chunk.message},
+        ])  # fmt: skip
+
+    def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+        self._end(run_id, response)
+
+    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: Any, tags: Any,
+                      metadata: Any, name: str, **kwargs: Any) -> None:  # fmt: skip
+        self._start("tool", run_id, tags, metadata, name, kwargs.get("inputs"))
+
+    def on_tool_end(self, output: Any, *, run_id: Any, **kwargs: Any) -> None:
+        self._end(run_id, output)
+
+    async def __aiter__(self) -> Any:
+        """Yield each patch's ops; poll (no lock, no wake-up) until the root has ended."""
+        buffer, sent = self.buffer, 0
+        while True:
+            if sent < len(buffer):
+                yield buffer[sent]
+                sent += 1
+            elif self.closed:
+                if sent == len(buffer):
+                    return
+            else:
+                await asyncio.sleep(0.0005)
+
+
 # -- measuring ---------------------------------------------------------------------------
 
 
@@ -221,21 +360,54 @@ def _timed(workload: Workload, handler_class: Any, params: dict[str, Any]) -> Ti
     return workload(handler_class, params)
 
 
+def check_floor(title: str, workload: Workload, params: dict[str, Any]) -> None:
+    """Assert, outside any timing, that the floor streams our ops for ``workload``.
+
+    Both get the same fake clock; their patches are compared as :func:`logstream.dumps`
+    writes them, i.e. as they go on the wire.
+    """
+    streams = []
+    for handler_class in (Ours, Floor):
+        collected: list[Any] = []
+        options = {**params.get("options", {}), "clock": FakeClock()}
+        workload(handler_class, {**params, "options": options, "collect": collected})
+        streams.append([dumps(getattr(patch, "ops", patch)) for patch in collected])
+    ours, floor = streams
+    if ours != floor:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(ours, floor)) if a != b), min(map(len, streams))
+        )
+        shown = [s[at][:300] if at < len(s) else "<none>" for s in streams]
+        msg = f"{title}: the floor's patch {at} differs from ours:\n ours  {shown[0]}"
+        msg += f"\n floor {shown[1]}"
+        raise AssertionError(msg)
+
+
 def compare(
-    title: str, workload: Workload, params: dict[str, Any], pairs: int, with_langchain: bool
+    title: str,
+    workload: Workload,
+    params: dict[str, Any],
+    pairs: int,
+    with_langchain: bool,
+    with_floor: bool = True,
 ) -> None:
-    """Run one workload ``pairs`` times on each handler, alternating, and print a row."""
-    theirs: list[Timing] = []
-    ours: list[Timing] = []
+    """Run one workload ``pairs`` times on each handler, rotating the order, and print a row.
+
+    The handlers are ours, LangChain's (if installed) and the floor (if ``with_floor``);
+    each round runs them all once, starting with a different one each time.
+    """
+    classes: dict[str, Any] = {"ours": Ours}
+    if with_langchain:
+        classes["theirs"] = LangChainHandler
+    if with_floor:
+        classes["floor"] = Floor
+    times: dict[str, list[Timing]] = {name: [] for name in classes}
+    order = list(classes)
     for i in range(pairs):
-        if not with_langchain:
-            ours.append(_timed(workload, Ours, params))
-        elif i % 2 == 0:
-            theirs.append(_timed(workload, LangChainHandler, params))
-            ours.append(_timed(workload, Ours, params))
-        else:
-            ours.append(_timed(workload, Ours, params))
-            theirs.append(_timed(workload, LangChainHandler, params))
+        shift = i % len(order)
+        for name in order[shift:] + order[:shift]:
+            times[name].append(_timed(workload, classes[name], params))
+    ours, theirs, floor = times["ours"], times.get("theirs", []), times.get("floor", [])
     ours_wall = statistics.median(t[0] for t in ours)
     if theirs:
         lc = f"{statistics.median(t[0] for t in theirs):>9.3f}s"
@@ -244,7 +416,12 @@ def compare(
         ratios = f"{wall:>6.1f}x {cpu:>6.1f}x"
     else:
         lc, ratios = f"{'-':>10}", f"{'-':>7} {'-':>7}"
-    print(f"{title:<48} {lc} {ours_wall:>9.3f}s {ratios}", flush=True)
+    if floor:
+        over = statistics.median(a[0] / b[0] for a, b in zip(ours, floor))
+        floor_cols = f"{statistics.median(t[0] for t in floor):>9.3f}s {over:>9.2f}x"
+    else:
+        floor_cols = f"{'-':>10} {'-':>10}"
+    print(f"{title:<48} {lc} {ours_wall:>9.3f}s {ratios} {floor_cols}", flush=True)
 
 
 def scaling(patches: list[int], pairs: int, budget: float) -> None:
@@ -320,7 +497,7 @@ def memory(count: int, loop: asyncio.AbstractEventLoop, with_langchain: bool) ->
 def main() -> None:
     """Run every workload and print the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=5, help="alternating runs per workload")
+    parser.add_argument("--pairs", type=int, default=5, help="rounds per workload")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
     parser.add_argument(
         "--only",
@@ -349,15 +526,27 @@ def main() -> None:
     where = f"{os.cpu_count()} CPUs, {platform.machine()}, python {platform.python_version()}"
     lc = f"langchain-core {LANGCHAIN_VERSION}" if with_langchain else "no langchain-core"
     print(f"{where}, {lc}, pairs={args.pairs}{', quick' if args.quick else ''}")
-    print("times: median wall; ratios: median over pairs of LangChain's time / ours")
-    print(f"{'workload':<48} {'langchain':>10} {'logstream':>10} {'wall':>7} {'cpu':>7}")
+    print("times: median wall; wall/cpu: median over rounds of LangChain's time / ours;")
+    print("ours/floor: median over rounds of our wall time / the floor handler's (see Floor)")
+    print(
+        f"{'workload':<48} {'langchain':>10} {'logstream':>10} {'wall':>7} {'cpu':>7}"
+        f" {'floor':>10} {'ours/floor':>10}"
+    )
     for group, title, workload, params in workloads:
         if group in only:
-            compare(title, workload, params, args.pairs, with_langchain)
+            floored = workload is not accumulate
+            if floored:
+                check_floor(title, workload, params)
+            compare(title, workload, params, args.pairs, with_langchain, floored)
     if "buffer" in only:
         bounded = {**text, "options": {"max_buffer": 10**9}}
         compare(
-            "tokens: text, as above, max_buffer=10**9 (ours)", tokens, bounded, args.pairs, False
+            "tokens: text, as above, max_buffer=10**9 (ours)",
+            tokens,
+            bounded,
+            args.pairs,
+            False,
+            False,
         )
     if "runlog" in only:
         scaling([10_000 // scale, 100_000 // scale], args.pairs, 5 if args.quick else 120)

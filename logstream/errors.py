@@ -12,8 +12,10 @@ __all__ = [
     "BufferFullError",
     "DuplicateRunError",
     "FilterConfigError",
+    "LangChainVersionError",
     "LogFileError",
     "LogStreamError",
+    "NotAPatchError",
     "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
@@ -247,3 +249,61 @@ class LogFileError(LogStreamError, ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.source, self.line, self.reason))
+
+
+class NotAPatchError(LogStreamError, TypeError):
+    """Something that is not a patch was given where a patch goes (it has no ``ops``).
+
+    Attributes:
+        value: What was given.
+        event: Where it was given, e.g. ``"send"`` or ``"RunLog +"``.
+    """
+
+    def __init__(self, value: Any, event: str) -> None:
+        """Build the error for ``value`` given to ``event``.
+
+        Args:
+            value: What was given.
+            event: Where it was given.
+        """
+        self.value = value
+        self.event = event
+        msg = (
+            f"can't handle {event} of a {type(value).__name__}: it is not a patch "
+            "(no list of ops in .ops); pass a RunLogPatch(*ops)"
+        )
+        super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.value, self.event))
+
+
+class LangChainVersionError(LogStreamError, ImportError):
+    """``logstream.langchain.install()`` found no langchain-core, or one it does not support.
+
+    Attributes:
+        found: The installed langchain-core version, or ``None`` if it is not installed.
+        supported: The supported version range, e.g. ``">=1.0,<1.8"``.
+    """
+
+    def __init__(self, found: Any, supported: str) -> None:
+        """Build the error for langchain-core ``found`` outside ``supported``.
+
+        Args:
+            found: The installed version, or ``None``.
+            supported: The supported range.
+        """
+        self.found = found
+        self.supported = supported
+        if found is None:
+            why = "langchain-core is not installed"
+            fix = f"pip install 'langchain-core{supported}'"
+        else:
+            why = f"langchain-core {found} is installed, outside the supported {supported}"
+            fix = f"pip install 'langchain-core{supported}', or leave logstream uninstalled"
+        super().__init__(f"can't install logstream into LangChain: {why}; {fix}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.found, self.supported))

@@ -59,8 +59,13 @@ def utc_now() -> datetime:
 # datetime.isoformat() and strftime() cost microseconds each, and so does str() of a UUID
 # (it formats itself in Python code). For times in UTC the text of the last second seen
 # is kept (events come many per second) and only the fraction is added; the text of the
-# last id formatted is kept (the emitter asks for the id the tree just formatted). Each
-# cache is one tuple, replaced whole, so threads that race on it read a consistent entry.
+# last id formatted is kept (the emitter asks for the id the tree just formatted).
+#
+# The caches take no lock and need no GIL. Each is one module global holding an immutable
+# tuple, replaced whole: a reader loads the global once (a dict lookup of one reference,
+# thread-safe on a free-threaded build too) and reads only that tuple, which no one
+# changes. Racing threads may each build an entry and the last store wins; every entry
+# is correct, so a lost one only costs a rebuild. No read-modify-write spans two steps.
 
 _UTC = timezone.utc
 _ONE_SECOND = timedelta(seconds=1)
@@ -89,7 +94,7 @@ def _new_second(dt: datetime) -> tuple[datetime, datetime, str, str]:
         start.replace(tzinfo=None).isoformat(),
         start.strftime("%Y%m%dT%H%M%S"),
     )
-    _last_second = last
+    _last_second = last  # one store of a whole new entry
     return last
 
 
@@ -97,7 +102,7 @@ def isoformat_ms(dt: datetime) -> str:
     """Return ``dt.isoformat(timespec="milliseconds")``, faster for times in UTC."""
     if dt.tzinfo is not _UTC:
         return dt.isoformat(timespec="milliseconds")
-    last = _last_second
+    last = _last_second  # one load; only this tuple is read below (see above)
     if not last[0] <= dt < last[1]:
         last = _new_second(dt)
     return last[2] + _MS_UTC[dt.microsecond // 1000]
@@ -109,7 +114,7 @@ def _dotted_time(dt: datetime) -> str:
         if dt.tzinfo is None:
             return dt.strftime("%Y%m%dT%H%M%S%fZ")
         dt = dt.astimezone(_UTC)
-    last = _last_second
+    last = _last_second  # one load, as in isoformat_ms
     if not last[0] <= dt < last[1]:
         last = _new_second(dt)
     micro = dt.microsecond
@@ -199,11 +204,11 @@ def check_start_args(
 def id_string(run_id: Any) -> str:
     """Return ``str(run_id)``; the text of the last id asked for is kept."""
     global _last_id
-    last = _last_id
+    last = _last_id  # one load; the tuple holds the id, so its identity is not reused
     if last[0] is run_id:
         return last[1]
     text = str(run_id)
-    _last_id = (run_id, text)
+    _last_id = (run_id, text)  # one store of a whole new entry
     return text
 
 

@@ -151,7 +151,8 @@ class Tracer:
         self._bounded = max_buffer is not None
         self._token_routes: dict[Any, _TokenRoute] = {}  # by run_key(id)
         # The route of the last token, by the identity of its id object: a model streams
-        # its tokens with the same id object, and a UUID hashes in Python code.
+        # its tokens with the same id object, and a UUID hashes in Python code. Both are
+        # read and written only under self.lock (two stores, never seen half-done).
         self._last_token_id: Any = _NO_RUN
         self._last_token_route: Optional[_TokenRoute] = None
 
@@ -221,6 +222,17 @@ class Tracer:
             BufferFullError: The buffer is full (see ``when_full``).
         """
         return self.channel.put(RunLogPatch(*ops), event="send")
+
+    def send_patch(self, patch: RunLogPatch) -> bool:
+        """Put a whole patch on the stream as it is (not redacted).
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+
+        Raises:
+            BufferFullError: The buffer is full (see ``when_full``).
+        """
+        return self.channel.put(patch, event="send")
 
     def close(self) -> bool:
         """Close the stream; patches already queued are still delivered.
@@ -308,7 +320,7 @@ class Tracer:
             inputs = snapshot(inputs)
         tree, emitter = self.tree, self.emitter
         with self.lock:
-            if self.channel._closed:
+            if self.channel._closed:  # a hint (see add_token)
                 return None
             claimed = False
             if self._bounded:
@@ -384,6 +396,8 @@ class Tracer:
         lock.acquire()
         try:
             channel = self.channel
+            # A hint, as in every method: one load of a reference, atomic without the GIL
+            # too. A close it misses is settled by the put (put_serial's race notes).
             if channel._closed:
                 return
             if run_id is self._last_token_id and allowed_types is LLM_TYPES:
@@ -443,7 +457,7 @@ class Tracer:
         if self.redact is not None:
             chunk = self.redact(chunk)
         with self.lock:
-            if self.channel._closed:
+            if self.channel._closed:  # a hint (see add_token)
                 return
             ops = self.emitter.chunk(run_id, chunk)
             if not ops:
@@ -507,7 +521,7 @@ class Tracer:
                 inputs = redact(inputs)
         tree = self.tree
         with self.lock:
-            if self.channel._closed:
+            if self.channel._closed:  # a hint (see add_token)
                 return None
             claimed = False
             if self._bounded:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
+import threading
 import uuid
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
@@ -609,6 +611,36 @@ class TestFastFormatting:
         ]
         assert id_string(None) == "None"
         assert id_string("x") == "x"
+
+    def test_caches_shared_by_racing_threads_format_every_value_right(self) -> None:
+        """Threads formatting different seconds and ids at once each get their own text."""
+        base = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        ids = [uuid.uuid4() for _ in range(8)]
+        wrong: list[str] = []
+
+        def work(offset: int) -> None:
+            for i in range(2000):
+                dt = base + timedelta(seconds=offset + i % 3, microseconds=i * 997)
+                run_id = ids[(offset + i) % len(ids)]
+                if isoformat_ms(dt) != dt.isoformat(timespec="milliseconds"):
+                    wrong.append(f"isoformat_ms({dt!r})")
+                if _dotted_time(dt) != dt.strftime("%Y%m%dT%H%M%S%fZ"):
+                    wrong.append(f"_dotted_time({dt!r})")
+                if id_string(run_id) != str(run_id):
+                    wrong.append(f"id_string({run_id})")
+
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads often: between a cache's load and use
+        try:
+            threads = [threading.Thread(target=work, args=(n * 5,)) for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+                assert not thread.is_alive()
+        finally:
+            sys.setswitchinterval(switch_interval)
+        assert wrong == []
 
     def test_run_key_matches_equal_ids(self) -> None:
         """Equal ids (UUID, UUID subclass) share a key; other ids keep their type in theirs."""
