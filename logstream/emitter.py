@@ -33,7 +33,14 @@ from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
 from .model import Run, id_string, isoformat_ms, run_key
 from .patches import JsonPatchOp, LogEntry, RunState
-from .payloads import SCHEMA_FORMATS, SchemaFormat, snapshot, wire_inputs, wire_outputs
+from .payloads import (
+    SCHEMA_FORMATS,
+    SchemaFormat,
+    is_placeholder_input,
+    snapshot,
+    wire_inputs,
+    wire_outputs,
+)
 
 __all__ = ["PatchEmitter", "check_schema_format"]
 
@@ -46,7 +53,6 @@ __all__ = ["PatchEmitter", "check_schema_format"]
 
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _RAW_TYPES = frozenset({"retriever", "llm", "chat_model"})  # shown in their envelope
-_PLACEHOLDER_INPUT = {"input": ""}  # what a streaming runnable reports before its input
 
 
 def _copied(value: Any) -> Any:
@@ -78,7 +84,7 @@ def _entry_inputs(run_type: str, inputs: Any) -> Any:
         if type(inner) in _SCALAR_TYPES:
             return inner
         if type(inner) is dict:
-            return None if inner == _PLACEHOLDER_INPUT else _copied(inner)
+            return None if is_placeholder_input(inner) else _copied(inner)
         if not isinstance(inner, dict):
             return _copied(inner)
     return wire_inputs(run_type, inputs)
@@ -160,16 +166,19 @@ class PatchEmitter:
             return root is not None
         if type(run_id) is UUID and type(root) is UUID:  # UUID.__eq__ is Python code
             return run_id.int == root.int
-        return root is not None and run_id == root
+        return root is not None and run_key(run_id) == run_key(root)  # 3 is not 3.0
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
         return not self.is_root(run_id) and self.run_filter.should_include(name, run_type, tags)
 
     def start(self, run: Run) -> list[JsonPatchOp]:
-        """Return the ops for a run that started: the root state, or its log entry."""
+        """Return the ops for a run that started: the root state, or its log entry.
+
+        The entry is built before anything is recorded (the root's id, a log key), so a
+        value that raises while it is copied leaves the emitter as it was.
+        """
         if self.root_id is None:
-            self.root_id = run.id
             state: RunState = {
                 "id": id_string(run.id),
                 "streamed_output": [],
@@ -178,14 +187,13 @@ class PatchEmitter:
                 "name": run.name,
                 "type": run.run_type,
             }
+            self.root_id = run.id
             return [{"op": "replace", "path": "", "value": state}]
         run_id, name, run_type, tags = run.id, run.name, run.run_type, run.tags
         if self.is_root(run_id) or not self.run_filter.should_include(name, run_type, tags):
             # An id reused after its run ended must not reach the earlier run's entry.
             self._paths.pop(run_key(run_id), None)
             return []
-        path = "/logs/" + escape_key(self.keys.allocate(name))
-        self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
         metadata = run.metadata
         entry: LogEntry = {
             "id": id_string(run_id),
@@ -201,6 +209,8 @@ class PatchEmitter:
         }
         if self.schema_format == "streaming_events":
             entry["inputs"] = _entry_inputs(run_type, run.inputs)
+        path = "/logs/" + escape_key(self.keys.allocate(name))
+        self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
         return [{"op": "add", "path": path, "value": entry}]
 
     def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:

@@ -16,6 +16,7 @@ __all__ = [
     "LogFileError",
     "LogStreamError",
     "NotAPatchError",
+    "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
     "UnknownRunError",
@@ -119,6 +120,40 @@ class RunTypeError(LogStreamError, TypeError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.run_id, self.event, self.run_type, self.expected))
+
+
+class RunArgumentError(LogStreamError, TypeError, ValueError):
+    """A run was started with an argument of the wrong kind; nothing was started.
+
+    ``tags`` that are a bare string (``"abc"`` would be three tags) or hold a non-string,
+    a ``name`` or ``run_type`` that is not a string, an id that cannot be hashed. It is a
+    ``TypeError`` (what it is) and a ``ValueError`` (what LangChain's handler raises for
+    such tags: pydantic's ``ValidationError``), so either ``except`` catches it.
+
+    Attributes:
+        run_id: The id the start named.
+        event: The event, e.g. ``"chain start"``.
+        argument: Which argument is wrong: ``"tags"``, ``"name"``, ``"run_type"`` or
+            ``"run_id"``.
+    """
+
+    def __init__(self, message: str, run_id: Any, event: str, argument: str) -> None:
+        """Build the error; ``message`` says which run, which argument and the fix.
+
+        Args:
+            message: The whole message.
+            run_id: The id the start named.
+            event: The event.
+            argument: Which argument is wrong.
+        """
+        self.run_id = run_id
+        self.event = event
+        self.argument = argument
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.args[0], self.run_id, self.event, self.argument))
 
 
 class SchemaFormatError(LogStreamError, ValueError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
-from .errors import DuplicateRunError, RunTypeError, UnknownRunError
+from .errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
 
 __all__ = [
     "UNSET",
@@ -32,6 +32,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunTree",
+    "check_start_args",
     "id_string",
     "isoformat_ms",
     "run_key",
@@ -124,13 +125,80 @@ _UUID = uuid.UUID
 
 
 def run_key(run_id: Any) -> Any:
-    """Return the key a run id is filed under: a UUID's ``int``, any other id as it is.
+    """Return the key a run id is filed under: a UUID's ``int``, any other id with its type.
 
     A UUID hashes and compares in Python code; its ``int`` does so in C, which makes
-    every lookup of a run several times cheaper. (Ids are UUIDs; an id that is a plain
-    ``int`` equal to some UUID's value would share that UUID's key.)
+    every lookup of a run several times cheaper. Any other id (a string, an ``int``) is
+    filed as ``(type, id)``, a tuple, which never equals a UUID's ``int``: ids are
+    compared as what they are, so ``3`` is not ``UUID(int=3)``, nor ``"3"``, nor ``3.0``.
     """
-    return run_id.int if isinstance(run_id, _UUID) else run_id
+    return run_id.int if isinstance(run_id, _UUID) else (type(run_id), run_id)
+
+
+def check_start_args(
+    run_id: Any, name: Any, run_type: Any, tags: Any, event: str = "start"
+) -> list[str]:
+    """Check the arguments a run starts with; return its tags as a new list.
+
+    Args:
+        run_id: The run's id (any hashable value; ids are normally UUIDs).
+        name: The run's name: a string.
+        run_type: The run's type: a string.
+        tags: The run's tags: ``None`` or a collection of strings (not one string).
+        event: The event's name, for error messages.
+
+    Returns:
+        The tags, copied into a list (empty for ``None``).
+
+    Raises:
+        RunArgumentError: An argument is of the wrong kind; nothing was started.
+    """
+    who = f"run {run_id}" if run_id is not None else "a new run"
+    if not isinstance(name, str):
+        msg = (
+            f"can't handle {event} for {who}: its name must be a string, got {type(name).__name__}"
+        )
+        raise RunArgumentError(msg, run_id, event, "name")
+    if not isinstance(run_type, str):
+        msg = (
+            f"can't handle {event} for {who} ({name!r}): its run_type must be a "
+            f"string such as 'chain' or 'llm', got {type(run_type).__name__}"
+        )
+        raise RunArgumentError(msg, run_id, event, "run_type")
+    if tags is None:
+        tag_list: list[str] = []
+    elif isinstance(tags, (str, bytes)):
+        msg = (
+            f"can't handle {event} for {who} ({name!r}): tags must be a "
+            f"collection of strings, got the single string {tags!r}; write tags=[{tags!r}]"
+        )
+        raise RunArgumentError(msg, run_id, event, "tags")
+    else:
+        try:
+            tag_list = list(tags)
+        except Exception as exc:
+            msg = (
+                f"can't handle {event} for {who} ({name!r}): tags must be a "
+                f"collection of strings, got {type(tags).__name__}"
+            )
+            raise RunArgumentError(msg, run_id, event, "tags") from exc
+        for tag in tag_list:
+            if not isinstance(tag, str):
+                msg = (
+                    f"can't handle {event} for {who} ({name!r}): tags must be "
+                    f"strings, got a {type(tag).__name__} among them"
+                )
+                raise RunArgumentError(msg, run_id, event, "tags")
+    if not isinstance(run_id, _UUID):
+        try:
+            hash(run_id)
+        except Exception as exc:
+            msg = (
+                f"can't handle {event} for a run {name!r}: its id must be hashable "
+                f"(a UUID), got {type(run_id).__name__}"
+            )
+            raise RunArgumentError(msg, run_id, event, "run_id") from exc
+    return tag_list
 
 
 def id_string(run_id: Any) -> str:
@@ -288,6 +356,7 @@ class RunTree:
         tags: Optional[list[str]] = None,
         metadata: Optional[dict[str, Any]] = None,
         inputs: Any = None,
+        event: str = "start",
     ) -> Run:
         """Open a run and link it to its parent.
 
@@ -302,6 +371,7 @@ class RunTree:
             tags: The run's tags (the list is copied).
             metadata: The run's metadata (the dict is copied).
             inputs: What the run was given.
+            event: The event's name, for error messages.
 
         Returns:
             The new run.
@@ -309,14 +379,20 @@ class RunTree:
         Raises:
             DuplicateRunError: A run with this id (given or generated) is already open;
                 the tree is unchanged.
+            RunArgumentError: ``name``, ``run_type``, ``tags`` or ``run_id`` is of the
+                wrong kind (see :func:`check_start_args`); the tree is unchanged.
         """
         if run_id is None:
             run_id = self.new_id()
+        # Everything that can fail (a bad argument, metadata that will not copy, an id
+        # whose text raises) happens before the tree changes: a start is whole or nothing.
+        tag_list = check_start_args(run_id, name, run_type, tags, event)
         runs = self._runs
-        key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
+        key = run_id.int if isinstance(run_id, _UUID) else (type(run_id), run_id)  # run_key()
         held = runs.get(key)
         if held is not None:
             raise DuplicateRunError(run_id, held.name, held.run_type)
+        metadata_copy = {} if metadata is None else dict(metadata)
         now = self.clock()
         own_order = _dotted_time(now) + id_string(run_id)
         parent = None if parent_id is None else runs.get(run_key(parent_id))
@@ -332,7 +408,6 @@ class RunTree:
             parent_id, trace_id, dotted_order = None, run_id, own_order
         else:
             trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
-            parent.children.append(run_id)
         run = Run(  # positionally, in field order: much cheaper than by keyword
             run_id,
             name,
@@ -340,8 +415,8 @@ class RunTree:
             parent_id,
             trace_id,
             dotted_order,
-            list(tags) if tags else [],
-            dict(metadata) if metadata else {},
+            tag_list,
+            metadata_copy,
             inputs,
             now,
             None,  # outputs
@@ -349,8 +424,27 @@ class RunTree:
             None,  # end_time
             [RunEvent("start", now, {})],
         )
+        if parent is not None:
+            parent.children.append(run_id)
         runs[key] = run
         return run
+
+    def discard(self, run: Run) -> None:
+        """Undo :meth:`start` of a run that is still open, as if it never started.
+
+        For an edge whose own work for the start failed after the tree moved (the
+        emitter could not build the run's entry): the run leaves the tree and its
+        parent's children, and no finished state is remembered for its id.
+
+        Args:
+            run: The run :meth:`start` returned.
+        """
+        key = run_key(run.id)
+        if self._runs.get(key) is run:
+            del self._runs[key]
+        parent = None if run.parent_id is None else self._runs.get(run_key(run.parent_id))
+        if parent is not None and parent.children and parent.children[-1] is run.id:
+            parent.children.pop()
 
     def count_token(self, run_id: uuid.UUID, allowed_types: frozenset[str]) -> Run:
         """Record one streamed token on an open run.
@@ -498,7 +592,7 @@ class RunTree:
     def _close(
         self, run_id: uuid.UUID, event: str, allowed_types: frozenset[str], kind: str
     ) -> Run:
-        key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
+        key = run_id.int if isinstance(run_id, _UUID) else (type(run_id), run_id)  # run_key()
         run = self._runs.pop(key, None)
         if run is None:
             raise self._unknown(run_id, event)

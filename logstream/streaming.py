@@ -47,11 +47,18 @@ logger = logging.getLogger(__name__)
 
 
 def _compare_dumps(value: Any) -> str:
-    """Render a value for jsonpatch's equality checks; never fails."""
+    """Render a value for jsonpatch's equality checks; never fails.
+
+    A value whose ``repr`` raises is rendered by its identity, so it compares unequal
+    to anything else and the diff replaces it.
+    """
     try:
         return json.dumps(value, sort_keys=True, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return object.__repr__(value)
 
 
 class _RootOutput:
@@ -66,8 +73,10 @@ class _RootOutput:
         self.reported: Any = None  # a copy of ``final`` as the last diff reported it
 
     def ops(self, chunk: Any) -> list[JsonPatchOp]:
-        if self.redact is not None:
-            chunk = self.redact(chunk)
+        # With a redactor, each chunk is redacted on its own for /streamed_output, and
+        # the chunks added up are redacted as a whole for /final_output: a secret split
+        # across chunks looks like one only once its pieces are joined.
+        redact = self.redact
         prev = self.reported
         if self.final is None:
             final = chunk
@@ -79,11 +88,14 @@ class _RootOutput:
         self.final = final
         # Diff against what was reported, not the live value: a target that changes a
         # chunk after yielding it must not make the next diff disagree with the stream.
-        self.reported = snapshot(final)
+        # (A redacted value is a copy already.)
+        shown = snapshot(final) if redact is None else redact(final)
+        self.reported = shown
         ops: list[JsonPatchOp] = []
         if self.with_list:
-            ops.append({"op": "add", "path": "/streamed_output/-", "value": snapshot(chunk)})
-        for op in jsonpatch.JsonPatch.from_diff(prev, final, dumps=_compare_dumps):
+            piece = snapshot(chunk) if redact is None else redact(chunk)
+            ops.append({"op": "add", "path": "/streamed_output/-", "value": piece})
+        for op in jsonpatch.JsonPatch.from_diff(prev, shown, dumps=_compare_dumps):
             op = dict(op)
             op["path"] = "/final_output" + op["path"]
             if "from" in op:

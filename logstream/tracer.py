@@ -47,7 +47,7 @@ from uuid import UUID
 
 from .emitter import PatchEmitter
 from .filters import RULE_NAMES, RunFilter
-from .model import UNSET, Clock, IdFactory, Run, RunTree, run_key, utc_now
+from .model import UNSET, Clock, IdFactory, Run, RunTree, check_start_args, run_key, utc_now
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import SchemaFormat, snapshot
 from .stream import BufferStats, PatchChannel, WhenFull
@@ -302,8 +302,13 @@ class Tracer:
         Returns:
             The run's record, or ``None`` if the stream is closed.
 
+        A start is whole or leaves no trace: when it raises, no run was opened, no log
+        key handed out and no patch queued, on a bounded stream as on an unbounded one.
+
         Raises:
             DuplicateRunError: ``run_id`` is already open.
+            RunArgumentError: ``tags`` is a bare string or holds a non-string, ``name``
+                or ``run_type`` is not a string, or ``run_id`` cannot be hashed.
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
         redact = self.redact
@@ -321,9 +326,10 @@ class Tracer:
             if self._bounded:
                 if run_id is None:
                     run_id = tree.new_id()
+                tags = check_start_args(run_id, name, run_type, tags, event)
                 tree.check_start(run_id)
                 emits = emitter.root_id is None or emitter.should_include(
-                    run_id, name, run_type, tags or []
+                    run_id, name, run_type, tags
                 )
                 if not self._claim(emits, event, run_id):
                     return None
@@ -337,8 +343,13 @@ class Tracer:
                     tags=tags,
                     metadata=metadata,
                     inputs=inputs,
+                    event=event,
                 )
-                ops = emitter.start(run)
+                try:
+                    ops = emitter.start(run)
+                except BaseException:  # the emitter moved nothing: undo the tree's start
+                    tree.discard(run)
+                    raise
             except BaseException:
                 if claimed:
                     self.channel.release()

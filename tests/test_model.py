@@ -15,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.errors import DuplicateRunError, LogStreamError, RunTypeError, UnknownRunError
+from logstream.errors import (
+    DuplicateRunError,
+    LogStreamError,
+    RunArgumentError,
+    RunTypeError,
+    UnknownRunError,
+)
 from logstream.model import (
     UNSET,
     Run,
@@ -74,6 +80,53 @@ def state_of(tree: RunTree, runs: list[Run]) -> list[Any]:
 
 
 class TestRunTreeStart:
+    @pytest.mark.parametrize(
+        ("kwargs", "argument"),
+        [
+            ({"tags": "abc"}, "tags"),
+            ({"tags": ["ok", 3]}, "tags"),
+            ({"run_type": ("chain",)}, "run_type"),
+            ({"name": None}, "name"),
+            ({"run_id": {"a": 1}}, "run_id"),
+        ],
+    )
+    def test_wrong_kind_of_argument_leaves_tree_unchanged(
+        self, tree: RunTree, kwargs: dict[str, Any], argument: str
+    ) -> None:
+        """A start with a wrong kind of argument raises RunArgumentError; no run opens."""
+        root = tree.start(name="agent", run_type="chain")
+        start: dict[str, Any] = {"name": "x", "run_type": "chain", "parent_id": root.id}
+        with pytest.raises(RunArgumentError) as caught:
+            tree.start(**{**start, **kwargs})
+        assert caught.value.argument == argument
+        assert len(tree) == 1 and root.children == []
+
+    def test_run_argument_error_copies_with_its_fields(self, tree: RunTree) -> None:
+        """RunArgumentError round-trips through copy (its __reduce__) with every field."""
+        import copy
+
+        with pytest.raises(RunArgumentError) as caught:
+            tree.start(name="x", run_type="chain", tags="abc", event="chain start")  # type: ignore[arg-type]
+        clone = copy.deepcopy(caught.value)
+        assert (str(clone), clone.run_id, clone.event, clone.argument) == (
+            str(caught.value),
+            caught.value.run_id,
+            "chain start",
+            "tags",
+        )
+
+    def test_discard_undoes_a_start(self, tree: RunTree) -> None:
+        """discard removes the run and its place among its parent's children."""
+        root = tree.start(name="agent", run_type="chain")
+        kept = tree.start(name="a", run_type="chain", parent_id=root.id)
+        dropped = tree.start(name="b", run_type="chain", parent_id=root.id)
+        tree.discard(dropped)
+        assert dropped.id not in tree and kept.id in tree
+        assert root.children == [kept.id]
+        with pytest.raises(UnknownRunError) as caught:
+            tree.end(dropped.id, outputs=None)
+        assert caught.value.state == "unknown"
+
     def test_root_has_no_parent_and_is_its_own_trace(self, tree: RunTree) -> None:
         """A run started without a parent is a root whose trace id is its own id."""
         root = tree.start(name="agent", run_type="chain")
@@ -590,14 +643,16 @@ class TestFastFormatting:
         assert wrong == []
 
     def test_run_key_matches_equal_ids(self) -> None:
-        """Equal ids (UUID, UUID subclass) share a key; other ids are their own key."""
+        """Equal ids (UUID, UUID subclass) share a key; other ids keep their type in theirs."""
 
         class SubUUID(uuid.UUID):
             pass
 
         a = uuid.uuid4()
         assert run_key(a) == run_key(uuid.UUID(str(a))) == run_key(SubUUID(str(a))) == a.int
-        assert run_key("abc") == "abc"
+        assert run_key("abc") == run_key("ab" + "c") != "abc"
+        assert run_key(a.int) != run_key(a)
+        assert len({run_key(3), run_key(3.0), run_key("3"), run_key(uuid.UUID(int=3))}) == 4
 
 
 class TestFinishedMemory:

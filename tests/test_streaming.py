@@ -200,6 +200,48 @@ class TestRootOps:
         assert "secret" not in repr(ops)
 
 
+class _ReprRaises:
+    """A chunk whose repr and str raise."""
+
+    def __repr__(self) -> str:
+        msg = "no text"
+        raise RuntimeError(msg)
+
+    __str__ = __repr__
+
+
+class _EqRaises:
+    """A chunk whose ==, truth value and hash raise, as a numpy array's do."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        msg = "ambiguous"
+        raise ValueError(msg)
+
+    def __bool__(self) -> bool:
+        msg = "ambiguous"
+        raise ValueError(msg)
+
+
+class TestHostileChunks:
+    @pytest.mark.parametrize("make", [_ReprRaises, _EqRaises, lambda: [_ReprRaises()]])
+    def test_chunks_whose_dunders_raise_stream_to_the_end(self, make: Callable[[], Any]) -> None:
+        """Root chunks whose repr, == or truth value raise are streamed; the diff holds."""
+        chunks = [make(), make()]
+
+        def agent(_: Any) -> Iterator[Any]:
+            yield from chunks
+
+        log: Any = RunLogPatch()
+        for patch in stream_log(agent, None):
+            log = log + patch
+        streamed = log.state["streamed_output"]
+        assert [type(item) for item in streamed] == [type(chunk) for chunk in chunks]
+        final = log.state["final_output"]  # the latest chunk (+ fails), or the lists joined
+        assert len(final) == 2 if isinstance(final, list) else type(final) is type(chunks[1])
+
+
 class TestStates:
     @pytest.mark.parametrize("runner", [collect, acollect])
     def test_diff_false_yields_growing_states(self, runner: Callable[..., list[Any]]) -> None:
