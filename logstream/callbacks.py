@@ -21,11 +21,14 @@ and raise nothing.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Optional, TypeVar
 from uuid import UUID
 
 from .emitter import check_schema_format
+from .errors import NotAPatchError
 from .filters import RULE_NAMES
 from .model import UNSET, Clock
 from .patches import JsonPatchOp, RunLogPatch
@@ -39,7 +42,7 @@ from .payloads import (
 from .stream import BufferStats, WhenFull
 from .tracer import LLM_TYPES, Redactor, Tracer
 
-__all__ = ["LogStreamCallbackHandler"]
+__all__ = ["LogStreamCallbackHandler", "PatchSender"]
 
 T = TypeVar("T")
 
@@ -79,6 +82,96 @@ def _retry_details(retry_state: Any) -> dict[str, Any]:
         details["outcome"] = "success"
         details["result"] = str(outcome.result())
     return details
+
+
+class PatchSender:
+    """The handler's ``send_stream``: the writer end LangChain's ``astream_log`` writes to.
+
+    LangChain's ``Runnable.astream_log`` and ``astream_events(version="v1")`` build the
+    handler with ``auto_close=False``, run the runnable in a task that sends the root's
+    output patches with ``await handler.send_stream.send(patch)`` and, whether the
+    runnable ended or failed, ends the stream with ``await handler.send_stream.aclose()``;
+    LangChain's own handler also calls ``send_nowait`` and ``close``. This object has
+    those four methods and feeds the handler's one channel, so the consumer reads the
+    callbacks' patches and these in the order they were queued, from any event loop.
+
+    Closing never raises and always ends the stream, so a wrapper that fails still lets
+    its consumer stop waiting and see the failure. A patch sent after the stream closed
+    goes nowhere and raises nothing, as with LangChain's stream; :meth:`send_nowait`
+    returns ``False`` then.
+
+    Args:
+        tracer: The tracer whose channel the patches go to.
+    """
+
+    __slots__ = ("_tracer",)
+
+    def __init__(self, tracer: Tracer) -> None:
+        """Write to ``tracer``'s channel."""
+        self._tracer = tracer
+
+    def send_nowait(self, patch: Any) -> bool:
+        """Queue ``patch`` (ours, LangChain's, or anything with a list of ``ops``).
+
+        A patch of another class is queued as our :class:`~logstream.patches.RunLogPatch`
+        of the same ops, so the consumer sees one class.
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+
+        Raises:
+            NotAPatchError: ``patch`` has no ``ops`` (a ``TypeError``); nothing queued.
+            BufferFullError: The handler's buffer is bounded and full.
+        """
+        if type(patch) is not RunLogPatch:
+            patch = _as_patch(patch)
+        return self._tracer.send_patch(patch)
+
+    async def send(self, patch: Any) -> bool:
+        """Queue ``patch`` as :meth:`send_nowait` does, without blocking the event loop.
+
+        On a bounded handler with ``when_full="block"`` the wait for room happens in a
+        worker thread, so a consumer in the same loop can make that room.
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+
+        Raises:
+            NotAPatchError: ``patch`` has no ``ops`` (a ``TypeError``); nothing queued.
+            BufferFullError: The handler's buffer is bounded and full.
+        """
+        if not self._tracer.channel.bounded:
+            return self.send_nowait(patch)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.send_nowait, patch))
+
+    def close(self) -> bool:
+        """End the stream; what was queued is still delivered. Never raises.
+
+        Returns:
+            ``False`` if it was already closed.
+        """
+        return self._tracer.close()
+
+    async def aclose(self) -> bool:
+        """End the stream, as :meth:`close`. Never raises.
+
+        Returns:
+            ``False`` if it was already closed.
+        """
+        return self._tracer.close()
+
+    def __repr__(self) -> str:
+        """Show the channel it writes to."""
+        return f"<PatchSender to {self._tracer.channel!r}>"
+
+
+def _as_patch(patch: Any) -> RunLogPatch:
+    """Return our patch with ``patch``'s ops, or raise :class:`NotAPatchError`."""
+    ops = getattr(patch, "ops", None)
+    if ops is None or isinstance(ops, (str, bytes, Mapping)):
+        raise NotAPatchError(patch, "send")
+    return RunLogPatch.from_ops(list(ops))
 
 
 class LogStreamCallbackHandler:
@@ -196,6 +289,7 @@ class LogStreamCallbackHandler:
             block_timeout=block_timeout,
         )
         self.lock = self._tracer.lock
+        self.send_stream = PatchSender(self._tracer)
         self._add_token = self._tracer.add_token  # bound once: the hottest callback's target
 
     def __setattr__(self, name: str, value: Any) -> None:

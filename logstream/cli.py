@@ -25,10 +25,13 @@ from .errors import LogFileError
 from .patches import RunLogPatch
 from .redact import SecretRedactor
 from .sinks import (
+    DEFAULT_MAX_LINE_BYTES,
     MISSING_END,
     EndRecord,
     JsonLinesSink,
     Recording,
+    _error_text,
+    _is_fifo,
     _no_constant,
     _printable,
     read_jsonl,
@@ -103,7 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="with --follow: give up after SECONDS with no new data",
+        help="with --follow: give up after SECONDS with no new line",
+    )
+    replay.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="BYTES",
+        help="refuse a line longer than BYTES (default: %(default)s, 64 MiB)",
     )
     replay.add_argument(
         "--partial",
@@ -187,7 +197,7 @@ def _record(args: argparse.Namespace) -> int:
     with _output(args.out) as out:
         patches = source() if patches is None else patches
         try:
-            count = _write_all(JsonLinesSink(out), patches, where)
+            count = _write_all(JsonLinesSink(out), patches, where, redact)
         finally:
             close = getattr(patches, "close", None)
             if close is not None:
@@ -197,8 +207,17 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_all(sink: JsonLinesSink, patches: Iterator[Any], where: str) -> int:
-    """Write every patch, then the end record; tell a failed target from a failed write."""
+def _write_all(
+    sink: JsonLinesSink,
+    patches: Iterator[Any],
+    where: str,
+    redact: Optional[SecretRedactor] = None,
+) -> int:
+    """Write every patch, then the end record; tell a failed target from a failed write.
+
+    The target's error is named as ``"Type: message"`` (see :func:`_failure`) in the end
+    record and on stderr, masked by ``redact`` when given.
+    """
     while True:
         try:
             patch = next(patches)
@@ -208,8 +227,8 @@ def _write_all(sink: JsonLinesSink, patches: Iterator[Any], where: str) -> int:
             _end_quietly(sink, exc)
             raise
         except BaseException as exc:  # the target's error, SystemExit included
-            _end_quietly(sink, exc)
-            failure = f"{type(exc).__name__}: {exc}"
+            failure = _failure(exc, redact)
+            _end_quietly(sink, failure)
             msg = f"the target raised {failure} ({_count(sink.patches, 'patch')} in {where})"
             raise CommandError(msg) from None
         try:
@@ -223,7 +242,19 @@ def _write_all(sink: JsonLinesSink, patches: Iterator[Any], where: str) -> int:
     return sink.patches
 
 
-def _end_quietly(sink: JsonLinesSink, error: BaseException) -> None:
+def _failure(error: BaseException, redact: Optional[SecretRedactor]) -> str:
+    """Return ``"Type: message"`` for the target's error, masked by ``redact``; never raises."""
+    text = _error_text(error) or type(error).__name__
+    if redact is None:
+        return text
+    try:
+        masked = redact(text)
+    except Exception:  # a redactor that fails must not let the message through
+        return f"{type(error).__name__}: <message withheld: redaction failed>"
+    return masked if isinstance(masked, str) else type(error).__name__
+
+
+def _end_quietly(sink: JsonLinesSink, error: Union[BaseException, str]) -> None:
     with contextlib.suppress(OSError):
         sink.end(error)
 
@@ -305,6 +336,12 @@ def _replay(args: argparse.Namespace) -> int:
         raise CommandError("--timeout needs --follow", 2)
     if args.timeout is not None and args.file == "-":
         raise CommandError("--timeout does not apply to stdin (it waits for the writer)", 2)
+    if args.max_line_bytes < 1:
+        msg = f"--max-line-bytes must be a positive number of bytes, not {args.max_line_bytes}"
+        raise CommandError(msg, 2)
+    if args.timeout is not None and _is_fifo(args.file):
+        msg = "--timeout does not apply to a FIFO (opening and reading it wait for its writer)"
+        raise CommandError(msg, 2)
     if args.timeout is not None and not args.timeout > 0:
         raise CommandError(f"--timeout must be a positive number of seconds, not {args.timeout}", 2)
     live = args.follow and not args.json
@@ -323,10 +360,11 @@ def _replay(args: argparse.Namespace) -> int:
             require_end=not args.partial,
             follow=args.follow,
             timeout=args.timeout,
+            max_line_bytes=args.max_line_bytes,
             on_record=(lambda record: _show_live(out, record)) if live else None,
         )
         if args.json:
-            text = _safe_json(format_state(recording.state))
+            text = _safe_json(_state_text(recording))
         else:
             text = ("\n" if live else "") + format_tree(recording)
     except LogFileError as exc:
@@ -340,6 +378,18 @@ def _replay(args: argparse.Namespace) -> int:
     out.write(text)
     out.flush()
     return 0
+
+
+def _state_text(recording: Recording) -> str:
+    """Return the final state as indented JSON, or say in one line that it is too deep."""
+    try:
+        return format_state(recording.state)
+    except RecursionError:
+        msg = (
+            f"{recording.source}: the final state is nested too deeply to print as JSON; "
+            "replay without --json prints its run tree"
+        )
+        raise CommandError(msg) from None
 
 
 def _show_live(out: TextIO, record: Union[RunLogPatch, EndRecord]) -> None:

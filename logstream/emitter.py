@@ -60,7 +60,6 @@ SCHEMA_FORMATS: frozenset[str] = frozenset({"original", "streaming_events"})
 # under "input"/"output" of a chain, tool or prompt run) take a fast path first.
 
 _RAW_TYPES = frozenset({"retriever", "llm", "chat_model"})  # shown in their envelope
-_PLACEHOLDER_INPUT = {"input": ""}  # what a streaming runnable reports before its input
 
 
 def wire_inputs(run_type: str, inputs: Any) -> Any:
@@ -79,16 +78,28 @@ def wire_inputs(run_type: str, inputs: Any) -> Any:
         if type(inner) in SCALAR_TYPES:
             return inner
         if type(inner) is dict:
-            return None if inner == _PLACEHOLDER_INPUT else snapshot(inner)
+            return None if is_placeholder_input(inner) else snapshot(inner)
         if not isinstance(inner, dict):
             return snapshot(inner)
     value = snapshot(inputs)
     if run_type in _RAW_TYPES or not isinstance(value, dict):
         return value
     inner = value.get("input")
-    if isinstance(inner, dict) and inner == _PLACEHOLDER_INPUT:
+    if is_placeholder_input(inner):
         return None
     return inner
+
+
+def is_placeholder_input(value: Any) -> bool:
+    """Return whether ``value`` is ``{"input": ""}``, the input of a run not known yet.
+
+    Compares without calling the values' own ``==`` or truth value, so an input that
+    holds a numpy array or a DataFrame (whose comparison raises) is simply not it.
+    """
+    if not isinstance(value, dict) or dict.__len__(value) != 1:
+        return False
+    inner = dict.get(value, "input", None)
+    return isinstance(inner, str) and str.__len__(inner) == 0
 
 
 def wire_outputs(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:
@@ -221,16 +232,19 @@ class PatchEmitter:
             return root is not None
         if type(run_id) is UUID and type(root) is UUID:  # UUID.__eq__ is Python code
             return run_id.int == root.int
-        return root is not None and run_id == root
+        return root is not None and run_key(run_id) == run_key(root)  # 3 is not 3.0
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
         return not self.is_root(run_id) and self.run_filter.should_include(name, run_type, tags)
 
     def start(self, run: Run) -> list[JsonPatchOp]:
-        """Return the ops for a run that started: the root state, or its log entry."""
+        """Return the ops for a run that started: the root state, or its log entry.
+
+        The entry is built before anything is recorded (the root's id, a log key), so a
+        value that raises while it is copied leaves the emitter as it was.
+        """
         if self.root_id is None:
-            self.root_id = run.id
             state: RunState = {
                 "id": id_string(run.id),
                 "streamed_output": [],
@@ -239,14 +253,13 @@ class PatchEmitter:
                 "name": run.name,
                 "type": run.run_type,
             }
+            self.root_id = run.id
             return [{"op": "replace", "path": "", "value": state}]
         run_id, name, run_type, tags = run.id, run.name, run.run_type, run.tags
         if self.is_root(run_id) or not self.run_filter.should_include(name, run_type, tags):
             # An id reused after its run ended must not reach the earlier run's entry.
             self._paths.pop(run_key(run_id), None)
             return []
-        path = "/logs/" + escape_key(self.keys.allocate(name))
-        self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
         metadata = run.metadata
         entry: LogEntry = {
             "id": id_string(run_id),
@@ -262,6 +275,8 @@ class PatchEmitter:
         }
         if self.schema_format == "streaming_events":
             entry["inputs"] = wire_inputs(run_type, run.inputs)
+        path = "/logs/" + escape_key(self.keys.allocate(name))
+        self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
         return [{"op": "add", "path": path, "value": entry}]
 
     def token(self, run_id: UUID, token: Any, chunk: Any) -> list[JsonPatchOp]:

@@ -26,8 +26,11 @@ __all__ = [
     "DataError",
     "DuplicateRunError",
     "FilterConfigError",
+    "LangChainVersionError",
     "LogFileError",
     "LogStreamError",
+    "NotAPatchError",
+    "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
     "UnknownRunError",
@@ -146,6 +149,40 @@ class RunTypeError(UsageError, TypeError):
         return (type(self), (self.run_id, self.event, self.run_type, self.expected))
 
 
+class RunArgumentError(UsageError, TypeError, ValueError):
+    """A run was started with an argument of the wrong kind; nothing was started.
+
+    ``tags`` that are a bare string (``"abc"`` would be three tags) or hold a non-string,
+    a ``name`` or ``run_type`` that is not a string, an id that cannot be hashed. It is a
+    ``TypeError`` (what it is) and a ``ValueError`` (what LangChain's handler raises for
+    such tags: pydantic's ``ValidationError``), so either ``except`` catches it.
+
+    Attributes:
+        run_id: The id the start named.
+        event: The event, e.g. ``"chain start"``.
+        argument: Which argument is wrong: ``"tags"``, ``"name"``, ``"run_type"`` or
+            ``"run_id"``.
+    """
+
+    def __init__(self, message: str, run_id: Any, event: str, argument: str) -> None:
+        """Build the error; ``message`` says which run, which argument and the fix.
+
+        Args:
+            message: The whole message.
+            run_id: The id the start named.
+            event: The event.
+            argument: Which argument is wrong.
+        """
+        self.run_id = run_id
+        self.event = event
+        self.argument = argument
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.args[0], self.run_id, self.event, self.argument))
+
+
 class SchemaFormatError(ConfigError):
     """An unknown ``_schema_format`` was given (``ValueError``, as LangChain raises)."""
 
@@ -239,3 +276,61 @@ class LogFileError(DataError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.source, self.line, self.reason))
+
+
+class NotAPatchError(UsageError, TypeError):
+    """Something that is not a patch was given where a patch goes (it has no ``ops``).
+
+    Attributes:
+        value: What was given.
+        event: Where it was given, e.g. ``"send"`` or ``"RunLog +"``.
+    """
+
+    def __init__(self, value: Any, event: str) -> None:
+        """Build the error for ``value`` given to ``event``.
+
+        Args:
+            value: What was given.
+            event: Where it was given.
+        """
+        self.value = value
+        self.event = event
+        msg = (
+            f"can't handle {event} of a {type(value).__name__}: it is not a patch "
+            "(no list of ops in .ops); pass a RunLogPatch(*ops)"
+        )
+        super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.value, self.event))
+
+
+class LangChainVersionError(ConfigError, ImportError):
+    """``logstream.langchain.install()`` found no langchain-core, or one it does not support.
+
+    Attributes:
+        found: The installed langchain-core version, or ``None`` if it is not installed.
+        supported: The supported version range, e.g. ``">=1.0,<1.8"``.
+    """
+
+    def __init__(self, found: Any, supported: str) -> None:
+        """Build the error for langchain-core ``found`` outside ``supported``.
+
+        Args:
+            found: The installed version, or ``None``.
+            supported: The supported range.
+        """
+        self.found = found
+        self.supported = supported
+        if found is None:
+            why = "langchain-core is not installed"
+            fix = f"pip install 'langchain-core{supported}'"
+        else:
+            why = f"langchain-core {found} is installed, outside the supported {supported}"
+            fix = f"pip install 'langchain-core{supported}', or leave logstream uninstalled"
+        super().__init__(f"can't install logstream into LangChain: {why}; {fix}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.found, self.supported))

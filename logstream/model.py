@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
-from .errors import DuplicateRunError, RunTypeError, UnknownRunError
+from .errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
 
 __all__ = [
     "EVENT_RULES",
@@ -37,6 +37,7 @@ __all__ = [
     "RunEvent",
     "RunRecord",
     "RunTree",
+    "check_start_args",
     "id_string",
     "isoformat_ms",
     "run_key",
@@ -63,8 +64,13 @@ def utc_now() -> datetime:
 # datetime.isoformat() and strftime() cost microseconds each, and so does str() of a UUID
 # (it formats itself in Python code). For times in UTC the text of the last second seen
 # is kept (events come many per second) and only the fraction is added; the text of the
-# last id formatted is kept (the emitter asks for the id the tree just formatted). Each
-# cache is one tuple, replaced whole, so threads that race on it read a consistent entry.
+# last id formatted is kept (the emitter asks for the id the tree just formatted).
+#
+# The caches take no lock and need no GIL. Each is one module global holding an immutable
+# tuple, replaced whole: a reader loads the global once (a dict lookup of one reference,
+# thread-safe on a free-threaded build too) and reads only that tuple, which no one
+# changes. Racing threads may each build an entry and the last store wins; every entry
+# is correct, so a lost one only costs a rebuild. No read-modify-write spans two steps.
 
 _UTC = timezone.utc
 _ONE_SECOND = timedelta(seconds=1)
@@ -93,7 +99,7 @@ def _new_second(dt: datetime) -> tuple[datetime, datetime, str, str]:
         start.replace(tzinfo=None).isoformat(),
         start.strftime("%Y%m%dT%H%M%S"),
     )
-    _last_second = last
+    _last_second = last  # one store of a whole new entry
     return last
 
 
@@ -101,7 +107,7 @@ def isoformat_ms(dt: datetime) -> str:
     """Return ``dt.isoformat(timespec="milliseconds")``, faster for times in UTC."""
     if dt.tzinfo is not _UTC:
         return dt.isoformat(timespec="milliseconds")
-    last = _last_second
+    last = _last_second  # one load; only this tuple is read below (see above)
     if not last[0] <= dt < last[1]:
         last = _new_second(dt)
     return last[2] + _MS_UTC[dt.microsecond // 1000]
@@ -113,7 +119,7 @@ def _dotted_time(dt: datetime) -> str:
         if dt.tzinfo is None:
             return dt.strftime("%Y%m%dT%H%M%S%fZ")
         dt = dt.astimezone(_UTC)
-    last = _last_second
+    last = _last_second  # one load, as in isoformat_ms
     if not last[0] <= dt < last[1]:
         last = _new_second(dt)
     micro = dt.microsecond
@@ -124,23 +130,90 @@ _UUID = uuid.UUID
 
 
 def run_key(run_id: Any) -> Any:
-    """Return the key a run id is filed under: a UUID's ``int``, any other id as it is.
+    """Return the key a run id is filed under: a UUID's ``int``, any other id with its type.
 
     A UUID hashes and compares in Python code; its ``int`` does so in C, which makes
-    every lookup of a run several times cheaper. (Ids are UUIDs; an id that is a plain
-    ``int`` equal to some UUID's value would share that UUID's key.)
+    every lookup of a run several times cheaper. Any other id (a string, an ``int``) is
+    filed as ``(type, id)``, a tuple, which never equals a UUID's ``int``: ids are
+    compared as what they are, so ``3`` is not ``UUID(int=3)``, nor ``"3"``, nor ``3.0``.
     """
-    return run_id.int if isinstance(run_id, _UUID) else run_id
+    return run_id.int if isinstance(run_id, _UUID) else (type(run_id), run_id)
+
+
+def check_start_args(
+    run_id: Any, name: Any, run_type: Any, tags: Any, event: str = "start"
+) -> list[str]:
+    """Check the arguments a run starts with; return its tags as a new list.
+
+    Args:
+        run_id: The run's id (any hashable value; ids are normally UUIDs).
+        name: The run's name: a string.
+        run_type: The run's type: a string.
+        tags: The run's tags: ``None`` or a collection of strings (not one string).
+        event: The event's name, for error messages.
+
+    Returns:
+        The tags, copied into a list (empty for ``None``).
+
+    Raises:
+        RunArgumentError: An argument is of the wrong kind; nothing was started.
+    """
+    who = f"run {run_id}" if run_id is not None else "a new run"
+    if not isinstance(name, str):
+        msg = (
+            f"can't handle {event} for {who}: its name must be a string, got {type(name).__name__}"
+        )
+        raise RunArgumentError(msg, run_id, event, "name")
+    if not isinstance(run_type, str):
+        msg = (
+            f"can't handle {event} for {who} ({name!r}): its run_type must be a "
+            f"string such as 'chain' or 'llm', got {type(run_type).__name__}"
+        )
+        raise RunArgumentError(msg, run_id, event, "run_type")
+    if tags is None:
+        tag_list: list[str] = []
+    elif isinstance(tags, (str, bytes)):
+        msg = (
+            f"can't handle {event} for {who} ({name!r}): tags must be a "
+            f"collection of strings, got the single string {tags!r}; write tags=[{tags!r}]"
+        )
+        raise RunArgumentError(msg, run_id, event, "tags")
+    else:
+        try:
+            tag_list = list(tags)
+        except Exception as exc:
+            msg = (
+                f"can't handle {event} for {who} ({name!r}): tags must be a "
+                f"collection of strings, got {type(tags).__name__}"
+            )
+            raise RunArgumentError(msg, run_id, event, "tags") from exc
+        for tag in tag_list:
+            if not isinstance(tag, str):
+                msg = (
+                    f"can't handle {event} for {who} ({name!r}): tags must be "
+                    f"strings, got a {type(tag).__name__} among them"
+                )
+                raise RunArgumentError(msg, run_id, event, "tags")
+    if not isinstance(run_id, _UUID):
+        try:
+            hash(run_id)
+        except Exception as exc:
+            msg = (
+                f"can't handle {event} for a run {name!r}: its id must be hashable "
+                f"(a UUID), got {type(run_id).__name__}"
+            )
+            raise RunArgumentError(msg, run_id, event, "run_id") from exc
+    return tag_list
 
 
 def id_string(run_id: Any) -> str:
     """Return ``str(run_id)``; the text of the last id asked for is kept."""
     global _last_id
-    last = _last_id
+    last = _last_id  # one load; the tuple holds the id, so its identity is not reused
     if last[0] is run_id:
         return last[1]
     text = str(run_id)
-    _last_id = (run_id, text)
+    _last_id = (run_id, text)  # one store of a whole new entry
     return text
 
 
@@ -427,6 +500,7 @@ class RunTree:
         tags: Optional[list[str]] = None,
         metadata: Optional[dict[str, Any]] = None,
         inputs: Any = None,
+        event: str = "start",
     ) -> Run:
         """Open a run and link it to its parent.
 
@@ -441,6 +515,7 @@ class RunTree:
             tags: The run's tags (the list is copied).
             metadata: The run's metadata (the dict is copied).
             inputs: What the run was given.
+            event: The event's name, for error messages.
 
         Returns:
             The new run.
@@ -448,14 +523,20 @@ class RunTree:
         Raises:
             DuplicateRunError: A run with this id (given or generated) is already open;
                 the tree is unchanged.
+            RunArgumentError: ``name``, ``run_type``, ``tags`` or ``run_id`` is of the
+                wrong kind (see :func:`check_start_args`); the tree is unchanged.
         """
         if run_id is None:
             run_id = self.new_id()
+        # Everything that can fail (a bad argument, metadata that will not copy, an id
+        # whose text raises) happens before the tree changes: a start is whole or nothing.
+        tag_list = check_start_args(run_id, name, run_type, tags, event)
         runs = self._runs
-        key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
+        key = run_id.int if isinstance(run_id, _UUID) else (type(run_id), run_id)  # run_key()
         held = runs.get(key)
         if held is not None:
             raise DuplicateRunError(run_id, held.name, held.run_type)
+        metadata_copy = {} if metadata is None else dict(metadata)
         now = self.clock()
         own_order = _dotted_time(now) + id_string(run_id)
         parent = None if parent_id is None else runs.get(run_key(parent_id))
@@ -472,7 +553,6 @@ class RunTree:
         else:
             trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
             ancestors = (*parent.ancestors, parent.id)
-            parent.children.append(run_id)
         run = Run(  # positionally, in field order: much cheaper than by keyword
             run_id,
             name,
@@ -480,8 +560,8 @@ class RunTree:
             parent_id,
             trace_id,
             dotted_order,
-            list(tags) if tags else [],
-            dict(metadata) if metadata else {},
+            tag_list,
+            metadata_copy,
             inputs,
             now,
             None,  # outputs
@@ -492,8 +572,27 @@ class RunTree:
             0,  # token_count
             ancestors,
         )
+        if parent is not None:
+            parent.children.append(run_id)
         runs[key] = run
         return run
+
+    def discard(self, run: Run) -> None:
+        """Undo :meth:`start` of a run that is still open, as if it never started.
+
+        For an edge whose own work for the start failed after the tree moved (the
+        emitter could not build the run's entry): the run leaves the tree and its
+        parent's children, and no finished state is remembered for its id.
+
+        Args:
+            run: The run :meth:`start` returned.
+        """
+        key = run_key(run.id)
+        if self._runs.get(key) is run:
+            del self._runs[key]
+        parent = None if run.parent_id is None else self._runs.get(run_key(run.parent_id))
+        if parent is not None and parent.children and parent.children[-1] is run.id:
+            parent.children.pop()
 
     def count_token(self, run_id: uuid.UUID) -> Run:
         """Record one streamed token on an open run.
@@ -624,7 +723,7 @@ class RunTree:
         return UnknownRunError(run_id, event, state)
 
     def _close(self, run_id: uuid.UUID, event: str, kind: str) -> Run:
-        key = run_id.int if isinstance(run_id, _UUID) else run_id  # run_key(), inlined
+        key = run_id.int if isinstance(run_id, _UUID) else (type(run_id), run_id)  # run_key()
         run = self._runs.pop(key, None)
         if run is None:
             raise self._unknown(run_id, event)

@@ -134,24 +134,52 @@ class RunLogPatch:
     def __add__(self, other: Any) -> RunLog:
         """Join two patches into a :class:`RunLog` whose state their ops build.
 
+        ``other`` may also be another library's patch (LangChain's ``RunLogPatch``):
+        anything with a list of ``ops`` and no ``state``.
+
         Raises:
-            TypeError: ``other`` is not exactly a :class:`RunLogPatch`.
+            TypeError: ``other`` is a log (ours or another's) or not a patch.
             jsonpatch.JsonPatchException: The ops do not apply (as jsonpatch says).
             jsonpointer.JsonPointerException: A path is invalid (as jsonpatch says).
         """
         if type(other) is RunLogPatch:
-            ops = [*self.ops, *other.ops]
-            return RunLog._at(_History(ops, None, 0, apply_atomic(None, ops)), len(ops))
-        msg = f"unsupported operand type(s) for +: '{type(self)}' and '{type(other)}'"
-        raise TypeError(msg)
+            other_ops = other.ops
+        else:
+            other_ops = _patch_ops(self, other)
+        ops = [*self.ops, *other_ops]
+        return RunLog._at(_History(ops, None, 0, apply_atomic(None, ops)), len(ops))
 
     def __repr__(self) -> str:
         """Show the ops, pretty-printed."""
         return f"RunLogPatch({pformat(self.ops)[1:-1]})"
 
     def __eq__(self, other: object) -> bool:
-        """Return whether ``other`` is a patch with equal ops."""
-        return isinstance(other, RunLogPatch) and self.ops == other.ops
+        """Return whether ``other`` is a patch with equal ops (ours or LangChain's)."""
+        if isinstance(other, RunLogPatch):
+            return self.ops == other.ops
+        ops = _foreign_ops(other)
+        return ops is not None and self.ops == ops
+
+
+def _foreign_ops(other: object) -> Optional[list[JsonPatchOp]]:
+    """Return the ops of another library's patch or log (a list in ``.ops``), else ``None``."""
+    ops = getattr(other, "ops", None)
+    return ops if isinstance(ops, list) else None
+
+
+def _patch_ops(log: RunLogPatch, other: object) -> list[JsonPatchOp]:
+    """Return the ops of ``other``, another library's patch, to add to ``log``.
+
+    Raises:
+        TypeError: ``other`` is ours but not exactly a :class:`RunLogPatch` (a log), has
+            a ``state`` (another library's log), or has no list of ``ops``.
+    """
+    if not isinstance(other, RunLogPatch) and not hasattr(other, "state"):
+        ops = _foreign_ops(other)
+        if ops is not None:
+            return ops
+    msg = f"unsupported operand type(s) for +: '{type(log)}' and '{type(other)}'"
+    raise TypeError(msg)
 
 
 class _Mark(enum.Enum):
@@ -307,17 +335,20 @@ class RunLog(RunLogPatch):
     def __add__(self, other: Any) -> RunLog:
         """Return a new log with ``other``'s ops applied; this one is left as it was.
 
+        ``other`` may also be another library's patch (LangChain's ``RunLogPatch``):
+        anything with a list of ``ops`` and no ``state``.
+
         Raises:
-            TypeError: ``other`` is not exactly a :class:`RunLogPatch`.
+            TypeError: ``other`` is a log (ours or another's) or not a patch.
             jsonpatch.JsonPatchException: The ops do not apply (as jsonpatch says); this
                 log is unchanged.
             jsonpointer.JsonPointerException: A path is invalid (as jsonpatch says); this
                 log is unchanged.
         """
-        if type(other) is not RunLogPatch:
-            msg = f"unsupported operand type(s) for +: '{type(self)}' and '{type(other)}'"
-            raise TypeError(msg)
-        ops = other.ops if type(other.ops) is list else list(other.ops)
+        if type(other) is RunLogPatch:
+            ops = other.ops if type(other.ops) is list else list(other.ops)
+        else:
+            ops = _patch_ops(self, other)
         hist = self._hist
         replayable = self._replayable()
         if replayable:
@@ -344,7 +375,10 @@ class RunLog(RunLogPatch):
         return f"RunLog({pformat(self.state)})"
 
     def __eq__(self, other: object) -> bool:
-        """Return whether ``other`` is a log with an equal state and equal ops."""
-        if not isinstance(other, RunLog):
+        """Return whether ``other`` is a log (ours or LangChain's) with equal state and ops."""
+        if isinstance(other, RunLog):
+            return self.state == other.state and self.ops == other.ops
+        ops = _foreign_ops(other)
+        if ops is None or isinstance(other, RunLogPatch) or not hasattr(other, "state"):
             return False
-        return self.state == other.state and self.ops == other.ops
+        return bool(self.state == other.state and self.ops == ops)

@@ -123,9 +123,21 @@ def wire_inputs(run_type: str, inputs: Any) -> Any:
     if run_type in _RAW_TYPES or not isinstance(value, dict):
         return value
     inner = value.get("input")
-    if isinstance(inner, dict) and inner == {"input": ""}:
+    if is_placeholder_input(inner):
         return None
     return inner
+
+
+def is_placeholder_input(value: Any) -> bool:
+    """Return whether ``value`` is ``{"input": ""}``, the input of a run not known yet.
+
+    Compares without calling the values' own ``==`` or truth value, so an input that
+    holds a numpy array or a DataFrame (whose comparison raises) is simply not it.
+    """
+    if not isinstance(value, dict) or dict.__len__(value) != 1:
+        return False
+    inner = dict.get(value, "input", None)
+    return isinstance(inner, str) and str.__len__(inner) == 0
 
 
 def wire_outputs(run_type: str, outputs: Any, schema_format: SchemaFormat) -> Any:

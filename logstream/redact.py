@@ -41,17 +41,24 @@ credentials (the scheme is kept), OpenAI (``sk-``, ``sk-proj-``) and Anthropic
 ``user:password@`` part. All patterns run as one compiled regular expression, so a string
 with no secret costs one scan.
 
-**What is copied.** Dicts (subclasses become plain dicts), lists (likewise), tuples (their
-type is kept, namedtuples included), sets and frozensets are copied, recursively and
+**What is copied.** Dicts and every other ``Mapping`` (``UserDict``, ``MappingProxyType``,
+``ChainMap``: all become plain dicts), lists and deques (they become plain lists), tuples
+(their type is kept, namedtuples included), sets and frozensets are copied, recursively and
 without recursion limit; shared and cyclic references are kept as they are, except that
 a cycle closing through a tuple or frozenset gets the mask where it closes. A
 :class:`~logstream.patches.RunLogPatch` or :class:`~logstream.patches.RunLog` is copied
 with its ops and state redacted. Strings are new only when something was masked.
-**Objects** that can say what they hold (``model_dump()``, as LangChain messages and
-pydantic models do, and dataclasses) are looked into: one that holds no secret is
-returned as it is, by reference; one that holds a secret is replaced by its dumped data,
-redacted, so the secret never reaches a patch (``inspect_objects=False`` turns this
-off). Other objects (bytes, arbitrary classes) are returned as they are.
+**Objects** are looked into as :func:`~logstream.dumps` renders them, so what it writes
+holds no secret: one that can say what it holds (``model_dump()``, as LangChain messages
+and pydantic models do, ``dict()``, dataclasses, an ``Enum`` member's value) and holds no
+secret is returned as it is, by reference; one that holds a secret is replaced by its
+data, redacted. Any other object is rendered by ``dumps`` through its ``repr``: when that
+text holds a secret (by value pattern only: a repr is text, its keys are not known), the
+object is replaced by the ``{"type": "not_serializable", "class": ..., "repr": ...}``
+record ``dumps`` would write, with the secret masked. ``inspect_objects=False`` turns
+objects off. Bytes are masked as Latin-1 text (and come back as ``bytes``) when they hold
+a secret; numbers, UUIDs, dates and times are returned as they are. Whether anything was
+masked is tracked while copying, never by comparing values, whose ``==`` may raise.
 
 Example:
     >>> redact_secrets({"api_key": "abc", "max_tokens": 5, "q": "use sk-" + "a" * 24})
@@ -61,7 +68,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
+import enum
 import re
+import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Optional, Union
@@ -195,11 +207,11 @@ class SecretRedactor:
             starts with a literal character, as the defaults do.
         extra_patterns: Value patterns added to ``patterns``.
         mask: What secrets are replaced by.
-        inspect_objects: Look into objects that are not containers but can say what
-            they hold (``model_dump()``, as LangChain messages and pydantic models do,
-            or dataclasses): an object holding no secret is returned as it is; one that
-            holds a secret is replaced by its dumped data, redacted. ``False`` leaves
-            every such object alone.
+        inspect_objects: Look into objects that are not containers, as ``dumps``
+            renders them (``model_dump()``, ``dict()``, dataclasses, ``Enum`` values,
+            else their ``repr``): an object whose rendering holds no secret is returned
+            as it is; one whose rendering holds a secret is replaced by that rendering,
+            redacted. ``False`` leaves every such object alone.
 
     Raises:
         RedactionConfigError: A bare string was given where a collection is expected, a
@@ -361,29 +373,66 @@ class SecretRedactor:
         return answer
 
     def _redact_object(self, value: Any) -> Any:
-        """Return ``value`` if the data it dumps to holds no secret, else that data redacted."""
+        """Return ``value`` if what :func:`~logstream.dumps` shows of it holds no secret.
+
+        Else what it shows, redacted: an ``Enum`` member's value; the data a dataclass,
+        ``model_dump()`` or ``dict()`` gives; for any other object, the
+        ``not_serializable`` record of its ``repr`` with the secret parts masked.
+        """
         try:
-            dump = getattr(value, "model_dump", None)
-            if callable(dump):
-                data = dump()
+            if isinstance(value, enum.Enum):
+                data = value.value
             elif dataclasses.is_dataclass(value) and not isinstance(value, type):
                 data = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             else:
-                return value
-            if not isinstance(data, (dict, list, tuple)):
-                return value
-            redacted = self._redact_tree(data)
-            return value if redacted == data else redacted
-        except Exception:  # an object that cannot say what it holds is left alone
+                data = _dumped(value)
+                if data is _MISSING:
+                    return self._redact_repr(value)
+        except Exception:  # dumps shows its repr then
+            return self._redact_repr(value)
+        redacted, changed = self._walk(data)
+        return redacted if changed else value
+
+    def _redact_bytes(self, value: Any) -> Any:
+        """Return ``value``, or its bytes with the secret parts masked (as Latin-1 text)."""
+        try:
+            text = bytes(value).decode("latin-1")
+        except Exception:
             return value
+        masked = self.redact_text(text)
+        if masked is text:
+            return value
+        return masked.encode("latin-1", "backslashreplace")
+
+    def _redact_repr(self, value: Any) -> Any:
+        """Return ``value``, or the record ``dumps`` shows of it if its repr holds a secret."""
+        if getattr(type(value), "__repr__", None) is _OBJECT_REPR:  # "<mod.Cls object at 0x..>"
+            return value
+        text = _safe_repr(value)
+        masked = self.redact_text(text)
+        if masked is text:
+            return value
+        return {"type": "not_serializable", "class": _class_name(value), "repr": masked}
 
     def _redact_tree(self, root: Any) -> Any:
         """Copy ``root`` with an explicit stack, so depth is limited by memory only."""
+        return self._walk(root)[0]
+
+    def _walk(self, root: Any) -> tuple[Any, bool]:
+        """Copy ``root`` redacted; also return whether anything was masked or replaced.
+
+        An explicit stack, so depth is limited by memory only. Whether something changed
+        is tracked as the copy is made, never by comparing values (whose ``==`` may
+        raise or lie).
+        """
         memo: dict[int, Any] = {}
         stack: list[_Frame] = []
         result = self._open(root, memo, stack)
+        changed = False
         if result is _OPENED:
             result = None
+        elif result is not root:
+            changed = True
         while stack:
             frame = stack[-1]
             opened = False
@@ -402,17 +451,25 @@ class SecretRedactor:
                         new_key = key if new_key == plain_key else new_key
                     else:
                         secret, new_key = False, key
-                    if new_key is not key and new_key in out:  # a masked key ran into another
-                        new_key = _unique(new_key, out)
+                    if new_key is not key:
+                        changed = True
+                        if new_key in out:  # a masked key ran into another
+                            new_key = _unique(new_key, out)
                     if secret and item is not None:
                         out[new_key] = self._mask
+                        changed = True
                         continue
                     frame.slot = new_key
                 child = self._open(item, memo, stack)
                 if child is _OPENED:
                     opened = True
                     break
-                frame.place(self._mask if child is _PENDING else child)
+                if child is _PENDING:
+                    changed = True
+                    child = self._mask
+                elif child is not item and id(item) not in memo:  # not a container's copy
+                    changed = True
+                frame.place(child)
             if opened:
                 continue
             stack.pop()
@@ -422,7 +479,7 @@ class SecretRedactor:
                 stack[-1].place(built)
             else:
                 result = built
-        return result
+        return result, changed
 
     def _open(self, value: Any, memo: dict[int, Any], stack: list[_Frame]) -> Any:
         """Return ``value`` redacted, or push a frame to copy it and return ``_OPENED``."""
@@ -436,12 +493,16 @@ class SecretRedactor:
             return done
         try:
             frame = _frame_for(value)
-        except Exception:  # e.g. a dict subclass whose items() raises: leave it alone
-            return value
+        except Exception:  # e.g. a mapping whose items() raises: dumps shows its repr
+            return self._redact_repr(value) if self._inspect_objects else value
         if frame is None:
             if isinstance(value, str):
                 redacted = self.redact_text(value)
                 return value if redacted is value else redacted
+            if isinstance(value, _LEAVES):  # numbers, ids, times: dumps shows no text
+                return value
+            if isinstance(value, (bytes, bytearray, memoryview)):
+                return self._redact_bytes(value)
             if self._inspect_objects:
                 return self._redact_object(value)
             return value
@@ -477,7 +538,7 @@ class _Frame:
         elif self.kind == _SET:
             try:
                 self.out.add(value)
-            except TypeError:  # an unhashable copy of a hashable element (cannot happen)
+            except TypeError:  # an element replaced by its (unhashable) redacted data
                 self.out.add(DEFAULT_MASK)
         else:
             self.out.append(value)
@@ -495,14 +556,25 @@ class _Frame:
             return RunLog(*out[0], state=out[1])
         base = tuple if kind == _TUPLE else frozenset
         cls = type(source)
-        if cls is base:
-            return base(out)
         try:
+            if cls is base:
+                return base(out)
             if kind == _TUPLE and hasattr(cls, "_make"):  # a namedtuple
                 return cls._make(out)
             return cls(out)
         except Exception:
-            return base(out)
+            if kind == _TUPLE:
+                return tuple(out)
+            # an element replaced by its (unhashable) redacted data: masked whole
+            return frozenset(x if _is_hashable(x) else DEFAULT_MASK for x in out)
+
+
+def _is_hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except Exception:
+        return False
+    return True
 
 
 def _frame_for(value: Any) -> Optional[_Frame]:
@@ -514,7 +586,7 @@ def _frame_for(value: Any) -> Optional[_Frame]:
         return _Frame(_LIST, value, iter(value), [])
     if t is tuple:
         return _Frame(_TUPLE, value, iter(value), [])
-    if isinstance(value, list):
+    if isinstance(value, (list, deque)):
         return _Frame(_LIST, value, iter(list(value)), [])
     if isinstance(value, tuple):
         return _Frame(_TUPLE, value, iter(list(value)), [])
@@ -526,7 +598,61 @@ def _frame_for(value: Any) -> Optional[_Frame]:
         return _Frame(_LOG, value, iter([value.ops, value.state]), [])
     if t is RunLogPatch:
         return _Frame(_PATCH, value, iter([value.ops]), [])
+    if isinstance(value, Mapping) and not _shown_as_object(value):
+        return _Frame(_DICT, value, iter(list(value.items())), {})
     return None
+
+
+def _shown_as_object(value: Any) -> bool:
+    """Return whether ``dumps`` shows a mapping through its dataclass fields or dump method."""
+    if dataclasses.is_dataclass(value):
+        return True
+    return any(callable(getattr(value, name, None)) for name in _DUMP_METHODS)
+
+
+_DUMP_METHODS = ("model_dump", "dict")
+_OBJECT_REPR: Any = object.__repr__
+_LEAVES: tuple[type, ...] = (int, float, complex, uuid.UUID, decimal.Decimal)
+_LEAVES += (datetime.date, datetime.time, datetime.timedelta)
+_DUMP_RESULT_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
+
+
+def _dumped(value: Any) -> Any:
+    """Return what ``dumps`` renders ``value`` through (``model_dump()``, ``dict()``).
+
+    ``_MISSING`` when neither method gives plain data, as ``dumps`` then shows its repr.
+    """
+    for name in _DUMP_METHODS:
+        try:
+            dump = getattr(value, name, None)
+            if not callable(dump):
+                continue
+            data = dump()
+        except Exception:
+            continue
+        if type(data) in _DUMP_RESULT_TYPES:
+            return data
+    return _MISSING
+
+
+def _class_name(value: Any) -> str:
+    try:
+        cls = type(value)
+        return f"{cls.__module__}.{cls.__qualname__}"
+    except Exception:
+        return "<unknown class>"
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+        return text if type(text) is str else str.__str__(text)
+    except Exception as exc:
+        try:
+            name = type(value).__qualname__
+        except Exception:
+            name = "object"
+        return f"<{name} object (repr raised {type(exc).__name__})>"
 
 
 def _unique(key: str, taken: Mapping[Any, Any]) -> str:

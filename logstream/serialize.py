@@ -24,7 +24,7 @@ import json
 import math
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, Optional
@@ -34,7 +34,10 @@ from .patches import RunLog, RunLogPatch
 
 __all__ = [
     "CYCLE",
+    "DEFAULT_MAX_CHARS",
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_VALUES",
+    "OVER_BUDGET",
     "TOO_DEEP",
     "SerializeOptionError",
     "dumps",
@@ -49,8 +52,19 @@ CYCLE = "<cycle>"
 TOO_DEEP = "<too deep>"
 """The string that stands for a container nested deeper than ``max_depth``."""
 
+DEFAULT_MAX_VALUES = 1_000_000
+"""How many values :func:`dumps` takes apart, in all, before it cuts the rest off."""
+
+DEFAULT_MAX_CHARS = 64 * 1024 * 1024
+"""How many characters :func:`dumps` writes while taking values apart before it stops."""
+
+OVER_BUDGET = "<over budget>"
+"""The string that stands for what is left when ``max_values`` or ``max_chars`` is spent."""
+
 _CYCLE_JSON = encode_basestring_ascii(CYCLE)
 _TOO_DEEP_JSON = encode_basestring_ascii(TOO_DEEP)
+_OVER_BUDGET_JSON = encode_basestring_ascii(OVER_BUDGET)
+_CHARS_CHECK_EVERY = 64  # values between two counts of the characters written
 _INF = math.inf
 _MAX_CONVERSIONS = 16  # Enum -> value -> model_dump() -> ... steps for one node
 _OPTIONS_CACHE_SIZE = 64
@@ -70,6 +84,8 @@ def dumps(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_string: Optional[int] = None,
     max_items: Optional[int] = None,
+    max_values: Optional[int] = DEFAULT_MAX_VALUES,
+    max_chars: Optional[int] = DEFAULT_MAX_CHARS,
 ) -> str:
     r"""Return ``value`` as strict, ASCII-only JSON text; never raises because of the value.
 
@@ -87,6 +103,7 @@ def dumps(
     ``tuple``, ``list``, ``deque``      array
     ``set``, ``frozenset``              array, sorted by value when the elements are all
                                         strings or all numbers, else by their JSON text
+                                        (as written, with these options)
     ``dict``, other ``Mapping``         object; keys as below
     ``uuid.UUID``                       ``str(u)``: ``"12345678-1234-..."``
     ``datetime``, ``date``, ``time``    ``isoformat()``: ``"2024-05-01T12:00:00+00:00"``
@@ -105,6 +122,8 @@ def dumps(
     a container inside itself           ``"<cycle>"`` (shared, non-cyclic references are
                                         rendered in full each time)
     a container ``max_depth`` deep      ``"<too deep>"``
+    what is left once ``max_values``    ``"<over budget>"``, once in each open array or
+    or ``max_chars`` is spent           object that still had items (see below)
     ==================================  ==================================================
 
     ``model_dump()`` and ``dict()`` are called with no arguments, and only their results
@@ -128,6 +147,19 @@ def dumps(
     deeper nesting never reaches Python's recursion limit. Only ``Exception`` is caught:
     ``KeyboardInterrupt`` and ``SystemExit`` raised by a value's methods propagate.
 
+    Total work is bounded too, not only depth and items per container: values whose
+    ``model_dump()`` builds fresh objects at every call, or a ``Mapping`` or ``list``
+    subclass whose ``__iter__`` never ends, could otherwise take unbounded time and
+    memory. Each value that is not a ``str``, number, bool or ``None`` counts one against
+    ``max_values``, and so does each item of a container that is not an exact ``dict``,
+    ``list`` or ``tuple`` (a subclass, a set, a ``Mapping``); strings and numbers in an
+    exact ``dict``, ``list`` or ``tuple`` are data already in memory and count only by
+    their characters. Once ``max_values`` values have
+    been taken apart, or ``max_chars`` characters written, the next item of each open
+    array or object is written as ``"<over budget>"`` (under its own key in an object)
+    and that container is closed, so the text stays valid JSON and says where it was
+    cut. Each set's elements are rendered once, to sort them and to write them.
+
     Args:
         value: Any value; typically a :class:`~logstream.patches.RunLogPatch`, its
             ops, or a :class:`~logstream.patches.RunLog` state.
@@ -143,6 +175,11 @@ def dumps(
             string ``"<N more items>"``, and the first ``max_items`` entries of an
             object, followed by the entry ``"<more>": "<N more entries>"``. ``None``
             (the default) keeps everything.
+        max_values: How many values may be taken apart in all (see above); ``None``
+            for no limit.
+        max_chars: How many characters may be written while values are taken apart
+            (see above); ``None`` for no limit. Checked every 64 values, so the text
+            may overshoot it by what those values write.
 
     Returns:
         The JSON text. ``json.loads`` reads it back without needing ``NaN`` support.
@@ -167,6 +204,8 @@ def dumps(
         }
     """
     opts = _options(indent, sort_keys, max_depth, max_string, max_items)
+    _check_count("max_values", max_values, allow_none=True)
+    _check_count("max_chars", max_chars, allow_none=True)
     try:
         value_type = type(value)
         if value_type is RunLogPatch:
@@ -178,7 +217,8 @@ def dumps(
     except Exception:  # any surprise (a huge int, a deep stack) takes the slow path
         pass
     try:
-        return _Walker(opts).render(value, root_checked=True)
+        budget = _Budget(max_values, max_chars)
+        return _Walker(opts, budget).render(value, root_checked=True)
     except Exception:
         # A bug or MemoryError in the walker: still hand back JSON that says what failed.
         return json.dumps(_not_serializable(value), separators=(",", ":"))
@@ -402,31 +442,70 @@ class _Raw:
 class _Frame:
     """An open array or object: its remaining items and what closing it needs."""
 
-    __slots__ = ("depth", "first", "held", "is_object", "items")
+    __slots__ = ("depth", "first", "held", "is_object", "items", "metered")
 
-    def __init__(self, items: Iterator[Any], depth: int, is_object: bool, held: list[Any]) -> None:
+    def __init__(
+        self, items: Iterator[Any], depth: int, is_object: bool, held: list[Any], metered: bool
+    ) -> None:
         self.items = items
         self.depth = depth
         self.is_object = is_object
         self.first = True
         self.held = held  # the objects whose ids are open; kept alive while they are
+        self.metered = metered  # every item counts (not an exact dict, list or tuple)
+
+
+class _Budget:
+    """What is left of the work one :func:`dumps` call may do, shared by its walkers."""
+
+    __slots__ = ("chars_left", "spent", "values_left")
+
+    def __init__(self, max_values: Optional[int], max_chars: Optional[int]) -> None:
+        self.values_left = math.inf if max_values is None else max_values
+        self.chars_left = math.inf if max_chars is None else max_chars
+        self.spent = False
+
+    def take(self, items: Iterable[Any]) -> list[Any]:
+        """Return the items of ``items``, but never more than could still be visited."""
+        if self.values_left == math.inf:
+            return list(items)
+        return list(islice(items, int(self.values_left) + 1))
 
 
 class _Walker:
     """Renders one value iteratively, so depth is limited by memory, not by the stack."""
 
-    def __init__(self, opts: _Options) -> None:
+    def __init__(
+        self, opts: _Options, budget: _Budget, open_ids: Optional[set[int]] = None
+    ) -> None:
         self.opts = opts
+        self.budget = budget
         self.parts: list[str] = []
-        self.open_ids: set[int] = set()
+        self.counted = 0  # how many of parts have been charged to the budget
+        self.open_ids: set[int] = set() if open_ids is None else open_ids
         self.not_plain: set[int] = set()
 
-    def render(self, value: Any, *, root_checked: bool = False) -> str:
+    def charge(self) -> bool:
+        """Count one value against the budget; return whether the budget is spent."""
+        budget = self.budget
+        if budget.spent:
+            return True
+        budget.values_left -= 1
+        if budget.values_left % _CHARS_CHECK_EVERY == 0 or budget.values_left < 0:
+            parts = self.parts
+            budget.chars_left -= sum(map(len, parts[self.counted :]))
+            self.counted = len(parts)
+        if budget.values_left < 0 or budget.chars_left < 0:
+            budget.spent = True
+        return budget.spent
+
+    def render(self, value: Any, *, root_checked: bool = False, depth: int = 0) -> str:
         """Return the JSON text of ``value``.
 
         Args:
             value: The value.
             root_checked: The fast path has already found ``value`` not plain.
+            depth: How deep ``value`` is (for a set's element, rendered on its own).
         """
         opts = self.opts
         write = self.parts.append
@@ -434,9 +513,12 @@ class _Walker:
         key_separator = opts.key_separator
         strings_whole = opts.max_string is None
         stack: list[_Frame] = []
+        budget = self.budget
         if root_checked:
             self.not_plain.add(id(value))
-        frame = self.enter(value, 0)
+        if self.charge():
+            return _OVER_BUDGET_JSON
+        frame = self.enter(value, depth)
         if frame is not None:
             stack.append(frame)
         while stack:
@@ -455,6 +537,9 @@ class _Walker:
                     name, item = item
                     write(encode_basestring_ascii(name))
                     write(key_separator)
+                if budget.spent or (frame.metered and self.charge()):
+                    write(_OVER_BUDGET_JSON)  # and close this container
+                    break
                 t = type(item)
                 if t is str and strings_whole:
                     write(encode_basestring_ascii(item))
@@ -463,6 +548,9 @@ class _Walker:
                 elif t is bool or item is None or (t is int and item.bit_length() < _SAFE_INT_BITS):
                     write(_scalar_text(item))
                 else:
+                    if not frame.metered and self.charge():  # metered: charged above
+                        write(_OVER_BUDGET_JSON)
+                        break
                     child = self.enter(item, frame.depth + 1)
                     if child is not None:
                         break
@@ -489,7 +577,7 @@ class _Walker:
             t = type(value)
             if (t is dict or t is list or t is tuple) and self.write_plain(value, depth):
                 return None
-            kind, payload = self.classify(value)
+            kind, payload = self.classify(value, depth)
             if kind == _TEXT:
                 self.parts.append(payload)
                 return None
@@ -505,7 +593,8 @@ class _Walker:
                 self.open_ids.add(id(obj))
             is_object = kind == _OBJECT
             self.parts.append("{" if is_object else "[")
-            return _Frame(payload, depth, is_object, held)
+            metered = t is not dict and t is not list and t is not tuple
+            return _Frame(payload, depth, is_object, held, metered)
         self.parts.append(_TOO_DEEP_JSON)  # an endless chain of conversions
         return None
 
@@ -523,14 +612,14 @@ class _Walker:
         self.parts.append(text)
         return True
 
-    def classify(self, value: Any) -> tuple[int, Any]:
+    def classify(self, value: Any, depth: int) -> tuple[int, Any]:
         """Return how to render ``value``: text, array items, object pairs, or a stand-in."""
         try:
-            return self._classify(value)
+            return self._classify(value, depth)
         except Exception:
             return _AGAIN, _not_serializable(value)
 
-    def _classify(self, value: Any) -> tuple[int, Any]:
+    def _classify(self, value: Any, depth: int) -> tuple[int, Any]:
         t = type(value)
         if t is str:
             return _TEXT, self.string(value)
@@ -556,13 +645,14 @@ class _Walker:
             return _AGAIN, {"ops": value.ops, "state": value.state}
         if isinstance(value, RunLogPatch):
             return _AGAIN, value.ops
+        take = self.budget.take
         if isinstance(value, dict):
-            return _OBJECT, self.pairs(list(value.items()))
+            return _OBJECT, self.pairs(take(value.items()))
         if isinstance(value, (list, tuple, deque)):
-            items = list(value)
+            items = take(value)
             return _ARRAY, self.array(items, len(items))
         if isinstance(value, (set, frozenset)):
-            items = self.sorted_set(value)
+            items = self.sorted_set(value, depth)
             return _ARRAY, self.array(items, len(items))
         if isinstance(value, (bytes, bytearray, memoryview)):
             encoded = base64.b64encode(bytes(value)).decode("ascii")
@@ -580,7 +670,7 @@ class _Walker:
             if dumped is not None:
                 return _AGAIN, dumped[0]
         if isinstance(value, Mapping):
-            return _OBJECT, self.pairs(list(value.items()))
+            return _OBJECT, self.pairs(take(value.items()))
         return _AGAIN, _not_serializable(value)
 
     def string(self, text: str) -> str:
@@ -622,23 +712,33 @@ class _Walker:
             named = sorted(named, key=_first)
         return iter(named)
 
-    def sorted_set(self, value: Any) -> list[Any]:
-        """Return a set's elements in a deterministic order."""
-        items = list(value)
+    def sorted_set(self, value: Any, depth: int) -> list[Any]:
+        """Return a set's elements in a deterministic order.
+
+        Mixed elements are rendered once each, as they will be written (at ``depth + 1``,
+        with the cycle marks of the containers around), and sorted by that text, which is
+        then written as it is: rendering to sort and again to write would double the work
+        at every level of nested sets.
+        """
+        items = self.budget.take(value)
         types = {type(x) for x in items}
         if types <= {str} or (types <= {int, float} and all(x == x for x in items)):
             try:
                 return sorted(items)
             except Exception:  # str, int and NaN-free float always sort; be safe anyway
                 pass
-        sub = _Options(
-            None,
-            True,
-            max(self.opts.max_depth - 1, 0),
-            self.opts.max_string,
-            self.opts.max_items,
-        )
-        return sorted(items, key=lambda x: _Walker(sub).render(x))
+        key = id(value)
+        opened = key not in self.open_ids
+        self.open_ids.add(key)
+        try:
+            texts = [
+                _Walker(self.opts, self.budget, self.open_ids).render(x, depth=depth + 1)
+                for x in items
+            ]
+        finally:
+            if opened:
+                self.open_ids.discard(key)
+        return [_Raw(text) for text in sorted(texts)]
 
 
 def _first(pair: tuple[str, Any]) -> str:

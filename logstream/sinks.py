@@ -60,11 +60,13 @@ from .serialize import dumps
 
 __all__ = [
     "DEFAULT_MAX_COPIED_VALUES",
+    "DEFAULT_MAX_LINE_BYTES",
     "MISSING_END",
     "EndRecord",
     "JsonLinesSink",
     "OnRecord",
     "PatchSource",
+    "ReadOptionError",
     "Recording",
     "SinkClosedError",
     "SseSink",
@@ -95,11 +97,37 @@ class SinkClosedError(LogStreamError, ValueError):
     """A patch or end record was written to a sink that has already ended or closed."""
 
 
+class ReadOptionError(LogStreamError, ValueError):
+    """An option of :func:`read_jsonl` or :func:`follow_jsonl` has a wrong type or value."""
+
+
+_PEP_479_ARGS = (("generator raised StopIteration",), ("async generator raised StopIteration",))
+
+
 def _error_text(error: Union[BaseException, str, None]) -> Optional[str]:
+    """Return ``"Type: message"`` for ``error`` (``"Type"`` if it has no message).
+
+    Never raises: a message whose ``__str__`` raises is named as such. A ``RuntimeError``
+    that Python made of a ``StopIteration`` leaving a generator names the
+    ``StopIteration``, which is what the code raised.
+    """
     if error is None or isinstance(error, str):
         return error
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    cause = error.__cause__
+    if (
+        type(error) is RuntimeError
+        and isinstance(cause, StopIteration)
+        and error.args in _PEP_479_ARGS
+    ):
+        error = cause
+    name = type(error).__name__
+    try:
+        text = str(error)
+        if not isinstance(text, str):
+            raise TypeError("__str__ returned a non-string")
+    except Exception as exc:
+        text = f"<str() raised {type(exc).__name__}>"
+    return f"{name}: {text}" if text else name
 
 
 def _ops_of(patch: PatchSource) -> Sequence[JsonPatchOp]:
@@ -448,6 +476,9 @@ class Recording:
 DEFAULT_MAX_COPIED_VALUES = 1_000_000
 """How many values the ``copy`` ops of one recording may duplicate, in all, by default."""
 
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
+"""How many bytes one line of a recording may hold (its newline not counted), by default."""
+
 _REASON_LIMIT = 300
 
 
@@ -464,7 +495,19 @@ class _Reader:
     as they were read. A patch that fails is the end of reading, so it need not be undone.
     """
 
-    def __init__(self, source: str, max_copied_values: int) -> None:
+    def __init__(
+        self,
+        source: str,
+        max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
+        if type(max_line_bytes) is not int or max_line_bytes < 1:
+            msg = (
+                f"max_line_bytes must be a positive int (a number of bytes), got "
+                f"{max_line_bytes!r}; e.g. max_line_bytes={DEFAULT_MAX_LINE_BYTES}"
+            )
+            raise ReadOptionError(msg)
+        self.max_line_bytes = max_line_bytes
         self.source = source
         self.line = 0
         self.doc: Any = None
@@ -474,6 +517,15 @@ class _Reader:
         self.copy_budget = max_copied_values
         self.max_copied_values = max_copied_values
 
+    def check_length(self, size: int, line: Optional[int] = None) -> None:
+        """Raise if a line of ``size`` bytes (so far) is longer than ``max_line_bytes``."""
+        if size > self.max_line_bytes:
+            reason = (
+                f"the line is longer than max_line_bytes ({self.max_line_bytes} bytes); "
+                "a recording this large needs a higher limit (--max-line-bytes)"
+            )
+            raise self.fail(reason, line)
+
     def fail(self, reason: str, line: Optional[int] = None) -> LogFileError:
         where = self.line if line is None else line
         return LogFileError(self.source, where, _printable(reason))
@@ -481,6 +533,7 @@ class _Reader:
     def feed(self, raw: bytes, *, has_newline: bool = True) -> Union[RunLogPatch, EndRecord, None]:
         """Read the next line; return its record, or ``None`` for a blank line."""
         self.line += 1
+        self.check_length(len(raw) - raw.endswith(b"\n"))
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
@@ -585,7 +638,7 @@ class _Reader:
     def feed_all(self, stream: Any, on_record: Optional[OnRecord] = None) -> None:
         """Feed every line of ``stream`` (binary or text), reporting each record."""
         try:
-            for raw, has_newline in _lines(stream):
+            for raw, has_newline in _lines(stream, self.max_line_bytes):
                 record = self.feed(raw, has_newline=has_newline)
                 if record is not None and on_record is not None:
                     on_record(record)
@@ -662,8 +715,18 @@ def _source_name(source: Any) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
-def _lines(stream: Any) -> Iterator[tuple[bytes, bool]]:
-    for line in stream:
+def _lines(stream: Any, limit: int) -> Iterator[tuple[bytes, bool]]:
+    """Yield each line of ``stream`` and whether it ends with a newline.
+
+    A line longer than ``limit`` bytes is cut after ``limit + 1`` bytes (the reader then
+    refuses it), so an endless line (``/dev/zero``) never fills the memory.
+    """
+    readline = getattr(stream, "readline", None)
+    if readline is None:  # any iterable of lines
+        lines: Iterator[Any] = iter(stream)
+    else:
+        lines = iter(lambda: readline(limit + 1), stream.read(0))
+    for line in lines:
         raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
         yield raw, raw.endswith(b"\n")
 
@@ -677,6 +740,7 @@ def read_jsonl(
     poll_interval: float = 0.1,
     timeout: Optional[float] = None,
     max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Recording:
     """Read a JSON Lines recording and apply its patches, treating the data as untrusted.
 
@@ -685,8 +749,8 @@ def read_jsonl(
     that names the line: invalid UTF-8 or JSON, ``NaN`` or a number too large for a
     float, duplicate keys, a record or op of the wrong shape, a patch that does not
     apply, ``copy`` ops that would duplicate more than ``max_copied_values`` values,
-    data after the end record, an end record whose count is wrong, and (with
-    ``require_end``) a missing end record.
+    data after the end record, an end record whose count is wrong, a line longer than
+    ``max_line_bytes``, and (with ``require_end``) a missing end record.
 
     Args:
         source: A file name, or an open text or binary stream.
@@ -696,9 +760,13 @@ def read_jsonl(
             :func:`follow_jsonl`); ``require_end`` is then implied.
         on_record: Called with each record as it is read, e.g. to show patches live.
         poll_interval: With ``follow``: seconds between looks at a file with nothing new.
-        timeout: With ``follow``: give up after this many seconds with nothing new.
+        timeout: With ``follow``: give up after this many seconds with no new line.
         max_copied_values: How many values the ``copy`` ops may duplicate in all (each
             dict, list and scalar counts one), so that a few lines can't fill the memory.
+        max_line_bytes: How many bytes one line may hold, its newline not counted (64
+            MiB by default). Reading stops at the first longer line, after reading at
+            most this many bytes of it, so an endless line (``/dev/zero``, a file that
+            grows without a newline) ends with a :class:`~logstream.LogFileError`.
 
     Returns:
         The recording: its patches, their state and its end record.
@@ -706,8 +774,9 @@ def read_jsonl(
     Raises:
         LogFileError: The file is malformed, truncated or does not apply.
         OSError: The file can't be opened or read.
+        ReadOptionError: ``max_line_bytes`` is not a positive int (a ``ValueError``).
     """
-    reader = _Reader(_source_name(source), max_copied_values)
+    reader = _Reader(_source_name(source), max_copied_values, max_line_bytes)
     if follow:
         for record in _follow(reader, source, poll_interval, timeout):
             if on_record is not None:
@@ -727,6 +796,7 @@ def follow_jsonl(
     poll_interval: float = 0.1,
     timeout: Optional[float] = None,
     max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[Union[RunLogPatch, EndRecord]]:
     """Yield the records of a JSON Lines recording while it is being written.
 
@@ -735,15 +805,19 @@ def follow_jsonl(
     newline), and stops after the end record, checking that nothing follows it. A file
     that shrinks or is replaced (renamed over) while followed is an error, not re-read.
     Given a binary stream or a pipe (a FIFO), reads it line by line to its end; there
-    ``poll_interval`` and ``timeout`` do not apply, and opening a FIFO waits for its writer.
+    ``poll_interval`` and ``timeout`` do not apply, and opening a FIFO waits for its writer
+    (``logstream replay --follow --timeout`` refuses a FIFO for that reason).
     Each patch is checked against the state so far, as :func:`read_jsonl` does; for the
     state itself, use ``read_jsonl(source, follow=True, on_record=...)``.
 
     Args:
         source: The file's name, or a binary stream.
         poll_interval: Seconds between looks at the file when nothing new is there.
-        timeout: Give up after this many seconds with nothing new; ``None`` waits forever.
+        timeout: Give up after this many seconds with no new line (data that does not
+            complete a line does not count); ``None`` waits forever.
         max_copied_values: As for :func:`read_jsonl`.
+        max_line_bytes: As for :func:`read_jsonl`; a partial last line longer than this
+            is refused as soon as it is.
 
     Yields:
         Each :class:`RunLogPatch`, then the :class:`EndRecord`.
@@ -751,10 +825,11 @@ def follow_jsonl(
     Raises:
         LogFileError: A line is malformed or does not apply, the file shrank or was
             replaced, the stream ended without an end record, or ``timeout`` passed
-            without new data.
+            without a new line.
+        ReadOptionError: ``max_line_bytes`` is not a positive int (at the first record).
         OSError: The file can't be read.
     """
-    reader = _Reader(_source_name(source), max_copied_values)
+    reader = _Reader(_source_name(source), max_copied_values, max_line_bytes)
     yield from _follow(reader, source, poll_interval, timeout)
 
 
@@ -766,10 +841,13 @@ def _follow(
         return
     last_news = time.monotonic()
 
-    def idle() -> None:
+    def check_time() -> None:
         if timeout is not None and time.monotonic() - last_news > timeout:
-            reason = f"no new data for {timeout:g}s and no end record yet"
+            reason = f"no new line for {timeout:g}s and no end record yet"
             raise reader.fail(reason, line=reader.line + 1)
+
+    def idle() -> None:
+        check_time()
         time.sleep(poll_interval)
 
     while True:
@@ -783,6 +861,7 @@ def _follow(
             yield from _follow_stream(reader, stream)
             return
         pending: list[bytes] = []
+        pending_size = 0
         offset = 0
         while reader.end is None:
             chunk = stream.read(1 << 16)
@@ -791,30 +870,35 @@ def _follow(
                 if pending and _is_end_record(b"".join(pending)):
                     record = reader.feed(b"".join(pending), has_newline=False)
                     pending = []
+                    pending_size = 0
                     if record is not None:
                         yield record
                     break
                 idle()
                 continue
-            last_news = time.monotonic()
             offset += len(chunk)
-            if b"\n" not in chunk:
-                pending.append(chunk)
-                continue
             pending.append(chunk)
+            if b"\n" not in chunk:
+                pending_size += len(chunk)
+                reader.check_length(pending_size, line=reader.line + 1)
+                check_time()
+                continue
+            last_news = time.monotonic()  # a line is complete
             *lines, rest = b"".join(pending).split(b"\n")
             pending = [rest] if rest else []
+            pending_size = len(rest)
             for raw in lines:
                 record = reader.feed(raw + b"\n")
                 if record is not None:
                     yield record
-        rest = b"".join(pending) + stream.read()
-        for raw, has_newline in _lines(io.BytesIO(rest)):
+            reader.check_length(pending_size, line=reader.line + 1)
+        rest = b"".join(pending) + stream.read(reader.max_line_bytes + 1)
+        for raw, has_newline in _lines(io.BytesIO(rest), reader.max_line_bytes):
             reader.feed(raw, has_newline=has_newline)
 
 
 def _follow_stream(reader: _Reader, stream: Any) -> Iterator[Union[RunLogPatch, EndRecord]]:
-    lines = _lines(stream)
+    lines = _lines(stream, reader.max_line_bytes)
     while True:
         try:
             raw, has_newline = next(lines)
@@ -827,6 +911,13 @@ def _follow_stream(reader: _Reader, stream: Any) -> Iterator[Union[RunLogPatch, 
         if record is not None:
             yield record
     reader.finish(require_end=True)
+
+
+def _is_fifo(path: Any) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # not there yet, or not ours to look at: open() will say
+        return False
 
 
 def _check_same_file(reader: _Reader, path: Any, stream: Any, offset: int) -> None:

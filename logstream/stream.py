@@ -18,12 +18,19 @@ producer that must not half-apply an event (the tracer) learns that the buffer i
 while nothing has moved yet. :attr:`~PatchChannel.stats` counts what happened.
 
 The consumer never waits for a producer: it takes items without a lock while there are
-any, and takes the channel's own lock only to park when the channel is empty or to wake
-a producer that waits for room. Closing wakes every waiter, producers included.
+any, and takes the channel's own lock only to park when the channel is empty (and, on a
+bounded channel, to wake a producer that waits for room). Closing wakes every waiter,
+producers included. A producer that already serializes all of its puts with a lock of
+its own (the tracer) may use :meth:`~PatchChannel.put_serial`, which appends without
+taking the channel's lock: one lock per event instead of two.
 
-A producer that already serializes all of its puts with a lock of its own (the tracer)
-may use :meth:`~PatchChannel.put_serial`, which appends without taking the channel's
-lock: one lock per event instead of two.
+None of this leans on the GIL, so it holds on free-threaded CPython (PEP 703) too. What
+is done without the lock uses only: a load or store of one attribute (one reference,
+never torn), and ``collections.deque``'s ``append``, ``pop`` and ``popleft``, which are
+documented thread-safe and run under the deque's own lock on a free-threaded build (the
+GIL on others). Those deque operations therefore happen in one order, and what a thread
+wrote before one of them is seen by a thread after a later one: the deque is where a
+lock-free put and a parking reader meet. Each place says which of these it relies on.
 """
 
 from __future__ import annotations
@@ -166,12 +173,14 @@ its limit of 1 patch (when_full='raise')
         self._closed = False
         self._sync_waiters = 0
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._room_waiters = 0  # producers waiting for room; read by readers without the lock
+        self._room_waiters = 0  # producers waiting for room
         self._reserved = 0  # room promised by reserve() and not yet used by put_reserved()
         self._queued = 0
         self._high_water = 0
-        # put_serial() writes only these, and readers read _producing (see put_serial)
-        self._producing = False
+        # A reader found the channel closed and drained (written under the lock).
+        self._reader_ended = False
+        # put_serial() writes these without the lock, one caller at a time (its caller's
+        # lock orders them); stats reads them under the lock, a moment late at worst.
         self._serial_queued = 0
         self._serial_high_water = 0
         self._blocked = 0
@@ -183,6 +192,8 @@ its limit of 1 patch (when_full='raise')
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called (items may still be waiting)."""
+        # Without the lock: one load of a reference (a bool), atomic in free-threaded
+        # builds too. It may miss a close racing with it; puts settle such a race.
         return self._closed
 
     @property
@@ -210,6 +221,8 @@ its limit of 1 patch (when_full='raise')
 
     def __len__(self) -> int:
         """Return how many items wait to be read."""
+        # Without the lock: len() of a deque reads its size in one step (thread-safe in
+        # free-threaded builds too); the count may change as soon as it is returned.
         return len(self._items)
 
     # -- producers -----------------------------------------------------------------------
@@ -255,28 +268,45 @@ its limit of 1 patch (when_full='raise')
         Returns:
             ``True`` if it was queued, ``False`` if the channel is closed.
         """
-        # The reader decides "closed and drained" only when it sees, in this order,
-        # _closed set, _producing clear and no items; a put that passed its closed check
-        # before the close has _producing set until its item is in, so the reader either
-        # waits for it or sees the item. Every flag and count below is written by one
-        # thread at a time (the caller's lock), and read by readers; the GIL orders them.
+        # Without the channel's lock. It relies on the deque's append being ordered with
+        # the readers' popleft (see the module's notes): a reader that parks or decides
+        # "closed and drained" first writes its waiter count (or reads _closed) under the
+        # lock and then looks at the deque with a popleft. So this append either comes
+        # before that popleft, and the reader sees the item, or after it, and then the
+        # reads below (each one attribute load) see the count and the close. A close seen
+        # only after the append raced with this put: _serial_after_close settles it.
         if self._max_buffer is not None:
             return self.put(item)
-        self._producing = True
-        if self._closed:
-            self._producing = False
-            if self._sync_waiters or self._async_waiters:
-                self._wake_readers()
+        if self._closed:  # one load; a close it misses is caught after the append
             return False
         items = self._items
         items.append(item)
-        self._serial_queued += 1
-        waiting = len(items)
+        if self._closed:
+            return self._serial_after_close()
+        self._serial_queued += 1  # one writer at a time: the caller's lock orders them
+        waiting = len(items)  # one atomic read of the deque's size
         if waiting > self._serial_high_water:
             self._serial_high_water = waiting
-        self._producing = False
         if self._sync_waiters or self._async_waiters:  # a reader announced it parks
             self._wake_readers()
+        return True
+
+    def _serial_after_close(self) -> bool:
+        # put_serial appended, then saw the channel closed: the close raced with it. If a
+        # reader has already found the channel closed and drained, it ended without this
+        # item: take it back and refuse the put. After a close nothing else is appended
+        # (put() checks under the lock; put_serial's callers take turns), so the item is
+        # the last one, or the only one; a reader that took it meanwhile delivered it.
+        with self._lock:
+            if self._reader_ended:
+                try:
+                    self._items.pop()
+                except IndexError:  # read by a reader that iterated again: delivered
+                    pass
+                else:
+                    return False
+            self._serial_queued += 1
+            self._serial_high_water = max(self._serial_high_water, len(self._items))
         return True
 
     def _wake_readers(self) -> None:
@@ -378,7 +408,10 @@ its limit of 1 patch (when_full='raise')
             self._blocked_seconds += time.monotonic() - started
 
     def _made_room(self) -> None:
-        # A reader took an item without the lock and saw a producer waiting for room.
+        # A reader of a bounded channel took an item without the lock. The waiter count
+        # is read under the lock: a producer raises it and checks for room under the
+        # lock, so either it sees the room made or this sees it waiting (a read of the
+        # count without the lock could miss it on a free-threaded build).
         with self._lock:
             if self._room_waiters:
                 self._room.notify()
@@ -408,13 +441,17 @@ its limit of 1 patch (when_full='raise')
 
     # -- the consumer --------------------------------------------------------------------
     #
-    # Items are taken with deque.popleft() without the lock: a deque's append and
-    # popleft are atomic, and the one reader is the only one that removes items. The
-    # lock is taken only to park on an empty channel (the waiter count is raised and the
-    # deque checked again under the lock that put() holds while it appends and reads the
-    # count, so no wake-up is lost) and to wake a producer that waits for room (the
-    # producer raises _room_waiters under the lock before it checks for room; a reader
-    # reads it after it took an item).
+    # Items are taken with deque.popleft() without the lock: it is thread-safe and runs
+    # under the deque's own lock (see the module's notes), and the one reader is the
+    # only one that removes items. A popleft that finds nothing sends the reader to the
+    # locked path. There it reads _closed (written under the lock) and only then looks
+    # with a popleft; before it waits it raises its waiter count and looks once more
+    # with a popleft. put() appends and reads the counts under the lock; put_serial
+    # appends and then reads _closed and the counts: the deque orders its append with
+    # those poplefts, so it sees what the reader wrote, or the reader sees its item.
+    # Emptiness is judged by a popleft, never by len(), which reads the size without
+    # the deque's lock. On a bounded channel a reader takes the lock after each item it
+    # takes, to wake a producer waiting for room (_made_room).
 
     def get(self, timeout: Optional[float] = None) -> tuple[bool, Optional[T]]:
         """Wait for the next item.
@@ -432,35 +469,42 @@ its limit of 1 patch (when_full='raise')
         except IndexError:
             pass
         else:
-            if self._room_waiters:
+            if self._max_buffer is not None:
                 self._made_room()
             return True, item
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
-                if items:
+                closed = self._closed  # read before the popleft (see put_serial)
+                try:
                     item = items.popleft()
+                except IndexError:
+                    pass
+                else:
                     if self._room_waiters:
                         self._room.notify()
                     return True, item
-                if self._ended_locked():
+                if closed:
+                    self._reader_ended = True
                     return False, None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False, None
-                # Announce the wait, then look again: a serial put appends without the
-                # lock and reads the count after its append.
+                # Announce the wait, then look again with a popleft: a serial put reads
+                # the count after its append.
                 self._sync_waiters += 1
                 try:
-                    if not items and not self._ended_locked():
+                    item = items.popleft()
+                except IndexError:
+                    try:
                         self._ready.wait(remaining)
-                finally:
+                    finally:
+                        self._sync_waiters -= 1
+                else:
                     self._sync_waiters -= 1
-
-    def _ended_locked(self) -> bool:
-        # Closed and drained, with no serial put between its closed check and its append:
-        # read in this order (see put_serial).
-        return self._closed and not self._producing and not self._items
+                    if self._room_waiters:
+                        self._room.notify()
+                    return True, item
 
     def drain(self) -> list[T]:
         """Remove and return every item waiting now, without blocking."""
@@ -471,14 +515,16 @@ its limit of 1 patch (when_full='raise')
                 items.append(popleft())
         except IndexError:
             pass
-        if items and self._room_waiters:
-            with self._lock:
-                self._room.notify_all()
+        if items and self._max_buffer is not None:
+            with self._lock:  # the count read under the lock, as in _made_room
+                if self._room_waiters:
+                    self._room.notify_all()
         return items
 
     def __iter__(self) -> Iterator[T]:
         """Yield items as they arrive, blocking, until the channel is closed and drained."""
         popleft = self._items.popleft
+        bounded = self._max_buffer is not None
         while True:
             try:
                 item = popleft()
@@ -488,7 +534,7 @@ its limit of 1 patch (when_full='raise')
                     return
                 item = got  # type: ignore[assignment]
             else:
-                if self._room_waiters:
+                if bounded:
                     self._made_room()
             yield item
 
@@ -505,13 +551,21 @@ its limit of 1 patch (when_full='raise')
             except IndexError:
                 pass
             else:
-                if self._room_waiters:
+                if self._max_buffer is not None:
                     self._made_room()
                 return True, item
             with self._lock:
-                if self._items:
-                    continue
-                if self._ended_locked():
+                closed = self._closed  # read before the popleft (see get)
+                try:
+                    item = self._items.popleft()
+                except IndexError:
+                    pass
+                else:
+                    if self._room_waiters:
+                        self._room.notify()
+                    return True, item
+                if closed:
+                    self._reader_ended = True
                     return False, None
                 if loop is None:
                     loop = asyncio.get_running_loop()
@@ -519,10 +573,17 @@ its limit of 1 patch (when_full='raise')
                 if len(self._async_waiters) >= _PRUNE_AT:  # readers cancelled since a put
                     self._async_waiters = [w for w in self._async_waiters if not w[1].done()]
                 self._async_waiters.append((loop, fut))
-                # Look again now that the wait is announced (see get); a future left
-                # behind here is set by the next wake-up, which clears the list.
-                if self._items or self._ended_locked():
-                    continue
+                # Look again with a popleft now that the wait is announced (see get); a
+                # future left behind here is set by the next wake-up, which clears the
+                # list.
+                try:
+                    item = self._items.popleft()
+                except IndexError:
+                    pass
+                else:
+                    if self._room_waiters:
+                        self._room.notify()
+                    return True, item
             # No cleanup on cancellation: it would have to take the lock, and a reader
             # abandoned in a closed loop runs its cleanup whenever the garbage collector
             # finds it, possibly inside a put that holds the lock. A cancelled waiter is
@@ -532,6 +593,7 @@ its limit of 1 patch (when_full='raise')
     async def __aiter__(self) -> AsyncIterator[T]:
         """Yield items as they arrive until the channel is closed and drained."""
         popleft = self._items.popleft
+        bounded = self._max_buffer is not None
         while True:
             try:
                 item = popleft()
@@ -541,12 +603,13 @@ its limit of 1 patch (when_full='raise')
                     return
                 item = got  # type: ignore[assignment]
             else:
-                if self._room_waiters:
+                if bounded:
                     self._made_room()
             yield item
 
     def __repr__(self) -> str:
         """Show whether the channel is open, how many items wait, and the limit if any."""
+        # Without the lock: a snapshot of two one-step reads (see closed and __len__).
         state = "closed" if self._closed else "open"
         limit = "" if self._max_buffer is None else f" of {self._max_buffer}"
         return f"<PatchChannel {state}, {len(self._items)} waiting{limit}>"

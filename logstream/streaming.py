@@ -47,11 +47,18 @@ logger = logging.getLogger(__name__)
 
 
 def _compare_dumps(value: Any) -> str:
-    """Render a value for jsonpatch's equality checks; never fails."""
+    """Render a value for jsonpatch's equality checks; never fails.
+
+    A value whose ``repr`` raises is rendered by its identity, so it compares unequal
+    to anything else and the diff replaces it.
+    """
     try:
         return json.dumps(value, sort_keys=True, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return object.__repr__(value)
 
 
 class _RootOutput:
@@ -66,8 +73,10 @@ class _RootOutput:
         self.reported: Any = None  # a copy of ``final`` as the last diff reported it
 
     def ops(self, chunk: Any) -> list[JsonPatchOp]:
-        if self.redact is not None:
-            chunk = self.redact(chunk)
+        # With a redactor, each chunk is redacted on its own for /streamed_output, and
+        # the chunks added up are redacted as a whole for /final_output: a secret split
+        # across chunks looks like one only once its pieces are joined.
+        redact = self.redact
         prev = self.reported
         if self.final is None:
             final = chunk
@@ -79,11 +88,14 @@ class _RootOutput:
         self.final = final
         # Diff against what was reported, not the live value: a target that changes a
         # chunk after yielding it must not make the next diff disagree with the stream.
-        self.reported = snapshot(final)
+        # (A redacted value is a copy already.)
+        shown = snapshot(final) if redact is None else redact(final)
+        self.reported = shown
         ops: list[JsonPatchOp] = []
         if self.with_list:
-            ops.append({"op": "add", "path": "/streamed_output/-", "value": snapshot(chunk)})
-        for op in jsonpatch.JsonPatch.from_diff(prev, final, dumps=_compare_dumps):
+            piece = snapshot(chunk) if redact is None else redact(chunk)
+            ops.append({"op": "add", "path": "/streamed_output/-", "value": piece})
+        for op in jsonpatch.JsonPatch.from_diff(prev, shown, dumps=_compare_dumps):
             op = dict(op)
             op["path"] = "/final_output" + op["path"]
             if "from" in op:
@@ -194,10 +206,43 @@ class _Run:
             self.finish(scope, error)
 
 
+def _start_thread(work: Callable[[], None]) -> threading.Thread:
+    """Run ``work`` in a new daemon thread, in a copy of this context.
+
+    The worker is a daemon so that a target left running by a consumer that stopped early
+    never holds up the process's exit. Threads the target starts must not inherit that:
+    ``threading.Thread`` copies the daemon flag of the thread that creates it, so while
+    ``work`` runs the worker reports the flag of the thread that called us, and threads
+    made by the target are daemons exactly when they would be had the caller run the
+    target itself. The flag is read by the interpreter only when a thread starts, so the
+    worker itself stays a daemon. (CPython keeps the flag in ``Thread._daemonic``; where
+    an interpreter does not, the target's threads inherit ``daemon=True`` as before.)
+    """
+    callers_flag = threading.current_thread().daemon
+
+    def body() -> None:
+        me = threading.current_thread()
+        own_flag = getattr(me, "_daemonic", None)
+        if own_flag is not None:
+            me._daemonic = callers_flag  # type: ignore[attr-defined]
+        try:
+            work()
+        finally:
+            if own_flag is not None:
+                me._daemonic = own_flag  # type: ignore[attr-defined]
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(body,), name="logstream-target", daemon=True
+    )
+    thread.start()
+    return thread
+
+
 def _start_worker(
     work: Callable[[], None], loop: asyncio.AbstractEventLoop
 ) -> asyncio.Future[None]:
-    """Run ``work`` in a new daemon thread in a copy of this context; return its future.
+    """Run ``work`` in a worker thread (see :func:`_start_thread`); return its future.
 
     A thread of its own, not the loop's default executor: a target that outlives an
     early-leaving consumer must not hold up the loop's shutdown or starve other work.
@@ -210,7 +255,7 @@ def _start_worker(
         if error is None:
             future.set_result(None)
         else:
-            future.set_exception(error)
+            future.set_exception(_raisable(error))
 
     def body() -> None:
         error: Optional[BaseException] = None
@@ -223,9 +268,23 @@ def _start_worker(
         except RuntimeError:  # the consumer's loop is closed: nobody waits any more
             pass
 
-    context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(body,), name="logstream-target", daemon=True).start()
+    _start_thread(body)
     return future
+
+
+def _raisable(error: BaseException) -> BaseException:
+    """Return ``error``, or for a ``StopIteration`` one that a generator or future can raise.
+
+    A ``StopIteration`` raised out of a generator (or set on a future) would be taken for
+    its end (or refused); Python turns it into ``RuntimeError("generator raised
+    StopIteration")`` with the original as its cause, and so do we, so that the cause is
+    there for :func:`~logstream.sinks` end records to name.
+    """
+    if isinstance(error, StopIteration):
+        wrapped = RuntimeError("generator raised StopIteration")
+        wrapped.__cause__ = error
+        return wrapped
+    return error
 
 
 def _is_async(target: Callable[..., Any]) -> bool:
@@ -446,10 +505,7 @@ def stream_log(
         except BaseException as exc:
             outcome.append(exc)
 
-    context = contextvars.copy_context()
-    worker = threading.Thread(target=context.run, args=(work,), name="logstream-target")
-    worker.daemon = True
-    worker.start()
+    worker = _start_thread(work)
     state: Any = None if diff else RunLog(state=None)
     finished = False
     try:
@@ -466,4 +522,4 @@ def stream_log(
             run.tracer.close()
     worker.join()
     if outcome:
-        raise outcome[0]
+        raise _raisable(outcome[0])

@@ -47,7 +47,7 @@ from uuid import UUID
 
 from .emitter import PatchEmitter
 from .filters import RULE_NAMES, RunFilter
-from .model import UNSET, Clock, IdFactory, Run, RunTree, run_key, utc_now
+from .model import UNSET, Clock, IdFactory, Run, RunTree, check_start_args, run_key, utc_now
 from .patches import JsonPatchOp, RunLogPatch
 from .payloads import SchemaFormat, snapshot
 from .stream import BufferStats, PatchChannel, WhenFull
@@ -151,7 +151,8 @@ class Tracer:
         self._bounded = max_buffer is not None
         self._token_routes: dict[Any, _TokenRoute] = {}  # by run_key(id)
         # The route of the last token, by the identity of its id object: a model streams
-        # its tokens with the same id object, and a UUID hashes in Python code.
+        # its tokens with the same id object, and a UUID hashes in Python code. Both are
+        # read and written only under self.lock (two stores, never seen half-done).
         self._last_token_id: Any = _NO_RUN
         self._last_token_route: Optional[_TokenRoute] = None
 
@@ -222,6 +223,17 @@ class Tracer:
         """
         return self.channel.put(RunLogPatch(*ops), event="send")
 
+    def send_patch(self, patch: RunLogPatch) -> bool:
+        """Put a whole patch on the stream as it is (not redacted).
+
+        Returns:
+            ``True`` if it was queued, ``False`` if the stream is closed.
+
+        Raises:
+            BufferFullError: The buffer is full (see ``when_full``).
+        """
+        return self.channel.put(patch, event="send")
+
     def close(self) -> bool:
         """Close the stream; patches already queued are still delivered.
 
@@ -290,8 +302,13 @@ class Tracer:
         Returns:
             The run's record, or ``None`` if the stream is closed.
 
+        A start is whole or leaves no trace: when it raises, no run was opened, no log
+        key handed out and no patch queued, on a bounded stream as on an unbounded one.
+
         Raises:
             DuplicateRunError: ``run_id`` is already open.
+            RunArgumentError: ``tags`` is a bare string or holds a non-string, ``name``
+                or ``run_type`` is not a string, or ``run_id`` cannot be hashed.
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
         redact = self.redact
@@ -303,15 +320,16 @@ class Tracer:
             inputs = snapshot(inputs)
         tree, emitter = self.tree, self.emitter
         with self.lock:
-            if self.channel._closed:
+            if self.channel._closed:  # a hint (see add_token)
                 return None
             claimed = False
             if self._bounded:
                 if run_id is None:
                     run_id = tree.new_id()
+                tags = check_start_args(run_id, name, run_type, tags, event)
                 tree.check_start(run_id)
                 emits = emitter.root_id is None or emitter.should_include(
-                    run_id, name, run_type, tags or []
+                    run_id, name, run_type, tags
                 )
                 if not self._claim(emits, event, run_id):
                     return None
@@ -325,8 +343,13 @@ class Tracer:
                     tags=tags,
                     metadata=metadata,
                     inputs=inputs,
+                    event=event,
                 )
-                ops = emitter.start(run)
+                try:
+                    ops = emitter.start(run)
+                except BaseException:  # the emitter moved nothing: undo the tree's start
+                    tree.discard(run)
+                    raise
             except BaseException:
                 if claimed:
                     self.channel.release()
@@ -373,6 +396,8 @@ class Tracer:
         lock.acquire()
         try:
             channel = self.channel
+            # A hint, as in every method: one load of a reference, atomic without the GIL
+            # too. A close it misses is settled by the put (put_serial's race notes).
             if channel._closed:
                 return
             if run_id is self._last_token_id and allowed_types is LLM_TYPES:
@@ -432,7 +457,7 @@ class Tracer:
         if self.redact is not None:
             chunk = self.redact(chunk)
         with self.lock:
-            if self.channel._closed:
+            if self.channel._closed:  # a hint (see add_token)
                 return
             ops = self.emitter.chunk(run_id, chunk)
             if not ops:
@@ -496,7 +521,7 @@ class Tracer:
                 inputs = redact(inputs)
         tree = self.tree
         with self.lock:
-            if self.channel._closed:
+            if self.channel._closed:  # a hint (see add_token)
                 return None
             claimed = False
             if self._bounded:

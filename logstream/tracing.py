@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, cast, overload
 from uuid import UUID
 
-from .model import UNSET, Run
+from .model import UNSET, Run, check_start_args
 from .patches import RunLogPatch  # noqa: F401  (used by the module example)
 from .payloads import wrap_run_inputs, wrap_run_outputs
 from .tracer import LLM_TYPES, Tracer
@@ -301,9 +301,12 @@ def trace(
 
     Raises:
         TypeError: ``run_type`` is not a string.
+        RunArgumentError: ``tags`` is a bare string or holds a non-string, ``name`` is
+            not a string, or ``run_id`` cannot be hashed (also a ``TypeError``).
         ValueError: ``parent`` belongs to a different tracer than ``tracer``.
     """
     run_type = _check_run_type(run_type)
+    tags = check_start_args(run_id, name, run_type, tags, "trace") or None
     if parent is None:
         current = _CURRENT.get()
         if current is not None and current.tracer is not None:

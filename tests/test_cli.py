@@ -49,6 +49,22 @@ NOT_CALLABLE = 3
 def exits(value):
     raise SystemExit(7)
 
+def leaks(value):
+    raise ValueError("the key sk-proj-abcdefghijklmnopqrstuvwxyz0123 was refused")
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+def unprintable(value):
+    raise Unprintable()
+
+def stops(value):
+    raise StopIteration("nothing left")
+
+def generator_exit(value):
+    raise GeneratorExit
+
 def writes_fd1(value):
     import os
     os.write(1, b"raw bytes on fd 1\\n")
@@ -351,7 +367,7 @@ class TestFollow:
         done = run_cli("replay", "stuck.jsonl", "--follow", "--timeout", "0.2", cwd=project)
         assert done.returncode == 1
         assert time.monotonic() - started < 30
-        assert "stuck.jsonl:4: no new data for 0.2s and no end record yet" in done.stderr
+        assert "stuck.jsonl:4: no new line for 0.2s and no end record yet" in done.stderr
 
 
 class TestReviewFindings:
@@ -454,3 +470,92 @@ class TestReviewFindings:
         assert done.returncode == 1
         assert "ends without an end record" in done.stderr
         assert "--follow waits" not in done.stderr
+
+
+def deep_recording(levels: int) -> str:
+    """Return a recording whose state is ``levels`` deep, each line adding one level."""
+    lines = [{"ops": [{"op": "replace", "path": "", "value": {"logs": {}, "d": {}}}]}]
+    path = "/d"
+    for _ in range(levels):
+        lines.append({"ops": [{"op": "add", "path": path + "/a", "value": {}}]})
+        path += "/a"
+    lines.append({"end": True, "patches": len(lines), "error": None})
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+class TestHardening:
+    def test_redact_masks_the_targets_error_in_the_end_record_and_on_stderr(
+        self, project: Path
+    ) -> None:
+        """With --redact, a secret in the target's exception message is written nowhere."""
+        done = run_cli("record", "l.jsonl", "--target", "targets:leaks", "--redact", cwd=project)
+        assert done.returncode == 1
+        end = read_jsonl(project / "l.jsonl").end
+        assert end is not None and end.error is not None
+        assert end.error.startswith("ValueError: the key ")
+        for text in (end.error, done.stderr, (project / "l.jsonl").read_text()):
+            assert "abcdefghijklmnop" not in text
+        plain = run_cli("record", "l.jsonl", "--target", "targets:leaks", cwd=project)
+        assert "abcdefghijklmnop" in plain.stderr  # without --redact the message is whole
+
+    def test_an_error_whose_str_raises_is_still_recorded(self, project: Path) -> None:
+        """An exception whose __str__ raises gives one line, exit 1 and an end record."""
+        done = run_cli("record", "u.jsonl", "--target", "targets:unprintable", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr == (
+            "logstream: error: the target raised Unprintable: <str() raised RuntimeError> "
+            "(1 patch in u.jsonl)\n"
+        )
+        end = read_jsonl(project / "u.jsonl").end
+        assert end is not None and end.error == "Unprintable: <str() raised RuntimeError>"
+
+    @pytest.mark.parametrize(
+        ("target", "error"),
+        [("stops", "StopIteration: nothing left"), ("generator_exit", "GeneratorExit")],
+    )
+    def test_stop_iteration_and_generator_exit_are_named_as_raised(
+        self, project: Path, target: str, error: str
+    ) -> None:
+        """StopIteration is not renamed RuntimeError; an empty message adds no stray text."""
+        done = run_cli("record", "s.jsonl", "--target", f"targets:{target}", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr == (
+            f"logstream: error: the target raised {error} (1 patch in s.jsonl)\n"
+        )
+        end = read_jsonl(project / "s.jsonl").end
+        assert end is not None and end.error == error
+
+    def test_replay_json_of_a_very_deep_state_is_one_line(self, project: Path) -> None:
+        """A state built deep from shallow lines gives a one-line error, not a traceback."""
+        (project / "deep.jsonl").write_text(deep_recording(3000))
+        done = run_cli("replay", "deep.jsonl", "--json", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr == (
+            "logstream: error: deep.jsonl: the final state is nested too deeply to print "
+            "as JSON; replay without --json prints its run tree\n"
+        )
+        assert run_cli("replay", "deep.jsonl", cwd=project).returncode == 0
+
+    def test_replay_of_an_endless_line_stops_at_the_line_limit(self, project: Path) -> None:
+        """/dev/zero (one endless line) ends with a one-line error naming line 1."""
+        for extra in ([], ["--follow"]):
+            done = run_cli("replay", "/dev/zero", "--max-line-bytes", "100000", *extra, cwd=project)
+            assert done.returncode == 1
+            assert done.stderr == (
+                "logstream: error: /dev/zero:1: the line is longer than max_line_bytes "
+                "(100000 bytes); a recording this large needs a higher limit "
+                "(--max-line-bytes)\n"
+            )
+
+    def test_max_line_bytes_must_be_positive(self, project: Path) -> None:
+        """--max-line-bytes 0 is an argument error."""
+        done = run_cli("replay", "x.jsonl", "--max-line-bytes", "0", cwd=project)
+        assert done.returncode == 2
+        assert "--max-line-bytes must be a positive number" in done.stderr
+
+    def test_timeout_is_refused_for_a_fifo(self, project: Path) -> None:
+        """replay FIFO --follow --timeout returns at once with exit 2, not waiting for a writer."""
+        os.mkfifo(project / "pipe")
+        done = run_cli("replay", "pipe", "--follow", "--timeout", "2", cwd=project)
+        assert done.returncode == 2
+        assert "--timeout does not apply to a FIFO" in done.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
+import threading
 import uuid
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
@@ -13,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.errors import DuplicateRunError, LogStreamError, RunTypeError, UnknownRunError
+from logstream.errors import (
+    DuplicateRunError,
+    LogStreamError,
+    RunArgumentError,
+    RunTypeError,
+    UnknownRunError,
+)
 from logstream.model import (
     UNSET,
     Run,
@@ -72,6 +80,53 @@ def state_of(tree: RunTree, runs: list[Run]) -> list[Any]:
 
 
 class TestRunTreeStart:
+    @pytest.mark.parametrize(
+        ("kwargs", "argument"),
+        [
+            ({"tags": "abc"}, "tags"),
+            ({"tags": ["ok", 3]}, "tags"),
+            ({"run_type": ("chain",)}, "run_type"),
+            ({"name": None}, "name"),
+            ({"run_id": {"a": 1}}, "run_id"),
+        ],
+    )
+    def test_wrong_kind_of_argument_leaves_tree_unchanged(
+        self, tree: RunTree, kwargs: dict[str, Any], argument: str
+    ) -> None:
+        """A start with a wrong kind of argument raises RunArgumentError; no run opens."""
+        root = tree.start(name="agent", run_type="chain")
+        start: dict[str, Any] = {"name": "x", "run_type": "chain", "parent_id": root.id}
+        with pytest.raises(RunArgumentError) as caught:
+            tree.start(**{**start, **kwargs})
+        assert caught.value.argument == argument
+        assert len(tree) == 1 and root.children == []
+
+    def test_run_argument_error_copies_with_its_fields(self, tree: RunTree) -> None:
+        """RunArgumentError round-trips through copy (its __reduce__) with every field."""
+        import copy
+
+        with pytest.raises(RunArgumentError) as caught:
+            tree.start(name="x", run_type="chain", tags="abc", event="chain start")  # type: ignore[arg-type]
+        clone = copy.deepcopy(caught.value)
+        assert (str(clone), clone.run_id, clone.event, clone.argument) == (
+            str(caught.value),
+            caught.value.run_id,
+            "chain start",
+            "tags",
+        )
+
+    def test_discard_undoes_a_start(self, tree: RunTree) -> None:
+        """discard removes the run and its place among its parent's children."""
+        root = tree.start(name="agent", run_type="chain")
+        kept = tree.start(name="a", run_type="chain", parent_id=root.id)
+        dropped = tree.start(name="b", run_type="chain", parent_id=root.id)
+        tree.discard(dropped)
+        assert dropped.id not in tree and kept.id in tree
+        assert root.children == [kept.id]
+        with pytest.raises(UnknownRunError) as caught:
+            tree.end(dropped.id, outputs=None)
+        assert caught.value.state == "unknown"
+
     def test_root_has_no_parent_and_is_its_own_trace(self, tree: RunTree) -> None:
         """A run started without a parent is a root whose trace id is its own id."""
         root = tree.start(name="agent", run_type="chain")
@@ -557,15 +612,47 @@ class TestFastFormatting:
         assert id_string(None) == "None"
         assert id_string("x") == "x"
 
+    def test_caches_shared_by_racing_threads_format_every_value_right(self) -> None:
+        """Threads formatting different seconds and ids at once each get their own text."""
+        base = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        ids = [uuid.uuid4() for _ in range(8)]
+        wrong: list[str] = []
+
+        def work(offset: int) -> None:
+            for i in range(2000):
+                dt = base + timedelta(seconds=offset + i % 3, microseconds=i * 997)
+                run_id = ids[(offset + i) % len(ids)]
+                if isoformat_ms(dt) != dt.isoformat(timespec="milliseconds"):
+                    wrong.append(f"isoformat_ms({dt!r})")
+                if _dotted_time(dt) != dt.strftime("%Y%m%dT%H%M%S%fZ"):
+                    wrong.append(f"_dotted_time({dt!r})")
+                if id_string(run_id) != str(run_id):
+                    wrong.append(f"id_string({run_id})")
+
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads often: between a cache's load and use
+        try:
+            threads = [threading.Thread(target=work, args=(n * 5,)) for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+                assert not thread.is_alive()
+        finally:
+            sys.setswitchinterval(switch_interval)
+        assert wrong == []
+
     def test_run_key_matches_equal_ids(self) -> None:
-        """Equal ids (UUID, UUID subclass) share a key; other ids are their own key."""
+        """Equal ids (UUID, UUID subclass) share a key; other ids keep their type in theirs."""
 
         class SubUUID(uuid.UUID):
             pass
 
         a = uuid.uuid4()
         assert run_key(a) == run_key(uuid.UUID(str(a))) == run_key(SubUUID(str(a))) == a.int
-        assert run_key("abc") == "abc"
+        assert run_key("abc") == run_key("ab" + "c") != "abc"
+        assert run_key(a.int) != run_key(a)
+        assert len({run_key(3), run_key(3.0), run_key("3"), run_key(uuid.UUID(int=3))}) == 4
 
 
 class TestFinishedMemory:

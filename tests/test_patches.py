@@ -8,6 +8,8 @@ from typing import Any
 import jsonpatch  # type: ignore[import-untyped, unused-ignore]
 import jsonpointer  # type: ignore[import-untyped, unused-ignore]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logstream.patches import LogEntry, RunLog, RunLogPatch, RunState, add_op, replace_op
 
@@ -260,3 +262,58 @@ class TestRunLog:
         log = RunLog(state=None) + RunLogPatch(replace_op("", {"x": 1}))
         assert state_of(log) == {"x": 1}
         assert log.ops == [replace_op("", {"x": 1})]
+
+
+class _ForeignPatch:
+    """Another library's patch: a list of ops in ``.ops`` (as LangChain's RunLogPatch)."""
+
+    def __init__(self, *ops: Any) -> None:
+        self.ops = list(ops)
+
+
+class _ForeignLog(_ForeignPatch):
+    """Another library's log: ops and the ``state`` they build (as LangChain's RunLog)."""
+
+    def __init__(self, *ops: Any, state: Any) -> None:
+        super().__init__(*ops)
+        self.state = state
+
+
+_KEYS = st.sampled_from(["a", "b", "c/d", "e~f"])
+_ADDS = st.lists(st.tuples(_KEYS, st.integers() | st.text(max_size=3)), max_size=8).map(
+    lambda pairs: [add_op("/" + k.replace("~", "~0").replace("/", "~1"), v) for k, v in pairs]
+)
+
+
+class TestForeignPatches:
+    @settings(max_examples=60, deadline=None)
+    @given(first=_ADDS, second=_ADDS)
+    def test_foreign_patches_add_as_ours(self, first: list[Any], second: list[Any]) -> None:
+        """RunLog + another library's patch equals RunLog + our patch of the same ops."""
+        start = [replace_op("", {})]
+        ours = RunLog(state=None) + RunLogPatch(*start, *first) + RunLogPatch(*second)
+        mixed = RunLog(state=None) + _ForeignPatch(*start, *first) + _ForeignPatch(*second)
+        assert mixed == ours and mixed.state == ours.state and mixed.ops == ours.ops
+        joined = RunLogPatch(*start, *first) + _ForeignPatch(*second)
+        assert joined == RunLogPatch(*start, *first) + RunLogPatch(*second)
+
+    def test_equal_to_foreign_patch_and_log_with_same_ops_and_state(self) -> None:
+        """Our patch and log compare equal to foreign ones with equal ops (and state)."""
+        op = replace_op("", {"a": 1})
+        assert RunLogPatch(op) == _ForeignPatch(op)
+        assert RunLogPatch(op) != _ForeignPatch(replace_op("", {"a": 2}))
+        log = RunLogPatch(op) + RunLogPatch()
+        assert log == _ForeignLog(op, state={"a": 1})
+        assert log != _ForeignLog(op, state={"a": 2})
+        assert log != _ForeignPatch(op)  # a log equals logs only, as LangChain's
+
+    @pytest.mark.parametrize(
+        "other", [_ForeignLog(state={}), object(), 3, RunLog(state=None)], ids=repr
+    )
+    def test_logs_and_non_patches_are_refused(self, other: Any) -> None:
+        """Adding a log (ours or foreign) or a non-patch raises TypeError; nothing changes."""
+        log = RunLogPatch(replace_op("", {})) + RunLogPatch()
+        for left in (log, RunLogPatch()):
+            with pytest.raises(TypeError, match="unsupported operand"):
+                left + other
+        assert log.state == {} and len(log.ops) == 1

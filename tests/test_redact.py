@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
+import enum
 import json
 import re
-from collections import OrderedDict, namedtuple
-from typing import Any
+from collections import ChainMap, OrderedDict, UserDict, deque, namedtuple
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Callable
 
 import pytest
 from hypothesis import assume, given, settings
@@ -409,16 +413,22 @@ class TestCopying:
         assert out[0] == {"token": M}
 
     def test_unknown_objects_are_passed_by_reference(self) -> None:
-        """Objects, bytes and message-like objects are not inspected and come back as is."""
+        """Objects and bytes whose rendering holds no secret come back as they are."""
 
         class Message:
             content = f"my key is {OPENAI}"
 
         message = Message()
-        data = b"Bearer abcdefghijklmnop1234"
+        data = b"Bearer abcdefgh"
         out = redact_secrets({"m": message, "b": data})
         assert out["m"] is message
         assert out["b"] is data
+
+    def test_bytes_with_a_secret_are_masked(self) -> None:
+        """bytes, bytearray and memoryview holding a secret come back as masked bytes."""
+        raw = b"Authorization: Bearer abcdefghijklmnop1234 \xff"
+        for value in (raw, bytearray(raw), memoryview(raw)):
+            assert redact_secrets(value) == f"Authorization: Bearer {M} \xff".encode("latin-1")
 
     def test_objects_can_be_redacted_through_their_json_form(self) -> None:
         """redact_secrets(json.loads(dumps(obj))) reaches inside objects too."""
@@ -723,3 +733,175 @@ class TestProperties:
         before = copy.deepcopy(value)
         assert redact_secrets(value) == value
         assert value == before
+
+
+# -- whatever dumps renders as data is looked into (issue 12, defect 6) -----------------
+
+
+class Holder:
+    """An object whose repr shows what it holds (dumps renders it through repr)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Holder({self.value!r})"
+
+
+class Hostile:
+    """An object that dumps to data while its ==, truth value, hash and str raise."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("== is ambiguous")
+
+    def __bool__(self) -> bool:
+        raise ValueError("truth value is ambiguous")
+
+    def __hash__(self) -> int:
+        raise TypeError("unhashable")
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+class OldModel:
+    """A pydantic-v1-style object: it says what it holds through ``dict()``."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def dict(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A dataclass field holding a value."""
+
+    value: Any
+
+
+class Secrets(enum.Enum):
+    """An Enum member whose value is a secret (dumps shows its value)."""
+
+    KEY = OPENAI
+
+
+class Pairs(Mapping[str, Any]):
+    """A Mapping that is not a dict."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except Exception:
+        return False
+    return True
+
+
+WRAPPERS: dict[str, Callable[[Any], Any]] = {
+    "dict": lambda v: {"k": v},
+    "list": lambda v: [1, v],
+    "tuple": lambda v: (v,),
+    "UserDict": lambda v: UserDict(k=v),
+    "MappingProxyType": lambda v: MappingProxyType({"k": v}),
+    "ChainMap": lambda v: ChainMap({"a": 1}, {"k": v}),
+    "OrderedDict": lambda v: OrderedDict(k=v),
+    "Mapping": lambda v: Pairs(k=v),
+    "deque": lambda v: deque([v]),
+    "frozenset": lambda v: frozenset([v]) if _hashable(v) else (v,),
+    "set": lambda v: {v} if _hashable(v) else [v],
+    "dataclass": Box,
+    "model_dump": Hostile,
+    "dict()": OldModel,
+    "repr": Holder,
+}
+
+LEAVES: dict[str, Any] = {
+    "text": f"my key is {OPENAI}",
+    "secret key": {"api_key": "plain-looking"},
+    "enum": Secrets.KEY,
+    "bytes": f"Bearer {OPENAI}".encode(),
+}
+
+
+def rendered_text(value: Any) -> str:
+    """What dumps writes for ``value``, with every base64 bytes record decoded into it."""
+    text = dumps(value)
+    decoded = [
+        base64.b64decode(b64).decode("latin-1")
+        for b64 in re.findall(r'"base64":"([A-Za-z0-9+/=]*)"', text)
+    ]
+    return "\n".join([text, *decoded])
+
+
+class TestWhatDumpsRenders:
+    """Every value dumps renders as data or text is redacted in what dumps renders."""
+
+    @pytest.mark.parametrize("kind", ["UserDict", "MappingProxyType", "ChainMap", "Mapping"])
+    def test_non_dict_mappings_are_looked_into(self, kind: str) -> None:
+        """A Mapping that is not a dict has its secret keys and values masked."""
+        value = WRAPPERS[kind]({"password": "hunter2", "q": OPENAI})
+        out = redact_secrets(value)
+        assert "hunter2" in dumps(value)  # dumps renders it as data
+        assert json.loads(dumps(out)) == {"k": {"password": M, "q": M}} | (
+            {"a": 1} if kind == "ChainMap" else {}
+        )
+
+    def test_deque_enum_and_dict_method_are_looked_into(self) -> None:
+        """deque items, an Enum member's value and an object's dict() are masked."""
+        out = redact_secrets([deque([OPENAI]), Secrets.KEY, OldModel({"token": "t"})])
+        assert json.loads(dumps(out)) == [[M], M, {"value": {"token": M}}]
+
+    def test_object_shown_by_repr_has_its_repr_masked(self) -> None:
+        """An object dumps shows by repr comes back as that record, its secret masked."""
+        out = redact_secrets({"h": Holder(OPENAI)})
+        assert out["h"] == {
+            "type": "not_serializable",
+            "class": f"{__name__}.Holder",
+            "repr": f"Holder('{M}')",
+        }
+        clean = Holder("nothing to hide")
+        assert redact_secrets([clean])[0] is clean
+
+    def test_clean_objects_are_kept_by_reference(self) -> None:
+        """Mappings are copied, but objects whose rendering holds no secret are kept."""
+        hostile, box = Hostile("fine"), Box("fine")
+        out = redact_secrets([hostile, box, Secrets.KEY.name, UserDict(a=1)])
+        assert out[0] is hostile and out[1] is box
+        assert out[3] == {"a": 1} and type(out[3]) is dict
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        leaf=st.sampled_from(sorted(LEAVES)),
+        kinds=st.lists(st.sampled_from(sorted(WRAPPERS)), max_size=6),
+    )
+    def test_no_secret_in_what_dumps_renders(self, leaf: str, kinds: list[str]) -> None:
+        """A secret under any mix of containers, mappings and objects is never rendered."""
+        # A repr is text: a value is masked there only if it looks like a secret itself.
+        assume(not (leaf == "secret key" and "repr" in kinds))
+        value = LEAVES[leaf]
+        for kind in kinds:
+            value = WRAPPERS[kind](value)
+        secret = "plain-looking" if leaf == "secret key" else OPENAI
+        if "repr" not in kinds:  # (a repr may not show what it holds)
+            assert secret in rendered_text(value)
+        assert secret not in rendered_text(redact_secrets(value))

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +143,71 @@ class TestNative:
 
         text = dumps([op for p in stream_log(agent, SECRET, redact=redact_secrets) for op in p.ops])
         assert SECRET not in text and PASSWORD not in text
+
+
+def final_state(patches: Iterator[Any]) -> Any:
+    """The state the patches build."""
+    state: Any = None
+    for patch in patches:
+        state = patch if state is None else state + patch
+    return state.state
+
+
+class TestSecretsSplitAcrossChunks:
+    """stream_log(redact=...) masks the chunks added up, not only each chunk."""
+
+    @pytest.mark.parametrize("with_list", [True, False])
+    def test_split_key_is_masked_in_final_output(self, with_list: bool) -> None:
+        """A key streamed in two pieces is masked in /final_output at every step."""
+
+        def agent(_: Any) -> Iterator[str]:
+            yield "your key is sk-proj-"
+            yield SECRET[3:]
+            yield " - keep it safe"
+
+        patches = list(
+            stream_log(agent, None, redact=redact_secrets, with_streamed_output_list=with_list)
+        )
+        state = final_state(iter(patches))
+        assert state["final_output"] == "your key is [REDACTED] - keep it safe"
+        final_ops = [op for p in patches for op in p.ops if op["path"] == "/final_output"]
+        assert all(SECRET[3:] not in dumps(op) for op in final_ops)
+        # each piece alone is no secret: streamed as it is (the README says so)
+        if with_list:
+            assert state["streamed_output"][1] == SECRET[3:]
+
+    @pytest.mark.parametrize("chunks", [[{"msg": "key sk-"}, {"msg": SECRET[3:]}]])
+    def test_split_key_in_added_dicts_is_masked(self, chunks: list[Any]) -> None:
+        """Chunks that add up as dicts of strings are masked as they add up."""
+
+        class Addable(dict):  # type: ignore[type-arg]
+            def __add__(self, other: Any) -> Any:
+                return Addable({k: self.get(k, "") + other.get(k, "") for k in {*self, *other}})
+
+        def agent(_: Any) -> Iterator[Any]:
+            for chunk in chunks:
+                yield Addable(chunk)
+
+        state = final_state(stream_log(agent, None, redact=redact_secrets))
+        assert state["final_output"] == {"msg": "key [REDACTED]"}
+
+    @settings(max_examples=80, deadline=None)
+    @given(cuts=st.lists(st.integers(0, 60), max_size=4), with_list=st.booleans())
+    def test_a_secret_cut_anywhere_never_ends_in_final_output(
+        self, cuts: list[int], with_list: bool
+    ) -> None:
+        """However the text is cut into chunks, the final output is the text redacted."""
+        text = f"key: {SECRET} and Bearer {PASSWORD}12345678 done"
+        bounds = sorted({0, len(text), *(min(c, len(text)) for c in cuts)})
+        pieces = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+        def agent(_: Any) -> Iterator[str]:
+            yield from pieces
+
+        patches = list(
+            stream_log(agent, None, redact=redact_secrets, with_streamed_output_list=with_list)
+        )
+        state = final_state(iter(patches))
+        assert state["final_output"] == redact_secrets(text)
+        if with_list:  # a piece that holds a whole secret is masked in it
+            assert [redact_secrets(p) for p in pieces] == state["streamed_output"]

@@ -13,6 +13,7 @@ import textwrap
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
 import pytest
@@ -22,7 +23,14 @@ from hypothesis import strategies as st
 import logstream
 from logstream.errors import LogStreamError
 from logstream.patches import RunLog, RunLogPatch, add_op, replace_op
-from logstream.serialize import CYCLE, TOO_DEEP, SerializeOptionError, dumps
+from logstream.serialize import (
+    CYCLE,
+    DEFAULT_MAX_VALUES,
+    OVER_BUDGET,
+    TOO_DEEP,
+    SerializeOptionError,
+    dumps,
+)
 
 
 def strict_loads(text: str) -> Any:
@@ -829,3 +837,148 @@ class TestProperties:
         assert out.isascii()
         strict_loads(out)
         assert dumps(value, indent=indent, sort_keys=sort) == out  # deterministic
+
+
+class CountedLeaf:
+    """A hashable object rendered through ``model_dump``, counting how often it is."""
+
+    calls = 0
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def model_dump(self) -> dict[str, int]:
+        CountedLeaf.calls += 1
+        return {"n": self.n}
+
+
+class LazyTree:
+    """A model whose ``model_dump`` builds two fresh children at every call."""
+
+    calls = 0
+
+    def model_dump(self) -> dict[str, Any]:
+        LazyTree.calls += 1
+        return {"a": LazyTree(), "b": LazyTree()}
+
+
+class EndlessList(list):  # type: ignore[type-arg]
+    """A list subclass whose ``__iter__`` never ends."""
+
+    def __iter__(self) -> Any:
+        while True:
+            yield 1
+
+
+class EndlessMapping(Mapping[str, str]):
+    """A mapping whose ``__iter__`` never ends."""
+
+    def __getitem__(self, key: str) -> str:
+        return key
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[str]:
+        n = 0
+        while True:
+            yield str(n)
+            n += 1
+
+
+def nested_sets(levels: int) -> frozenset[Any]:
+    """Return frozensets nested ``levels`` deep, each with a counted leaf and a string."""
+    value: frozenset[Any] = frozenset({CountedLeaf(0), "s"})
+    for n in range(1, levels + 1):
+        value = frozenset({value, CountedLeaf(n), "s"})
+    return value
+
+
+class TestWorkBudget:
+    def test_nested_mixed_sets_render_each_element_once(self) -> None:
+        """Sorting a set's elements does not render them a second time at each level."""
+        value = nested_sets(14)
+        CountedLeaf.calls = 0
+        out = dumps(value)
+        assert CountedLeaf.calls == 15
+        CountedLeaf.calls = 0
+        assert dumps(value) == out  # deterministic
+        parsed = strict_loads(out)
+        for _ in range(14):
+            texts = [json.dumps(x, separators=(",", ":")) for x in parsed]
+            assert texts == sorted(texts)
+            parsed = next(x for x in parsed if isinstance(x, list))
+
+    def test_nested_sets_keep_their_indentation(self) -> None:
+        """A set's pre-rendered elements are indented for the depth they are written at."""
+        out = dumps({"k": [frozenset({(1, 2), "a"})]}, indent=2)
+        assert out == json.dumps({"k": [["a", [1, 2]]]}, indent=2)
+
+    def test_a_lazy_tree_stops_at_max_values(self) -> None:
+        """Fresh objects from model_dump at every level are cut off after max_values."""
+        LazyTree.calls = 0
+        out = dumps(LazyTree(), max_values=1000)
+        assert 900 < LazyTree.calls <= 1001
+        assert OVER_BUDGET in out
+        strict_loads(out)
+
+    @pytest.mark.parametrize("make", [EndlessList, EndlessMapping])
+    def test_an_endless_iter_ends_with_the_marker(self, make: Any) -> None:
+        """A container whose __iter__ never ends is cut at max_values, with the marker last."""
+        out = dumps({"x": make()}, max_values=500)
+        inner = strict_loads(out)["x"]
+        items = list(inner.values()) if isinstance(inner, dict) else inner
+        assert items[-1] == OVER_BUDGET
+        assert 400 < len(items) <= 501
+
+    def test_max_chars_bounds_the_text(self) -> None:
+        """Objects rendered to long text stop once about max_chars characters are written."""
+        value = [Opaque() for _ in range(100_000)]
+        out = dumps(value, max_chars=50_000)
+        assert 50_000 < len(out) < 50_000 + 64 * 100
+        assert strict_loads(out)[-1] == OVER_BUDGET
+        assert strict_loads(out)[-2] != OVER_BUDGET  # one marker per container
+
+    def test_the_defaults_bound_a_lazy_tree(self) -> None:
+        """With the default budget a lazy tree of depth 200 ends (it has 2**200 nodes)."""
+        LazyTree.calls = 0
+        out = dumps(LazyTree(), max_values=DEFAULT_MAX_VALUES // 100)
+        assert LazyTree.calls <= DEFAULT_MAX_VALUES // 100 + 1
+        assert OVER_BUDGET in out
+
+    def test_none_turns_the_budget_off(self) -> None:
+        """max_values=None and max_chars=None write everything, as before."""
+        value = [Opaque() for _ in range(50)]
+        assert dumps(value, max_values=None, max_chars=None) == dumps(value)
+        assert OVER_BUDGET not in dumps(value, max_values=None, max_chars=None)
+
+    def test_plain_data_in_memory_does_not_count(self) -> None:
+        """Strings and numbers in exact lists are not values taken apart: nothing is cut."""
+        value: list[Any] = [*range(5000), float("nan")]
+        assert dumps(value, max_values=10).endswith(',4999,"NaN"]')
+
+    @pytest.mark.parametrize("option", ["max_values", "max_chars"])
+    @pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
+    def test_bad_budget_options_are_refused(self, option: str, bad: Any) -> None:
+        """A budget that is not a non-negative int or None is a SerializeOptionError."""
+        with pytest.raises(SerializeOptionError, match=option):
+            dumps([1], **{option: bad})
+
+    @settings(max_examples=300, deadline=None)
+    @given(odd_values, st.integers(0, 40), st.sampled_from([None, 0, 200, 2000]))
+    def test_a_budget_cuts_or_changes_nothing(
+        self, value: Any, values: int, chars: Optional[int]
+    ) -> None:
+        """Under any budget the text is strict JSON, and equal to the unbounded text if uncut."""
+        out = dumps(value, max_values=values, max_chars=chars)
+        strict_loads(out)
+        if OVER_BUDGET not in out:
+            assert out == dumps(value, max_values=None, max_chars=None)
+
+    @settings(max_examples=100, deadline=None)
+    @given(odd_values, st.sampled_from([EndlessList, EndlessMapping]), st.integers(0, 300))
+    def test_endless_containers_anywhere_are_cut(self, value: Any, make: Any, values: int) -> None:
+        """An endless container beside any value ends the text with the marker, bounded."""
+        out = dumps([value, make()], max_values=values)
+        assert OVER_BUDGET in out
+        strict_loads(out)

@@ -7,6 +7,7 @@ import copy
 import io
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,7 @@ from logstream import (
     JsonLinesSink,
     LogFileError,
     LogStreamCallbackHandler,
+    ReadOptionError,
     RunLog,
     RunLogPatch,
     SinkClosedError,
@@ -495,7 +497,7 @@ class TestFollow:
         """With no end record and no new data, following gives up after the timeout."""
         path = tmp_path / "stuck.jsonl"
         path.write_text(GOOD[0] + "\n")
-        with pytest.raises(LogFileError, match=r":2: no new data for 0.05s and no end record"):
+        with pytest.raises(LogFileError, match=r":2: no new line for 0.05s and no end record"):
             list(follow_jsonl(path, poll_interval=0.005, timeout=0.05))
 
     def test_a_file_that_shrinks_while_followed_is_an_error(self, tmp_path: Path) -> None:
@@ -682,3 +684,169 @@ class TestSseCancellation:
 
         asyncio.run(main())
         assert [parse_sse(frame)[0]["event"] for frame in frames] == ["data"]
+
+
+class TestLineLimit:
+    @pytest.mark.parametrize("binary", [True, False])
+    def test_a_line_over_the_limit_is_refused_naming_it(self, binary: bool) -> None:
+        """A line longer than max_line_bytes is a LogFileError on its line; one at it reads."""
+        at_limit = json.dumps({"ops": [{"op": "replace", "path": "", "value": "x" * 50}]})
+        over = json.dumps({"ops": [{"op": "replace", "path": "", "value": "x" * 51}]})
+        limit = len(at_limit)
+        for lines, outcome in (([at_limit], None), ([at_limit, over], 2), ([over], 1)):
+            text = "".join(line + "\n" for line in lines)
+            stream: Any = io.BytesIO(text.encode()) if binary else io.StringIO(text)
+            if outcome is None:
+                recording = read_jsonl(stream, require_end=False, max_line_bytes=limit)
+                assert recording.state == "x" * 50
+                continue
+            with pytest.raises(LogFileError) as caught:
+                read_jsonl(stream, require_end=False, max_line_bytes=limit)
+            assert caught.value.line == outcome
+            assert f"longer than max_line_bytes ({limit} bytes)" in caught.value.reason
+
+    def test_an_endless_stream_reads_at_most_the_limit(self) -> None:
+        """An endless line (a stream that never ends) stops after about max_line_bytes."""
+
+        class Endless(io.RawIOBase):
+            served = 0
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                buffer[:] = b"x" * len(buffer)
+                self.served += len(buffer)
+                return len(buffer)
+
+        raw = Endless()
+        with pytest.raises(LogFileError, match="longer than max_line_bytes"):
+            read_jsonl(io.BufferedReader(raw), max_line_bytes=100_000)
+        assert raw.served < 1_000_000
+
+    def test_a_file_growing_without_a_newline_stops_when_followed(self, tmp_path: Path) -> None:
+        """Following a file whose last line grows past the limit fails on that line."""
+        path = tmp_path / "growing.jsonl"
+        path.write_text(GOOD[0] + "\n")
+        stop = threading.Event()
+
+        def grow() -> None:
+            with open(path, "ab") as out:
+                while not stop.is_set():
+                    out.write(b"x" * 4096)
+                    out.flush()
+                    time.sleep(0.001)
+
+        writer = run_in_thread(grow)
+        follower = run_in_thread(
+            lambda: list(follow_jsonl(path, poll_interval=0.005, max_line_bytes=200_000))
+        )
+        try:
+            with pytest.raises(LogFileError) as caught:
+                join_thread(*follower)  # fails, instead of hanging, if following never stops
+        finally:
+            stop.set()
+            join_thread(*writer)
+        assert caught.value.line == 2
+        assert "longer than max_line_bytes (200000 bytes)" in caught.value.reason
+
+    def test_the_timeout_fires_while_a_line_trickles_in(self, tmp_path: Path) -> None:
+        """Bytes that never complete a line do not keep following alive past the timeout."""
+        path = tmp_path / "trickle.jsonl"
+        path.write_text(GOOD[0] + "\n")
+        stop = threading.Event()
+
+        def trickle() -> None:
+            with open(path, "ab") as out:
+                while not stop.is_set():
+                    out.write(b" ")
+                    out.flush()
+                    time.sleep(0.01)
+
+        writer = run_in_thread(trickle)
+        follower = run_in_thread(lambda: list(follow_jsonl(path, poll_interval=0.005, timeout=0.3)))
+        try:
+            with pytest.raises(LogFileError, match=r":2: no new line for 0.3s"):
+                join_thread(*follower)  # fails, instead of hanging, if the timeout never fires
+        finally:
+            stop.set()
+            join_thread(*writer)
+
+    def test_max_line_bytes_must_be_a_positive_int(self) -> None:
+        """A zero or non-int limit is a ReadOptionError (a ValueError) before anything is read."""
+        for bad in (0, -1, 1.5, None):
+            with pytest.raises(ReadOptionError, match="max_line_bytes must be a positive int"):
+                read_jsonl(io.StringIO(""), max_line_bytes=bad)  # type: ignore[arg-type]
+
+
+def _raising_str(error_type: type[BaseException]) -> BaseException:
+    """Return an exception whose ``__str__`` raises ``error_type``."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise error_type("no text")
+
+    return Unprintable()
+
+
+class TestHardeningProperties:
+    @settings(max_examples=40, deadline=None)
+    @given(st.integers(1, 3000), st.integers(1, 3))
+    def test_deep_states_built_from_shallow_lines_read_back(self, levels: int, step: int) -> None:
+        """A state nested thousands deep, each line adding a few levels, reads and applies."""
+        lines = [{"ops": [{"op": "replace", "path": "", "value": {"logs": {}, "d": {}}}]}]
+        path = "/d"
+        for _ in range(0, levels, step):
+            value: Any = {}
+            for _ in range(step - 1):
+                value = {"a": value}
+            lines.append({"ops": [{"op": "add", "path": path + "/a", "value": value}]})
+            path += "/a" * step
+        lines.append({"end": True, "patches": len(lines), "error": None})
+        recording = read_jsonl(io.StringIO(lines_text(*lines)))
+        node, depth = recording.state["d"], 0
+        while node:
+            node, depth = node["a"], depth + 1
+        assert depth == len(lines[1:-1]) * step
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 300), st.integers(0, 600), st.booleans(), st.booleans())
+    def test_lines_are_refused_exactly_when_longer_than_the_limit(
+        self, limit: int, size: int, binary: bool, newline: bool
+    ) -> None:
+        """A line of any length is read whole if it fits max_line_bytes, else refused."""
+        value = "x" * max(size - 2, 0)
+        line = json.dumps(value)
+        text = line + ("\n" if newline else "")
+        stream: Any = io.BytesIO(text.encode()) if binary else io.StringIO(text)
+        if len(line) <= limit:
+            with pytest.raises(LogFileError, match="expected a patch"):
+                read_jsonl(stream, max_line_bytes=limit)
+        else:
+            with pytest.raises(LogFileError, match="longer than max_line_bytes") as caught:
+                read_jsonl(stream, max_line_bytes=limit)
+            assert caught.value.line == 1
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        st.sampled_from([ValueError, RuntimeError, TypeError, RecursionError, MemoryError]),
+        st.integers(0, 3),
+    )
+    def test_an_error_whose_str_raises_still_ends_the_recording(
+        self, raised: type[BaseException], patches: int
+    ) -> None:
+        """consume() of a stream failing with an unprintable error writes its end record."""
+
+        def failing() -> Iterator[RunLogPatch]:
+            for _ in range(patches):
+                yield RunLogPatch(ROOT_OP)
+            raise _raising_str(raised)
+
+        out = io.StringIO()
+        with pytest.raises(Exception) as caught:
+            JsonLinesSink(out).consume(failing())
+        assert type(caught.value).__name__ == "Unprintable"
+        end = read_jsonl(io.StringIO(out.getvalue())).end
+        assert end == EndRecord(
+            patches, f"Unprintable: <str() raised {raised.__name__}>", patches + 1
+        )

@@ -15,6 +15,7 @@ import pickle
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -775,6 +776,59 @@ class TestBufferConfig:
         assert channel.stats.high_water == 10_000
 
 
+class _BeforeAppend(deque):  # type: ignore[type-arg]
+    """A deque that runs a hook just before its next append (and optionally its next pop).
+
+    It puts a close (or a reader's end) exactly between put_serial's closed check and its
+    append, a window that threads hit only by chance.
+    """
+
+    def __init__(self, before_append: Any) -> None:
+        """Keep the hook for the next append."""
+        super().__init__()
+        self.before_append: Any = before_append
+        self.before_pop: Any = None
+
+    def append(self, item: Any) -> None:
+        """Run the hook once, then append."""
+        hook, self.before_append = self.before_append, None
+        if hook is not None:
+            hook()
+        super().append(item)
+
+    def pop(self) -> Any:
+        """Run the pop hook once, then pop from the right."""
+        hook, self.before_pop = self.before_pop, None
+        if hook is not None:
+            hook()
+        return super().pop()
+
+
+class _EmptyUnderLock(deque):  # type: ignore[type-arg]
+    """A deque whose first popleft that finds it empty under the channel's lock lets a put in.
+
+    A serial put from another thread then appends right after the reader's look, before
+    it parks: the window where a wake-up is lost unless the reader looks again.
+    """
+
+    def __init__(self, channel: PatchChannel[int]) -> None:
+        """Watch ``channel``'s lock."""
+        super().__init__()
+        self.channel = channel
+        self.fired = False
+
+    def popleft(self) -> Any:
+        """Pop; on the first empty look under the lock, have another thread put 7 first."""
+        try:
+            return super().popleft()
+        except IndexError:
+            if not self.fired and self.channel._lock.locked():
+                self.fired = True
+                thread, box = run_in_thread(lambda: self.channel.put_serial(7))
+                assert join_thread(thread, box) is True
+            raise
+
+
 class TestSerialPut:
     """put_serial: puts serialized by the caller's own lock, without the channel's."""
 
@@ -874,6 +928,112 @@ class TestSerialPut:
         assert channel.put_serial(1) is True
         with pytest.raises(BufferFullError):
             channel.put_serial(2)
+
+    @pytest.mark.parametrize("reader_kind", ["sync", "async"])
+    def test_reader_parking_while_a_serial_put_appends_is_always_woken(
+        self, reader_kind: str
+    ) -> None:
+        """Each serial put lands as the reader parks on the empty channel; none is missed."""
+        rounds = 1500
+        channel: PatchChannel[int] = PatchChannel()
+        owner_lock = threading.Lock()
+        ready = threading.Event()
+
+        def produce() -> None:
+            for i in range(rounds):
+                assert ready.wait(TIMEOUT)
+                ready.clear()
+                for _ in range(i * 7 % 300):  # a delay that sweeps the reader's way in
+                    pass
+                with owner_lock:
+                    assert channel.put_serial(i)
+
+        def read_sync() -> list[int]:
+            got = []
+            for _ in range(rounds):
+                ready.set()  # the put now races this reader's way into get()'s wait
+                ok, item = channel.get(timeout=TIMEOUT)
+                assert ok, "a serial put did not wake the parked reader"
+                got.append(item)
+            return got
+
+        async def read_async() -> list[int]:
+            got = []
+            for _ in range(rounds):
+                ready.set()
+                ok, item = await asyncio.wait_for(channel.aget(), TIMEOUT)
+                assert ok
+                got.append(item)
+            return got
+
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads often: inside the parking window too
+        try:
+            if reader_kind == "sync":
+                reader, reader_box = run_in_thread(read_sync)
+            else:
+                reader, reader_box = run_in_thread(lambda: asyncio.run(read_async()))
+            producer, producer_box = run_in_thread(produce)
+            join_thread(producer, producer_box)
+            assert join_thread(reader, reader_box) == list(range(rounds))
+        finally:
+            sys.setswitchinterval(switch_interval)
+
+    @pytest.mark.parametrize("reader_kind", ["sync", "async"])
+    def test_serial_put_between_the_readers_last_look_and_its_wait_wakes_it(
+        self, reader_kind: str
+    ) -> None:
+        """A serial put landing just after the reader, holding the lock, found nothing wakes it."""
+        channel: PatchChannel[int] = PatchChannel()
+        items = _EmptyUnderLock(channel)
+        channel._items = items
+        if reader_kind == "sync":  # no timeout: a lost wake-up leaves the thread stuck
+            thread, box = run_in_thread(channel.get)
+            ok, item = join_thread(thread, box)
+        else:
+            ok, item = asyncio.run(asyncio.wait_for(channel.aget(), TIMEOUT))
+        assert items.fired, "the reader never looked at the empty channel under its lock"
+        assert (ok, item) == (True, 7)
+
+    def test_serial_put_racing_a_close_the_reader_already_ended_on_is_refused(self) -> None:
+        """A close and a reader's end between put_serial's checks: the put is refused."""
+        channel: PatchChannel[int] = PatchChannel()
+        ended: list[tuple[bool, Optional[int]]] = []
+
+        def close_and_end() -> None:
+            channel.close()
+            ended.append(channel.get(timeout=0))  # closed and drained: the reader ends
+
+        channel._items = _BeforeAppend(close_and_end)
+        assert channel.put_serial(1) is False
+        assert ended == [(False, None)]
+        assert list(channel) == []
+        assert channel.stats.queued == 0
+
+    def test_serial_put_racing_a_close_before_any_reader_ended_is_delivered(self) -> None:
+        """A close between put_serial's checks with no reader done yet: the item is accepted."""
+        channel: PatchChannel[int] = PatchChannel()
+        channel._items = _BeforeAppend(channel.close)
+        assert channel.put_serial(1) is True
+        assert channel.closed
+        assert list(channel) == [1]
+        assert channel.stats.queued == 1
+
+    def test_serial_put_racing_a_close_whose_item_a_new_reader_took_is_accepted(self) -> None:
+        """A reader that iterates again and takes the raced item delivered it: put returns True."""
+        channel: PatchChannel[int] = PatchChannel()
+        took: list[tuple[bool, Optional[int]]] = []
+
+        def close_and_end() -> None:
+            channel.close()
+            assert channel.get(timeout=0) == (False, None)
+
+        items = _BeforeAppend(close_and_end)
+        items.before_pop = lambda: took.append(channel.get(timeout=0))
+        channel._items = items
+        assert channel.put_serial(1) is True
+        assert took == [(True, 1)]
+        assert list(channel) == []
 
     def test_drain_during_serial_puts_loses_nothing(self) -> None:
         """drain() while serial puts run takes some items; the rest stay for the reader."""

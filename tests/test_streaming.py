@@ -8,6 +8,8 @@ while the target was still running.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -196,6 +198,48 @@ class TestRootOps:
 
         ops = all_ops(collect(leak, None, redact=mask))
         assert "secret" not in repr(ops)
+
+
+class _ReprRaises:
+    """A chunk whose repr and str raise."""
+
+    def __repr__(self) -> str:
+        msg = "no text"
+        raise RuntimeError(msg)
+
+    __str__ = __repr__
+
+
+class _EqRaises:
+    """A chunk whose ==, truth value and hash raise, as a numpy array's do."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        msg = "ambiguous"
+        raise ValueError(msg)
+
+    def __bool__(self) -> bool:
+        msg = "ambiguous"
+        raise ValueError(msg)
+
+
+class TestHostileChunks:
+    @pytest.mark.parametrize("make", [_ReprRaises, _EqRaises, lambda: [_ReprRaises()]])
+    def test_chunks_whose_dunders_raise_stream_to_the_end(self, make: Callable[[], Any]) -> None:
+        """Root chunks whose repr, == or truth value raise are streamed; the diff holds."""
+        chunks = [make(), make()]
+
+        def agent(_: Any) -> Iterator[Any]:
+            yield from chunks
+
+        log: Any = RunLogPatch()
+        for patch in stream_log(agent, None):
+            log = log + patch
+        streamed = log.state["streamed_output"]
+        assert [type(item) for item in streamed] == [type(chunk) for chunk in chunks]
+        final = log.state["final_output"]  # the latest chunk (+ fails), or the lists joined
+        assert len(final) == 2 if isinstance(final, list) else type(final) is type(chunks[1])
 
 
 class TestStates:
@@ -591,3 +635,95 @@ class TestFoundInReview:
 
         ops = all_ops(run_bounded(lambda: collect(target, None))[0])
         assert jsonpatch.apply_patch(None, ops)["final_output"] == "ab"
+
+
+_PROGRAM_WITH_A_THREAD = """
+import asyncio, sys, threading, time
+from logstream import astream_log, stream_log
+
+def target(_):
+    def late_work():
+        time.sleep(0.3)
+        with open(sys.argv[2], "w") as f:
+            f.write("done")
+    threading.Thread(target=late_work).start()
+    return 1
+
+if sys.argv[1] == "sync":
+    list(stream_log(target, None))
+else:
+    async def main():
+        return [p async for p in astream_log(target, None)]
+    asyncio.run(main())
+"""
+
+_PROGRAM_LEAVING_EARLY = """
+import sys, threading
+from logstream import stream_log
+
+def blocked(_):
+    threading.Event().wait()
+    return 1
+
+stream = stream_log(blocked, None)
+next(stream)
+stream.close()
+print("left")
+"""
+
+
+class TestTargetThreads:
+    @pytest.mark.parametrize("mode", ["sync", "async"])
+    def test_a_thread_started_by_the_target_is_not_a_daemon(self, mode: str, tmp_path: Any) -> None:
+        """A thread the target starts finishes its work before the process exits."""
+        out = tmp_path / "done.txt"
+        subprocess.run(
+            [sys.executable, "-c", _PROGRAM_WITH_A_THREAD, mode, str(out)],
+            check=True,
+            timeout=TIMEOUT,
+        )
+        assert out.read_text() == "done"
+
+    def test_a_thread_of_a_daemon_caller_stays_a_daemon(self) -> None:
+        """Called from a daemon thread, the target's threads are daemons, as they would be."""
+        flags: list[bool] = []
+
+        def target(_: Any) -> int:
+            flags.append(threading.Thread(target=lambda: None).daemon)
+            return 1
+
+        run_bounded(lambda: collect(target, None))  # run_bounded calls from a daemon thread
+        flags.append(threading.Thread(target=lambda: None).daemon)  # and this from main
+        assert flags == [True, False]
+
+    def test_a_target_left_running_does_not_hold_up_the_exit(self) -> None:
+        """A consumer that leaves early can exit although its target is blocked for good."""
+        done = subprocess.run(
+            [sys.executable, "-c", _PROGRAM_LEAVING_EARLY],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert done.stdout == "left\n"
+
+
+class TestStopIteration:
+    @pytest.mark.parametrize("runner", [collect, acollect])
+    def test_a_target_raising_stop_iteration_fails_with_it_as_the_cause(
+        self, runner: Callable[..., list[Any]]
+    ) -> None:
+        """A sync target's StopIteration reaches the consumer as the cause of a RuntimeError."""
+
+        def target(_: Any) -> int:
+            raise StopIteration("out of items")
+
+        def attempt() -> BaseException:
+            try:
+                runner(target, None)
+            except RuntimeError as exc:
+                return exc
+            raise AssertionError("no error")
+
+        error = run_bounded(attempt)[0]
+        assert isinstance(error.__cause__, StopIteration)
+        assert str(error.__cause__) == "out of items"

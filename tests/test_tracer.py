@@ -12,21 +12,29 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from collections import ChainMap, UserDict
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import jsonpatch  # type: ignore[import-untyped,unused-ignore]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threading_helpers import join_thread, run_in_thread
 
 from logstream import (
     DuplicateRunError,
     LogStreamCallbackHandler,
+    RunArgumentError,
     RunTypeError,
     Tracer,
     UnknownRunError,
+    dumps,
+    redact_secrets,
 )
 from logstream.errors import BufferFullError
+from logstream.model import Run
 from logstream.patches import RunLogPatch
 
 TIMEOUT = 30.0
@@ -459,3 +467,305 @@ class TestPatchesOwnTheirOps:
         patches[2].ops[0]["value"] = "changed"
         assert patches[3].ops[0]["value"] == "b"
         assert patches[3].ops[0] is not patches[2].ops[0]
+
+
+# -- a start is whole or leaves no trace (issue 12, defects 1-3) ------------------------
+
+
+class RaisingTruth:
+    """A value whose truth value and comparisons raise, as a numpy array's do."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        msg = "the truth value of an array is ambiguous"
+        raise ValueError(msg)
+
+    def __eq__(self, other: object) -> bool:
+        msg = "elementwise comparison is ambiguous"
+        raise ValueError(msg)
+
+
+class RaisingKeys(Mapping[str, Any]):
+    """Metadata that cannot be copied (iterating it raises)."""
+
+    def __getitem__(self, key: str) -> Any:
+        return 1
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[str]:
+        msg = "keys are gone"
+        raise RuntimeError(msg)
+
+
+class RaisingFilter:
+    """A run filter whose question raises, so the emitter fails after the tree moved."""
+
+    def should_include(self, name: str, run_type: str, tags: Any) -> bool:
+        msg = "the filter failed"
+        raise RuntimeError(msg)
+
+
+BAD_STARTS: dict[str, dict[str, Any]] = {
+    "unhashable run_type": {"run_type": ["chain"]},
+    "tags holding a list": {"tags": [["x"]]},
+    "tags as a bare string": {"tags": "abc"},
+    "name not a string": {"name": 5},
+    "unhashable run id": {"run_id": ["not", "hashable"]},
+}
+
+
+def logged_state(max_buffer: Any) -> tuple[Tracer, Run]:
+    """A tracer with exclude rules (so tags are looked into) and an open root."""
+    tracer = make_tracer(max_buffer=max_buffer, exclude_tags=["hidden"])
+    root = tracer.start_run("agent", run_id=uuid.UUID(int=1))
+    assert root is not None
+    return tracer, root
+
+
+class TestStartIsWholeOrNothing:
+    """A start that raises leaves no run, no key and no patch, bounded or not."""
+
+    @pytest.mark.parametrize("max_buffer", [None, 10])
+    @pytest.mark.parametrize("case", sorted(BAD_STARTS))
+    def test_bad_argument_is_refused_without_trace(self, case: str, max_buffer: Any) -> None:
+        """A wrong kind of argument raises RunArgumentError and the stream still applies."""
+        tracer, root = logged_state(max_buffer)
+        kwargs: dict[str, Any] = {"name": "child", "parent_id": root.id, **BAD_STARTS[case]}
+        with pytest.raises(RunArgumentError) as caught:
+            tracer.start_run(kwargs.pop("name"), **kwargs)
+        assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
+        assert len(tracer.tree) == 1 and root.children == []
+        assert "child" not in tracer.emitter.keys
+        child = tracer.start_run("child", "llm", parent_id=root.id)
+        assert child is not None
+        tracer.add_token(child.id, "hi")
+        tracer.end_run(child.id, outputs={"generations": []})
+        state = rebuild(read_all(tracer))
+        assert list(state["logs"]) == ["child"]
+        assert state["logs"]["child"]["streamed_output_str"] == ["hi"]
+
+    @pytest.mark.parametrize("max_buffer", [None, 10])
+    def test_bare_string_tags_message_says_the_fix(self, max_buffer: Any) -> None:
+        """tags="abc" is refused with a message naming the run and the fix."""
+        tracer, root = logged_state(max_buffer)
+        with pytest.raises(RunArgumentError, match=r"write tags=\['abc'\]") as caught:
+            tracer.start_run("child", parent_id=root.id, tags="abc", event="chain start")  # type: ignore[arg-type]
+        assert caught.value.argument == "tags" and caught.value.event == "chain start"
+        assert "'child'" in str(caught.value)
+
+    @pytest.mark.parametrize("max_buffer", [None, 10])
+    @pytest.mark.parametrize("inner", [{"input": RaisingTruth()}, {"x": RaisingTruth()}])
+    def test_input_whose_truth_value_raises_starts_and_streams(
+        self, max_buffer: Any, inner: Any
+    ) -> None:
+        """An input holding an array-like value starts; its chunks and end apply."""
+        tracer, root = logged_state(max_buffer)
+        child = tracer.start_run("child", parent_id=root.id, inputs={"input": inner})
+        assert child is not None
+        tracer.add_chunk(child.id, "piece")
+        tracer.end_run(child.id, outputs={"output": "done"})
+        state = rebuild(read_all(tracer))
+        assert state["logs"]["child"]["streamed_output"] == ["piece"]
+        assert state["logs"]["child"]["final_output"] == "done"
+
+    @pytest.mark.parametrize("max_buffer", [None, 10])
+    def test_emitter_failure_undoes_the_tree(self, max_buffer: Any) -> None:
+        """A start whose entry can't be decided leaves the tree and keys as they were."""
+        tracer, root = logged_state(max_buffer)
+        good_filter = tracer.run_filter
+        tracer.emitter.run_filter = RaisingFilter()  # type: ignore[assignment]
+        with pytest.raises(RuntimeError, match="the filter failed"):
+            tracer.start_run("child", parent_id=root.id)
+        assert len(tracer.tree) == 1 and root.children == []
+        assert tracer.channel.stats.queued == 1  # the root's patch only
+        tracer.emitter.run_filter = good_filter
+        child = tracer.start_run("child", parent_id=root.id)
+        assert child is not None and root.children == [child.id]
+        tracer.end_run(child.id, outputs={"output": 1})
+        assert list(rebuild(read_all(tracer))["logs"]) == ["child"]
+
+    @pytest.mark.parametrize("max_buffer", [None, 10])
+    def test_metadata_that_cannot_be_copied_leaves_no_trace(self, max_buffer: Any) -> None:
+        """Metadata whose copy raises fails the start before the parent gains a child."""
+        tracer, root = logged_state(max_buffer)
+        with pytest.raises(RuntimeError, match="keys are gone"):
+            tracer.start_run("child", parent_id=root.id, metadata=RaisingKeys())  # type: ignore[arg-type]
+        assert len(tracer.tree) == 1 and root.children == []
+        assert "child" not in tracer.emitter.keys
+
+    def test_bounded_and_unbounded_agree_on_bad_tags(self) -> None:
+        """Both delivery paths leave the same open runs and patches after a bad start."""
+        results = []
+        for bound in (None, 10):
+            tracer, root = logged_state(bound)
+            with pytest.raises(RunArgumentError):
+                tracer.start_run("child", parent_id=root.id, tags=[["x"]])  # type: ignore[list-item]
+            results.append((len(tracer.tree), read_all(tracer)))
+        assert results[0] == results[1]
+
+
+class TestIdsComparedAsWhatTheyAre:
+    """A run id that is not a UUID never aliases the UUID with the same value."""
+
+    def test_int_id_does_not_end_the_uuid_run(self) -> None:
+        """on end with the int 4 leaves the run opened as UUID(int=4) open and untouched."""
+        tracer = make_tracer()
+        root = tracer.start_run("agent", run_id=uuid.UUID(int=3))
+        assert root is not None
+        child = tracer.start_run("child", parent_id=root.id, run_id=uuid.UUID(int=4))
+        assert child is not None
+        with pytest.raises(UnknownRunError):
+            tracer.end_run(4, outputs={"output": "wrong"})  # type: ignore[arg-type]
+        assert tracer.is_open(uuid.UUID(int=4)) and child.outputs is None
+        tracer.end_run(child.id, outputs={"output": "right"})
+        assert rebuild(read_all(tracer))["logs"]["child"]["final_output"] == "right"
+
+    def test_int_and_uuid_ids_are_two_runs(self) -> None:
+        """Runs opened as 7 and as UUID(int=7) are both open and both logged."""
+        tracer = make_tracer()
+        root = tracer.start_run("agent")
+        assert root is not None
+        tracer.start_run("a", parent_id=root.id, run_id=uuid.UUID(int=7))
+        tracer.start_run("b", parent_id=root.id, run_id=7)  # type: ignore[arg-type]
+        assert len(tracer.tree) == 3
+        tracer.end_run(7, outputs={"output": "b"})  # type: ignore[arg-type]
+        tracer.end_run(uuid.UUID(int=7), outputs={"output": "a"})
+        logs = rebuild(read_all(tracer))["logs"]
+        assert (logs["a"]["final_output"], logs["b"]["final_output"]) == ("a", "b")
+
+    def test_equal_ids_of_other_types_are_not_the_root(self) -> None:
+        """A run id 3.0 under a root opened as 3 is a run of its own, with a log entry."""
+        tracer = make_tracer()
+        tracer.start_run("agent", run_id=3)  # type: ignore[arg-type]
+        tracer.start_run("child", parent_id=3, run_id=3.0)  # type: ignore[arg-type]
+        tracer.end_run(3.0, outputs={"output": "x"})  # type: ignore[arg-type]
+        assert tracer.is_open(3)  # type: ignore[arg-type]
+        assert rebuild(read_all(tracer))["logs"]["child"]["final_output"] == "x"
+
+
+class RaisingStr:
+    """A value whose str and repr raise."""
+
+    def __str__(self) -> str:
+        msg = "no text"
+        raise RuntimeError(msg)
+
+    __repr__ = __str__
+
+
+class DumpsToData:
+    """A value that dumps to data while its ==, truth value, hash and str raise."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("== is ambiguous")
+
+    def __bool__(self) -> bool:
+        raise ValueError("truth value is ambiguous")
+
+    __hash__ = None  # type: ignore[assignment]
+    __str__ = RaisingStr.__str__
+
+
+SECRET_KEY = "sk-" + "Zz9Yy8Xx7" * 3
+
+
+class ReadOnlyMap(Mapping[str, Any]):
+    """A Mapping that is not a dict (and, unlike MappingProxyType, can be deep-copied)."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+HOSTILE: dict[str, Callable[[], Any]] = {
+    "truth raises": RaisingTruth,
+    "str raises": RaisingStr,
+    "dumps to data": lambda: DumpsToData(f"my key {SECRET_KEY}"),
+    "UserDict": lambda: UserDict(api_key="hunter2", q=SECRET_KEY),
+    "Mapping": lambda: ReadOnlyMap(q=[SECRET_KEY, RaisingTruth()]),
+    "ChainMap": lambda: ChainMap({"password": "p"}, {"q": SECRET_KEY}),
+    "nested": lambda: {"input": {"input": RaisingTruth()}, "k": [RaisingStr()]},
+    "plain": lambda: {"input": "hello"},
+}
+
+
+class TestHostileValues:
+    """Values whose ==, truth value, hash or str raise never break the stream."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        picks=st.lists(st.sampled_from(sorted(HOSTILE)), min_size=5, max_size=5),
+        tags_kind=st.sampled_from(["none", "good", "bare string", "nested list", "raising"]),
+        max_buffer=st.sampled_from([None, 50]),
+        redact=st.booleans(),
+    )
+    def test_every_event_is_whole_and_the_stream_applies(
+        self, picks: list[str], tags_kind: str, max_buffer: Any, redact: bool
+    ) -> None:
+        """Each event happens whole or raises; what was queued applies; secrets stay out."""
+        tags: Any = {
+            "none": None,
+            "good": ["t"],
+            "bare string": "abc",
+            "nested list": [["x"]],
+            "raising": [RaisingTruth()],
+        }[tags_kind]
+        tracer = make_tracer(
+            max_buffer=max_buffer,
+            exclude_tags=["hidden"],
+            redact=redact_secrets if redact else None,
+        )
+        inputs, metadata, chunk, token, outputs = (HOSTILE[name]() for name in picks)
+        root = tracer.start_run("agent", inputs=inputs)
+        assert root is not None
+        started: list[Any] = []
+        for name, run_type in (("step", "chain"), ("model", "llm")):
+            try:
+                run = tracer.start_run(
+                    name,
+                    run_type,
+                    parent_id=root.id,
+                    tags=tags,
+                    metadata={"m": metadata},
+                    inputs={"input": inputs},
+                )
+            except RunArgumentError:
+                assert tags_kind not in ("none", "good")
+                continue
+            assert run is not None
+            started.append(run)
+        assert root.children == [run.id for run in started]
+        assert len(tracer.tree) == 1 + len(started)
+        for run in started:
+            tracer.add_chunk(run.id, chunk)
+            if run.run_type == "llm":
+                tracer.add_token(run.id, "t", value=token)
+            tracer.end_run(run.id, outputs={"output": outputs})
+        tracer.end_run(root.id, outputs={"output": outputs})
+        log: Any = RunLogPatch()
+        for ops in read_all(tracer):
+            log = log + RunLogPatch(*ops)
+        state = log.state
+        assert sorted(state["logs"]) == sorted(run.name for run in started)
+        for run in started:
+            assert len(state["logs"][run.name]["streamed_output"]) == 1 + (run.run_type == "llm")
+        if redact:
+            text = dumps(state)
+            assert SECRET_KEY not in text and "hunter2" not in text and '"p"' not in text

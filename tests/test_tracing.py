@@ -729,3 +729,18 @@ class TestGeneratorSemantics:
                 calls.clear()
                 model.token("hello")
                 assert calls == ["hello"]
+
+
+class TestTagsAreChecked:
+    def test_bare_string_tags_are_refused_at_trace(self) -> None:
+        """trace(tags="abc") raises RunArgumentError instead of tagging 'a', 'b', 'c'."""
+        from logstream import RunArgumentError
+
+        tracer = make_tracer()
+        with trace("agent", tracer=tracer, tags=["outer"]) as root:
+            with pytest.raises(RunArgumentError, match=r"write tags=\['abc'\]"):
+                trace("child", tags="abc")  # type: ignore[arg-type]
+            with trace("child", tags=["abc"]) as child:
+                pass
+        assert root.run is not None and child.run is not None
+        assert child.run.tags == ["abc", "outer"]
