@@ -6,9 +6,12 @@ LangChain's ``LogStreamCallbackHandler`` does, without LangChain.
 """
 
 from .callbacks import LogStreamCallbackHandler
+from .config import TracerConfig, TracerOptions
 from .emitter import PatchEmitter
 from .errors import (
     BufferFullError,
+    ConfigError,
+    DataError,
     DuplicateRunError,
     FilterConfigError,
     LangChainVersionError,
@@ -18,12 +21,15 @@ from .errors import (
     RunArgumentError,
     RunTypeError,
     SchemaFormatError,
+    ScopeError,
     UnknownRunError,
+    UsageError,
 )
 from .filters import ALWAYS_INCLUDE, RunFilter
 from .keys import KeyAllocator, escape_key
-from .model import Run, RunEvent, RunTree
+from .model import Run, RunEvent, RunRecord, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
+from .processors import ProcessorStats, RunProcessor
 from .redact import RedactionConfigError, SecretRedactor, redact_secrets
 from .serialize import SerializeOptionError, dumps
 from .sinks import (
@@ -56,7 +62,9 @@ __all__ = [
     "ALWAYS_INCLUDE",
     "BufferFullError",
     "BufferStats",
+    "ConfigError",
     "ContextThreadPoolExecutor",
+    "DataError",
     "DuplicateRunError",
     "EndRecord",
     "FilterConfigError",
@@ -71,6 +79,7 @@ __all__ = [
     "NotAPatchError",
     "PatchChannel",
     "PatchEmitter",
+    "ProcessorStats",
     "ReadOptionError",
     "Recording",
     "RedactionConfigError",
@@ -80,17 +89,23 @@ __all__ = [
     "RunFilter",
     "RunLog",
     "RunLogPatch",
+    "RunProcessor",
+    "RunRecord",
     "RunScope",
     "RunState",
     "RunTree",
     "RunTypeError",
     "SchemaFormatError",
+    "ScopeError",
     "SecretRedactor",
     "SerializeOptionError",
     "SinkClosedError",
     "SseSink",
     "Tracer",
+    "TracerConfig",
+    "TracerOptions",
     "UnknownRunError",
+    "UsageError",
     "__version__",
     "asse_frames",
     "astream_log",

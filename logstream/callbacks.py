@@ -23,31 +23,30 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Optional, TypeVar
 from uuid import UUID
 
-from .emitter import check_schema_format
-from .errors import NotAPatchError
-from .filters import RULE_NAMES
-from .model import UNSET, Clock
-from .patches import JsonPatchOp, RunLogPatch
-from .payloads import (
-    SchemaFormat,
+from .config import Redactor, TracerConfig
+from .emitter import SchemaFormat
+from .envelopes import (
     wrap_chain_inputs,
     wrap_chain_outputs,
     wrap_llm_outputs,
     wrap_tool_inputs,
 )
+from .errors import NotAPatchError
+from .filters import RULE_NAMES
+from .model import UNSET, Clock
+from .patches import JsonPatchOp, RunLogPatch
+from .processors import RunProcessor
 from .stream import BufferStats, WhenFull
-from .tracer import LLM_TYPES, Redactor, Tracer
+from .tracer import Tracer
 
 __all__ = ["LogStreamCallbackHandler", "PatchSender"]
 
 T = TypeVar("T")
-
-_TOOL_TYPES = frozenset({"tool"})
-_RETRIEVER_TYPES = frozenset({"retriever"})
 
 
 def _run_name(name: Optional[str], serialized: Any) -> str:
@@ -140,7 +139,7 @@ class PatchSender:
             NotAPatchError: ``patch`` has no ``ops`` (a ``TypeError``); nothing queued.
             BufferFullError: The handler's buffer is bounded and full.
         """
-        if not self._tracer.channel.bounded:
+        if self._tracer.config.max_buffer is None:
             return self.send_nowait(patch)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(self.send_nowait, patch))
@@ -163,7 +162,7 @@ class PatchSender:
 
     def __repr__(self) -> str:
         """Show the channel it writes to."""
-        return f"<PatchSender to {self._tracer.channel!r}>"
+        return f"<PatchSender to {self._tracer!r}>"
 
 
 def _as_patch(patch: Any) -> RunLogPatch:
@@ -205,6 +204,8 @@ class LogStreamCallbackHandler:
         block_timeout: With ``"block"``, the most seconds a callback waits before it
             raises :class:`~logstream.errors.BufferFullError`; ``None`` waits until the
             consumer reads or the stream is closed.
+        processors: Run processors (not in LangChain's handler) that see each run's
+            frozen record when it starts and ends; see :mod:`logstream.processors`.
 
     Raises:
         ValueError: ``_schema_format`` is unknown (a
@@ -263,9 +264,26 @@ class LogStreamCallbackHandler:
         max_buffer: Optional[int] = None,
         when_full: Optional[WhenFull] = None,
         block_timeout: Optional[float] = None,
+        processors: Optional[Sequence[RunProcessor]] = None,
     ) -> None:
         """Create a handler with an open stream and an empty run tree."""
-        self._schema_format: SchemaFormat = check_schema_format(_schema_format)
+        config = TracerConfig.from_options(
+            include_names=include_names,
+            include_types=include_types,
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_types=exclude_types,
+            exclude_tags=exclude_tags,
+            schema_format=_schema_format,
+            auto_close=auto_close,
+            clock=clock,
+            redact=redact,
+            max_buffer=max_buffer,
+            when_full=when_full,
+            block_timeout=block_timeout,
+            processors=processors,
+        )
+        self._schema_format: SchemaFormat = config.schema_format
         self.auto_close = auto_close
         self.include_names = include_names
         self.include_types = include_types
@@ -273,22 +291,9 @@ class LogStreamCallbackHandler:
         self.exclude_names = exclude_names
         self.exclude_types = exclude_types
         self.exclude_tags = exclude_tags
-        self._tracer = Tracer(
-            include_names=include_names,
-            include_types=include_types,
-            include_tags=include_tags,
-            exclude_names=exclude_names,
-            exclude_types=exclude_types,
-            exclude_tags=exclude_tags,
-            schema_format=self._schema_format,
-            auto_close=auto_close,
-            clock=clock,
-            redact=redact,
-            max_buffer=max_buffer,
-            when_full=when_full,
-            block_timeout=block_timeout,
-        )
-        self.lock = self._tracer.lock
+        self._tracer = Tracer(config)
+        self.lock = threading.Lock()
+        """LangChain's handler has this attribute; ours guards nothing (the tracer locks)."""
         self.send_stream = PatchSender(self._tracer)
         self._add_token = self._tracer.add_token  # bound once: the hottest callback's target
 
@@ -305,7 +310,7 @@ class LogStreamCallbackHandler:
         if name in RULE_NAMES and "_tracer" in self.__dict__:  # after __init__ compiled
             self._tracer.set_rule(name, value)  # the other rules stay as compiled
         elif name == "auto_close" and "_tracer" in self.__dict__:
-            self._tracer.auto_close = value
+            self._tracer.auto_close = bool(value)
         object.__setattr__(self, name, value)
 
     # -- what LangChain's manager and tracers read -------------------------------------
@@ -313,11 +318,16 @@ class LogStreamCallbackHandler:
     @property
     def log_missing_parent(self) -> bool:
         """Whether a run whose parent is not open is logged (at debug level)."""
-        return self._tracer.tree.log_missing_parent
+        return self._tracer.log_missing_parent
 
     @log_missing_parent.setter
     def log_missing_parent(self, value: bool) -> None:
-        self._tracer.tree.log_missing_parent = value
+        self._tracer.log_missing_parent = value
+
+    @property
+    def config(self) -> TracerConfig:
+        """The tracer configuration the constructor's arguments mapped onto."""
+        return self._tracer.config
 
     @property
     def root_id(self) -> Optional[UUID]:
@@ -409,7 +419,6 @@ class LogStreamCallbackHandler:
         self,
         run_id: UUID,
         event: str,
-        allowed_types: frozenset[str],
         outputs: Any,
         inputs: Any = UNSET,
         error: Optional[BaseException] = None,
@@ -421,7 +430,6 @@ class LogStreamCallbackHandler:
             inputs=inputs,
             error=error,
             event=event,
-            allowed_types=allowed_types,
             # dump an LLM response only for a run that is open
             outputs_of_open_run=None if response is UNSET else lambda: wrap_llm_outputs(response),
         )
@@ -518,7 +526,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not an LLM or chat-model run.
         """
-        self._end(run_id, "llm end", LLM_TYPES, UNSET, response=response)
+        self._end(run_id, "llm end", UNSET, response=response)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail an LLM or chat-model run (with the partial ``response=`` if given).
@@ -531,7 +539,6 @@ class LogStreamCallbackHandler:
         self._end(
             run_id,
             "llm error",
-            LLM_TYPES,
             UNSET,
             error=error,
             response=UNSET if response is None else response,
@@ -598,7 +605,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
         """
         final_inputs = UNSET if inputs is None else wrap_chain_inputs(inputs, self._schema_format)
-        self._end(run_id, "chain error", frozenset(), UNSET, final_inputs, error=error)
+        self._end(run_id, "chain error", UNSET, final_inputs, error=error)
 
     # -- tool callbacks ----------------------------------------------------------------
 
@@ -638,9 +645,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not a tool run.
         """
-        self._tracer.end_run(
-            run_id, outputs={"output": output}, event="tool end", allowed_types=_TOOL_TYPES
-        )
+        self._tracer.end_run(run_id, outputs={"output": output}, event="tool end")
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail a tool run.
@@ -649,7 +654,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not a tool run.
         """
-        self._end(run_id, "tool error", _TOOL_TYPES, UNSET, error=error)
+        self._end(run_id, "tool error", UNSET, error=error)
 
     # -- retriever callbacks -----------------------------------------------------------
 
@@ -688,7 +693,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not a retriever run.
         """
-        self._end(run_id, "retriever end", _RETRIEVER_TYPES, {"documents": documents})
+        self._end(run_id, "retriever end", {"documents": documents})
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Fail a retriever run.
@@ -697,7 +702,7 @@ class LogStreamCallbackHandler:
             UnknownRunError: ``run_id`` is not open.
             RunTypeError: The run is not a retriever run.
         """
-        self._end(run_id, "retriever error", _RETRIEVER_TYPES, UNSET, error=error)
+        self._end(run_id, "retriever error", UNSET, error=error)
 
     # -- events that add no ops --------------------------------------------------------
 
@@ -753,6 +758,6 @@ class LogStreamCallbackHandler:
     def __repr__(self) -> str:
         """Show the root, the open runs and the stream's state."""
         return (
-            f"<LogStreamCallbackHandler root={self.root_id} open_runs={len(self._tracer.tree)} "
-            f"stream={self._tracer.channel!r}>"
+            f"<LogStreamCallbackHandler root={self.root_id} "
+            f"open_runs={self._tracer.open_runs} tracer={self._tracer!r}>"
         )

@@ -25,10 +25,10 @@ from typing import Any, Callable, Optional
 
 from typing_extensions import Unpack
 
+from .emitter import SchemaFormat, check_schema_format
 from .errors import ConfigError
 from .filters import ALWAYS_INCLUDE, RULE_NAMES, FilterRules, RunFilter
 from .model import Clock, IdFactory, utc_now
-from .payloads import SchemaFormat, check_schema_format
 from .processors import RunProcessor, check_processors
 from .stream import WhenFull, check_buffer_policy
 
@@ -63,7 +63,7 @@ class TracerOptions(FilterRules, total=False):
     max_buffer: Optional[int]
     when_full: Optional[WhenFull]
     block_timeout: Optional[float]
-    processors: Sequence[RunProcessor]
+    processors: Optional[Sequence[RunProcessor]]
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,10 @@ class TracerConfig:
         changes: dict[str, Any] = dict(options)
         unknown = sorted(set(changes) - _OPTION_NAMES)
         if unknown:
+            expected = ", ".join(sorted(_OPTION_NAMES))
             msg = (
                 f"unknown tracer option{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(map(repr, unknown))}: expected some of {', '.join(sorted(_OPTION_NAMES))}"
+                f"{', '.join(map(repr, unknown))}: expected some of {expected}"
             )
             raise ConfigError(msg)
         rules = {name: changes.pop(name) for name in RULE_NAMES if name in changes}
@@ -152,8 +153,8 @@ class TracerConfig:
                 changes[name] = getattr(_DEFAULT, name)
         if "when_full" in changes and changes["when_full"] is None:
             changes["when_full"] = "block"
-        if "processors" in changes:
-            changes["processors"] = tuple(changes["processors"] or ())
+        if "processors" in changes and changes["processors"] is None:
+            changes["processors"] = ()
         return _replace(self, changes)
 
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any, Optional, TextIO
 
 from .callbacks import LogStreamCallbackHandler
+from .config import Redactor
 from .patches import JsonPatchOp, RunLog, RunLogPatch
 from .testing import FakeClock  # re-exported: ``from logstream.demo import FakeClock``
-from .tracer import Redactor
 
 __all__ = ["FakeClock", "demo_patches", "format_state", "run_agent", "run_demo", "write_ops"]
 

@@ -25,9 +25,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import json
+from typing import Any, Callable, Optional
 from uuid import UUID
 
+import jsonpatch
 from typing_extensions import Literal
 
 from ._values import SCALAR_TYPES, snapshot
@@ -40,6 +42,7 @@ from .patches import JsonPatchOp, LogEntry, RunState
 __all__ = [
     "SCHEMA_FORMATS",
     "PatchEmitter",
+    "RootOutput",
     "SchemaFormat",
     "TokenRoute",
     "check_schema_format",
@@ -167,7 +170,11 @@ class TokenRoute:
             "path": path + "/streamed_output_str/-",
             "value": None,
         }
-        self._out_op: JsonPatchOp = {"op": "add", "path": path + "/streamed_output/-", "value": None}
+        self._out_op: JsonPatchOp = {
+            "op": "add",
+            "path": path + "/streamed_output/-",
+            "value": None,
+        }
 
     def ops(self, token: Any, chunk: Any) -> list[JsonPatchOp]:
         """Return the ops of one token: onto ``streamed_output_str``, then ``streamed_output``.
@@ -321,3 +328,86 @@ class PatchEmitter:
             {"op": "add", "path": path + "/final_output", "value": final_output},
             {"op": "add", "path": path + "/end_time", "value": end_time},
         ]
+
+
+# -- the root's own output, as Runnable.astream_log reports it ----------------------------
+
+
+def _compare_dumps(value: Any) -> str:
+    """Render a value for jsonpatch's equality checks; never fails.
+
+    A value whose ``repr`` raises is rendered by its identity, so it compares unequal
+    to anything else and the diff replaces it.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, default=repr)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return object.__repr__(value)
+
+
+class RootOutput:
+    """Turns a root run's output chunks into the ops ``Runnable.astream_log`` emits.
+
+    Each chunk is appended to ``/streamed_output`` (with ``with_list``) and
+    ``/final_output`` follows the chunks added up with ``+`` (the latest chunk where
+    ``+`` fails), as a JSON Patch diff against what was reported before. With a
+    redactor, each chunk is redacted on its own for ``/streamed_output`` and the chunks
+    added up are redacted as a whole for ``/final_output``.
+
+    Args:
+        with_list: Append each chunk to the root's ``streamed_output``.
+        redact: What masks values before they enter an op, or ``None``.
+
+    Example:
+        >>> output = RootOutput(with_list=True, redact=None)
+        >>> [op["path"] for op in output.ops("Hel")]
+        ['/streamed_output/-', '/final_output']
+        >>> output.ops("lo")[1]["value"], output.final
+        ('Hello', 'Hello')
+    """
+
+    __slots__ = ("final", "redact", "reported", "with_list")
+
+    def __init__(self, with_list: bool, redact: Optional[Callable[[Any], Any]]) -> None:
+        """Start with no output."""
+        self.with_list = with_list
+        self.redact = redact
+        self.final: Any = None  # the chunks added up, types kept so ``+`` keeps working
+        self.reported: Any = None  # a copy of ``final`` as the last diff reported it
+
+    def ops(self, chunk: Any) -> list[JsonPatchOp]:
+        """Return the ops of one more output chunk."""
+        # With a redactor, each chunk is redacted on its own for /streamed_output, and
+        # the chunks added up are redacted as a whole for /final_output: a secret split
+        # across chunks looks like one only once its pieces are joined.
+        redact = self.redact
+        prev = self.reported
+        if self.final is None:
+            final = chunk
+        else:
+            try:
+                final = self.final + chunk
+            except TypeError:
+                prev, final = None, chunk
+        self.final = final
+        # Diff against what was reported, not the live value: a target that changes a
+        # chunk after yielding it must not make the next diff disagree with the stream.
+        # (A redacted value is a copy already.)
+        shown = snapshot(final) if redact is None else redact(final)
+        self.reported = shown
+        ops: list[JsonPatchOp] = []
+        if self.with_list:
+            piece = snapshot(chunk) if redact is None else redact(chunk)
+            ops.append({"op": "add", "path": "/streamed_output/-", "value": piece})
+        for op in jsonpatch.JsonPatch.from_diff(prev, shown, dumps=_compare_dumps):
+            op = dict(op)
+            op["path"] = "/final_output" + op["path"]
+            if "from" in op:
+                op["from"] = "/final_output" + op["from"]
+            if "value" in op:
+                op["value"] = snapshot(op["value"])
+            ops.append(op)
+        return ops

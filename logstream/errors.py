@@ -33,6 +33,7 @@ __all__ = [
     "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
+    "ScopeError",
     "UnknownRunError",
     "UsageError",
 ]
@@ -181,6 +182,15 @@ class RunArgumentError(UsageError, TypeError, ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.args[0], self.run_id, self.event, self.argument))
+
+
+class ScopeError(UsageError, RuntimeError, ValueError):
+    """A ``trace`` scope used in a way that cannot work.
+
+    Entered a second time (make a new ``trace()`` per run; a ``RuntimeError``, as
+    before), or given a ``parent`` recorded on another tracer than ``tracer`` (a
+    ``ValueError``, as before).
+    """
 
 
 class SchemaFormatError(ConfigError):

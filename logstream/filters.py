@@ -68,7 +68,7 @@ def _compile(rule_name: str, values: Optional[Iterable[str]]) -> Rule:
 
 
 RULE_NAMES: tuple[str, ...] = tuple(FilterRules.__annotations__)
-"""The names of the six rules: the keys of :class:`FilterRules`, the fields of :class:`RunFilter`."""
+"""The six rule names: the keys of :class:`FilterRules`, the fields of :class:`RunFilter`."""
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -32,8 +32,8 @@ __all__ = [
     "UNSET",
     "Clock",
     "IdFactory",
-    "Run",
     "ReadOnlyDict",
+    "Run",
     "RunEvent",
     "RunRecord",
     "RunTree",
@@ -261,7 +261,7 @@ class Run:
     """One run in the tree: a chain, an LLM or chat-model call, a tool, a retriever, ...
 
     ``inputs`` and ``outputs`` hold what the caller reported, in the envelope the caller
-    chose (see :mod:`logstream.payloads`); the model never looks inside them.
+    chose (see :mod:`logstream.envelopes`); the model never looks inside them.
 
     Attributes:
         id: The run's id.
@@ -333,6 +333,7 @@ class Run:
                 self.end_time,
                 self.token_count,
                 tuple(self.events),
+                tuple(self.children),
             ),
         )
 
@@ -366,6 +367,7 @@ class RunRecord(NamedTuple):
         end_time: When the run ended or failed, or ``None`` while it is open.
         token_count: How many tokens the run streamed.
         events: Start, end, error, retry and custom events, in order.
+        children: The ids of the child runs started under it so far, in order.
     """
 
     id: uuid.UUID
@@ -385,6 +387,7 @@ class RunRecord(NamedTuple):
     end_time: Optional[datetime]
     token_count: int
     events: tuple[RunEvent, ...]
+    children: tuple[uuid.UUID, ...]
 
     @property
     def status(self) -> str:
@@ -549,7 +552,8 @@ class RunTree:
                     run_type,
                     name,
                 )
-            parent_id, trace_id, dotted_order, ancestors = None, run_id, own_order, ()
+            ancestors: tuple[uuid.UUID, ...] = ()
+            parent_id, trace_id, dotted_order = None, run_id, own_order
         else:
             trace_id, dotted_order = parent.trace_id, f"{parent.dotted_order}.{own_order}"
             ancestors = (*parent.ancestors, parent.id)

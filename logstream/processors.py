@@ -47,7 +47,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 from uuid import UUID
 
 from typing_extensions import Protocol, runtime_checkable
@@ -221,7 +221,9 @@ class ProcessorDispatch:
             finally:
                 running.release()
 
-    def _call(self, hook: Callable[..., Any], args: tuple[Any, ...], processor: Any, name: str) -> None:
+    def _call(
+        self, hook: Callable[..., Any], args: tuple[Any, ...], processor: Any, name: str
+    ) -> None:
         try:
             hook(*args)
         except Exception:
@@ -239,4 +241,3 @@ class ProcessorDispatch:
                 )
             else:
                 logger.debug("run processor %r failed in %s again", processor, name, exc_info=True)
-

@@ -45,7 +45,7 @@ from typing import Any, Generic, Optional, TypeVar
 
 from typing_extensions import Literal
 
-from .errors import BufferFullError
+from .errors import BufferFullError, ConfigError
 
 __all__ = ["WHEN_FULL_POLICIES", "BufferStats", "PatchChannel", "WhenFull"]
 
@@ -99,31 +99,32 @@ def check_buffer_policy(
     """Validate a buffering configuration and return its policy (``None`` means ``"block"``).
 
     Raises:
-        TypeError: ``max_buffer`` is not an int, or ``block_timeout`` not a number.
-        ValueError: ``max_buffer`` is below 1, ``when_full`` is unknown, ``block_timeout``
-            is negative, or a ``block_timeout`` comes with ``when_full="raise"``.
+        ConfigError: ``max_buffer`` is not an int or is below 1, ``when_full`` is
+            unknown, ``block_timeout`` is not a number or is negative, or a
+            ``block_timeout`` comes with ``when_full="raise"`` (also a ``TypeError`` and
+            a ``ValueError``).
     """
     if max_buffer is not None:
         if isinstance(max_buffer, bool) or not isinstance(max_buffer, int):
             msg = f"max_buffer must be an int or None, got {max_buffer!r}"
-            raise TypeError(msg)
+            raise ConfigError(msg)
         if max_buffer < 1:
             msg = f"max_buffer must be at least 1, got {max_buffer}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
     policy = "block" if when_full is None else when_full
     if policy not in WHEN_FULL_POLICIES:
         msg = f"invalid when_full {when_full!r}: expected one of 'block', 'raise'"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     if block_timeout is not None:
         if isinstance(block_timeout, bool) or not isinstance(block_timeout, (int, float)):
             msg = f"block_timeout must be a number of seconds or None, got {block_timeout!r}"
-            raise TypeError(msg)
+            raise ConfigError(msg)
         if block_timeout < 0:
             msg = f"block_timeout must not be negative, got {block_timeout}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if policy != "block":
             msg = "block_timeout applies only to when_full='block'"
-            raise ValueError(msg)
+            raise ConfigError(msg)
     return policy  # type: ignore[return-value]
 
 
@@ -258,15 +259,23 @@ its limit of 1 patch (when_full='raise')
             lock.release()
         return True
 
-    def put_serial(self, item: T) -> bool:
+    def put_serial(self, item: T, event: str = "put", run_id: Any = None) -> bool:
         """Append ``item`` without taking the channel's lock; for one serialized producer.
 
         The caller must hold a lock of its own around every ``put_serial`` (the tracer
         holds its lock), so that no two run at once; :meth:`put` may still be called by
         others at the same time. A bounded channel takes the locked path (:meth:`put`).
 
+        Args:
+            item: The item.
+            event: The event it comes from, for a :class:`BufferFullError` (bounded).
+            run_id: The run it belongs to, likewise.
+
         Returns:
             ``True`` if it was queued, ``False`` if the channel is closed.
+
+        Raises:
+            BufferFullError: A bounded channel is full (see :meth:`put`).
         """
         # Without the channel's lock. It relies on the deque's append being ordered with
         # the readers' popleft (see the module's notes): a reader that parks or decides
@@ -276,7 +285,7 @@ its limit of 1 patch (when_full='raise')
         # reads below (each one attribute load) see the count and the close. A close seen
         # only after the append raced with this put: _serial_after_close settles it.
         if self._max_buffer is not None:
-            return self.put(item)
+            return self.put(item, event=event, run_id=run_id)
         if self._closed:  # one load; a close it misses is caught after the append
             return False
         items = self._items

@@ -24,86 +24,25 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import json
 import logging
 import threading
 import types
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Callable, Optional, Union
 from uuid import UUID
 
-import jsonpatch
+from typing_extensions import Unpack
 
-from .model import Clock, IdFactory
-from .patches import JsonPatchOp, RunLog, RunLogPatch
-from .payloads import SchemaFormat, snapshot
-from .stream import WhenFull
-from .tracer import Redactor, Tracer
+from .config import TracerConfig, TracerOptions
+from .emitter import RootOutput
+from .errors import ConfigError
+from .patches import RunLog, RunLogPatch
+from .tracer import Tracer
 from .tracing import RunScope, trace, traced_spec
 
 __all__ = ["astream_log", "stream_log"]
 
 logger = logging.getLogger(__name__)
-
-
-def _compare_dumps(value: Any) -> str:
-    """Render a value for jsonpatch's equality checks; never fails.
-
-    A value whose ``repr`` raises is rendered by its identity, so it compares unequal
-    to anything else and the diff replaces it.
-    """
-    try:
-        return json.dumps(value, sort_keys=True, default=repr)
-    except Exception:
-        try:
-            return repr(value)
-        except Exception:
-            return object.__repr__(value)
-
-
-class _RootOutput:
-    """Turns the root's output chunks into the ops ``Runnable.astream_log`` emits."""
-
-    __slots__ = ("final", "redact", "reported", "with_list")
-
-    def __init__(self, with_list: bool, redact: Optional[Redactor]) -> None:
-        self.with_list = with_list
-        self.redact = redact
-        self.final: Any = None  # the chunks added up, types kept so ``+`` keeps working
-        self.reported: Any = None  # a copy of ``final`` as the last diff reported it
-
-    def ops(self, chunk: Any) -> list[JsonPatchOp]:
-        # With a redactor, each chunk is redacted on its own for /streamed_output, and
-        # the chunks added up are redacted as a whole for /final_output: a secret split
-        # across chunks looks like one only once its pieces are joined.
-        redact = self.redact
-        prev = self.reported
-        if self.final is None:
-            final = chunk
-        else:
-            try:
-                final = self.final + chunk
-            except TypeError:
-                prev, final = None, chunk
-        self.final = final
-        # Diff against what was reported, not the live value: a target that changes a
-        # chunk after yielding it must not make the next diff disagree with the stream.
-        # (A redacted value is a copy already.)
-        shown = snapshot(final) if redact is None else redact(final)
-        self.reported = shown
-        ops: list[JsonPatchOp] = []
-        if self.with_list:
-            piece = snapshot(chunk) if redact is None else redact(chunk)
-            ops.append({"op": "add", "path": "/streamed_output/-", "value": piece})
-        for op in jsonpatch.JsonPatch.from_diff(prev, shown, dumps=_compare_dumps):
-            op = dict(op)
-            op["path"] = "/final_output" + op["path"]
-            if "from" in op:
-                op["from"] = "/final_output" + op["from"]
-            if "value" in op:
-                op["value"] = snapshot(op["value"])
-            ops.append(op)
-        return ops
 
 
 class _Run:
@@ -129,7 +68,7 @@ class _Run:
         self.scope = trace(
             name, run_type, inputs=value, tags=tags, metadata=metadata, run_id=run_id, tracer=tracer
         )
-        self.output = _RootOutput(with_streamed_output_list, tracer.redact)
+        self.output = RootOutput(with_streamed_output_list, tracer.redact)
 
     def emit(self, chunk: Any) -> None:
         """Queue the root ops for one output chunk.
@@ -140,7 +79,7 @@ class _Run:
         tracer = self.tracer
         if not tracer.closed:
             patch = RunLogPatch.from_ops(self.output.ops(chunk))
-            tracer.channel.put(patch, event="chunk", run_id=self.scope.id)
+            tracer.send_patch(patch, event="chunk", run_id=self.scope.id)
 
     def finish(self, scope: RunScope, error: Optional[BaseException]) -> None:
         """Record the root's output and end or fail it; the stream closes after."""
@@ -296,17 +235,31 @@ def _is_async(target: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
+_ORIGINAL = TracerConfig(schema_format="original")
+
+
 def _prepare(
     target: Callable[..., Any],
     value: Any,
-    options: dict[str, Any],
+    *,
+    name: Optional[str],
+    tags: Optional[list[str]],
+    metadata: Optional[dict[str, Any]],
+    run_id: Optional[UUID],
+    with_streamed_output_list: bool,
+    config: Optional[TracerConfig],
+    options: TracerOptions,
 ) -> _Run:
     if not callable(target):
         msg = f"target must be a callable, not {type(target).__name__}"
-        raise TypeError(msg)
+        raise ConfigError(msg)
+    if config is None:  # as Runnable.astream_log, unless the options say otherwise
+        config = _ORIGINAL.replace(**options)
+    elif options:
+        config = config.replace(**options)
+    if not config.auto_close:  # the stream ends with the root run, or never
+        config = config.replace(auto_close=True)
     run_type = "chain"
-    tags = options.pop("tags", None)
-    metadata = options.pop("metadata", None)
     target_given = target
     spec = traced_spec(target)
     if spec is not None:  # a @traced callable: its run is the root, not a child of one
@@ -316,37 +269,19 @@ def _prepare(
             target = types.MethodType(spec.fn, bound_to)
         tags = sorted({*(spec.tags or ()), *(tags or ())})
         metadata = {**(spec.metadata or {}), **(metadata or {})}
-        name = options.pop("name", None) or spec.name
+        name = name or spec.name
     else:
-        name = (
-            options.pop("name", None) or getattr(target, "__name__", None) or type(target).__name__
-        )
-    tracer = Tracer(
-        include_names=options.pop("include_names", None),
-        include_types=options.pop("include_types", None),
-        include_tags=options.pop("include_tags", None),
-        exclude_names=options.pop("exclude_names", None),
-        exclude_types=options.pop("exclude_types", None),
-        exclude_tags=options.pop("exclude_tags", None),
-        schema_format=options.pop("schema_format", "original"),
-        auto_close=True,
-        clock=options.pop("clock", None),
-        id_factory=options.pop("id_factory", None),
-        redact=options.pop("redact", None),
-        max_buffer=options.pop("max_buffer", None),
-        when_full=options.pop("when_full", None),
-        block_timeout=options.pop("block_timeout", None),
-    )
+        name = name or getattr(target, "__name__", None) or type(target).__name__
     return _Run(
         target,
         value,
-        tracer=tracer,
+        tracer=Tracer(config),
         name=str(name),
         run_type=run_type,
         tags=tags or None,
         metadata=metadata or None,
-        run_id=options.pop("run_id", None),
-        with_streamed_output_list=options.pop("with_streamed_output_list", True),
+        run_id=run_id,
+        with_streamed_output_list=with_streamed_output_list,
     )
 
 
@@ -356,23 +291,12 @@ async def astream_log(
     *,
     diff: bool = True,
     with_streamed_output_list: bool = True,
-    include_names: Optional[Sequence[str]] = None,
-    include_types: Optional[Sequence[str]] = None,
-    include_tags: Optional[Sequence[str]] = None,
-    exclude_names: Optional[Sequence[str]] = None,
-    exclude_types: Optional[Sequence[str]] = None,
-    exclude_tags: Optional[Sequence[str]] = None,
     name: Optional[str] = None,
     tags: Optional[list[str]] = None,
     metadata: Optional[dict[str, Any]] = None,
     run_id: Optional[UUID] = None,
-    schema_format: SchemaFormat = "original",
-    clock: Optional[Clock] = None,
-    id_factory: Optional[IdFactory] = None,
-    redact: Optional[Redactor] = None,
-    max_buffer: Optional[int] = None,
-    when_full: Optional[WhenFull] = None,
-    block_timeout: Optional[float] = None,
+    config: Optional[TracerConfig] = None,
+    **options: Unpack[TracerOptions],
 ) -> AsyncIterator[Union[RunLogPatch, RunLog]]:
     """Run ``target(input)`` as a root run and yield its run log as it is produced.
 
@@ -384,71 +308,50 @@ async def astream_log(
         diff: Yield each :class:`RunLogPatch` (``True``) or the :class:`RunLog` state
             after each patch (``False``).
         with_streamed_output_list: Append each chunk to the root's ``streamed_output``.
-        include_names: Only log runs with these names.
-        include_types: Only log runs of these types.
-        include_tags: Only log runs with any of these tags.
-        exclude_names: Do not log runs with these names.
-        exclude_types: Do not log runs of these types.
-        exclude_tags: Do not log runs with any of these tags.
         name: The root run's name; the callable's ``__name__`` by default.
         tags: The root run's tags (inherited by the runs traced inside).
         metadata: The root run's metadata (inherited by the runs traced inside).
         run_id: The root run's id.
-        schema_format: ``"original"`` (as ``Runnable.astream_log``) or
-            ``"streaming_events"`` (entries carry ``inputs``).
-        clock: Where start and end times come from.
-        id_factory: Where run ids come from.
-        redact: Applied to every value before it enters a patch.
-        max_buffer: The most patches that may wait for the consumer (``None``: no limit);
-            a target that gets ahead of its consumer then waits (or raises, with
-            ``when_full="raise"``) instead of queueing without bound.
-        when_full: ``"block"`` (the default) or ``"raise"``; see :class:`Tracer`.
-        block_timeout: With ``"block"``, the most seconds an event waits for room.
+        config: A ready tracer configuration; by default one made from ``options``
+            with ``schema_format="original"`` (as ``Runnable.astream_log``). The stream
+            always ends with the root run (``auto_close`` is forced on).
+        **options: Tracer options (:class:`~logstream.config.TracerOptions`), applied
+            on top of ``config``: the six filter rules, ``schema_format``, ``clock``,
+            ``id_factory``, ``redact``, ``max_buffer`` (a target that gets ahead of its
+            consumer then waits, or raises with ``when_full="raise"``), ``when_full``,
+            ``block_timeout``, ``processors``.
 
     Yields:
         Patches, or states with ``diff=False``. If ``target`` raises, every patch made
         before is yielded, then the error propagates.
 
     Raises:
-        TypeError: ``target`` is not callable, or a filter rule is a bare string.
-        ValueError: ``schema_format`` is unknown.
+        ConfigError: ``target`` is not callable, or an option is unknown, of the wrong
+            type or out of range (also a ``TypeError`` and a ``ValueError``).
     """
     run = _prepare(
         target,
         input,
-        {
-            "include_names": include_names,
-            "include_types": include_types,
-            "include_tags": include_tags,
-            "exclude_names": exclude_names,
-            "exclude_types": exclude_types,
-            "exclude_tags": exclude_tags,
-            "name": name,
-            "tags": tags,
-            "metadata": metadata,
-            "run_id": run_id,
-            "schema_format": schema_format,
-            "clock": clock,
-            "id_factory": id_factory,
-            "redact": redact,
-            "max_buffer": max_buffer,
-            "when_full": when_full,
-            "block_timeout": block_timeout,
-            "with_streamed_output_list": with_streamed_output_list,
-        },
+        name=name,
+        tags=tags,
+        metadata=metadata,
+        run_id=run_id,
+        with_streamed_output_list=with_streamed_output_list,
+        config=config,
+        options=options,
     )
     loop = asyncio.get_running_loop()
     task: asyncio.Future[None]
     if not _is_async(target):
         task = _start_worker(run.run_sync, loop)
-    elif max_buffer is None:
+    elif run.tracer.config.max_buffer is None:
         task = loop.create_task(run.run_async())
     else:  # a bounded buffer may block the target: never in the consumer's own loop
         task = _start_worker(lambda: asyncio.run(run.run_async()), loop)
     state: Optional[RunLog] = None if diff else RunLog(state=None)
     finished = False
     try:
-        async for patch in run.tracer.channel:
+        async for patch in run.tracer:
             if state is None:
                 yield patch
             else:
@@ -472,28 +375,41 @@ async def astream_log(
 def stream_log(
     target: Callable[..., Any],
     input: Any,
-    **options: Any,
+    *,
+    diff: bool = True,
+    with_streamed_output_list: bool = True,
+    name: Optional[str] = None,
+    tags: Optional[list[str]] = None,
+    metadata: Optional[dict[str, Any]] = None,
+    run_id: Optional[UUID] = None,
+    config: Optional[TracerConfig] = None,
+    **options: Unpack[TracerOptions],
 ) -> Iterator[Union[RunLogPatch, RunLog]]:
     """Run ``target(input)`` as a root run and yield its run log, without an event loop.
 
-    Takes the options of :func:`astream_log`. The target runs in a worker thread (async
-    targets in their own event loop there), so this works from any thread, including
-    one whose event loop is running.
+    Takes the arguments of :func:`astream_log`. The target runs in a worker thread
+    (async targets in their own event loop there), so this works from any thread,
+    including one whose event loop is running.
 
     Yields:
         Patches, or states with ``diff=False``. If ``target`` raises, every patch made
         before is yielded, then the error propagates.
 
     Raises:
-        TypeError: ``target`` is not callable, an option is unknown, or a filter rule is a
-            bare string.
-        ValueError: ``schema_format`` is unknown.
+        ConfigError: ``target`` is not callable, or an option is unknown, of the wrong
+            type or out of range (also a ``TypeError`` and a ``ValueError``).
     """
-    diff = options.pop("diff", True)
-    run = _prepare(target, input, options)
-    if options:
-        msg = f"stream_log() got unexpected options: {', '.join(sorted(options))}"
-        raise TypeError(msg)
+    run = _prepare(
+        target,
+        input,
+        name=name,
+        tags=tags,
+        metadata=metadata,
+        run_id=run_id,
+        with_streamed_output_list=with_streamed_output_list,
+        config=config,
+        options=options,
+    )
     outcome: list[BaseException] = []
 
     def work() -> None:
@@ -509,7 +425,7 @@ def stream_log(
     state: Any = None if diff else RunLog(state=None)
     finished = False
     try:
-        for patch in run.tracer.channel:
+        for patch in run.tracer:
             if state is None:
                 yield patch
             else:

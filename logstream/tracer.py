@@ -8,8 +8,15 @@ from many threads produce patches in an order that applies. Both front ends sit 
 the LangChain-shaped callback adapter (:mod:`logstream.callbacks`) and the native tracing
 API (:mod:`logstream.tracing`); the same events give the same ops through either.
 
-Inputs and outputs arrive already in their envelope (see :mod:`logstream.payloads`); the
-tracer applies the ``redact`` callable, if any, to every value before it is recorded.
+A tracer is made from one :class:`~logstream.config.TracerConfig` (or the keyword options
+it is built from). Inputs and outputs arrive already in their envelope (see
+:mod:`logstream.envelopes`); the tracer applies the ``redact`` callable, if any, to every
+value before it is recorded. Which event may touch which run type is the model's rule
+(:data:`~logstream.model.EVENT_RULES`), the same for both front ends.
+
+Runs are handed out as frozen :class:`~logstream.model.RunRecord` snapshots, never the
+live objects, and the configured run processors (:mod:`logstream.processors`) see each
+one when it starts and ends, in event order, with the lock released.
 
 Misuse (an end for a run that is not open, a second start of an open id, a token for a
 chain run) raises a :class:`~logstream.errors.LogStreamError` subclass and emits nothing.
@@ -45,170 +52,172 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, Optional
 from uuid import UUID
 
-from .emitter import PatchEmitter
-from .filters import RULE_NAMES, RunFilter
-from .model import UNSET, Clock, IdFactory, Run, RunTree, check_start_args, run_key, utc_now
+from typing_extensions import Unpack
+
+from ._values import snapshot
+from .config import TracerConfig, TracerOptions
+from .emitter import PatchEmitter, SchemaFormat, TokenRoute
+from .filters import RunFilter
+from .model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args, run_key
 from .patches import JsonPatchOp, RunLogPatch
-from .payloads import SchemaFormat, snapshot
-from .stream import BufferStats, PatchChannel, WhenFull
+from .processors import ProcessorDispatch, ProcessorStats
+from .stream import BufferStats, PatchChannel
 
-__all__ = ["LLM_TYPES", "Redactor", "Tracer"]
-
-Redactor = Callable[[Any], Any]
-"""A callable that returns a masked copy of a value; see :func:`logstream.redact_secrets`."""
-
-LLM_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
-"""The run types that may stream tokens."""
-
-_ANY_TYPE: frozenset[str] = frozenset()
+__all__ = ["Tracer"]
 
 _from_ops = RunLogPatch.from_ops
 _NO_RUN: Any = object()  # no token seen yet
 
-# An open run that streams tokens, with the two ops its tokens fill in (``None`` when the
-# run is not logged): found once per token instead of tree, type check and path apart.
-# Each op is a template with its path, copied per token (cheaper than a dict literal).
-_TokenRoute = tuple[Run, Optional[JsonPatchOp], Optional[JsonPatchOp]]
+# An open run that streams tokens, with the route its tokens' ops take (``None`` when
+# the run is not logged): found once per run instead of tree, type check and path apart.
+_TokenTarget = tuple[Run, Optional[TokenRoute]]
 
 
 class Tracer:
     """Records runs and streams the run log they make as JSON Patch ops.
 
     Args:
-        include_names: Only include runs with these names.
-        include_types: Only include runs of these types.
-        include_tags: Only include runs with any of these tags.
-        exclude_names: Exclude runs with these names.
-        exclude_types: Exclude runs of these types.
-        exclude_tags: Exclude runs with any of these tags.
-        schema_format: ``"streaming_events"`` (entries carry ``inputs``) or
-            ``"original"`` (what ``Runnable.astream_log`` shows).
-        auto_close: Close the stream when the root run ends.
-        clock: Where start and end times come from.
-        id_factory: Where the ids of runs started without one come from.
-        redact: Applied to inputs, outputs, metadata and streamed values before they
-            are recorded or enter any patch (see :func:`logstream.redact_secrets`).
-        max_buffer: The most patches that may wait for the consumer; ``None`` (the
-            default) for no limit.
-        when_full: With ``max_buffer``, what an event does when the buffer is full:
-            ``"block"`` (the default) waits for the consumer to read, ``"raise"`` raises
-            :class:`~logstream.errors.BufferFullError`. Either way the event is applied
-            whole or not at all.
-        block_timeout: With ``"block"``, the most seconds an event waits for room
-            before it raises :class:`~logstream.errors.BufferFullError`; ``None`` waits
-            as long as it takes (the consumer reading, or :meth:`close`, ends the wait).
+        config: The configuration; the defaults if ``None``.
+        **options: Keyword options (:class:`~logstream.config.TracerOptions`: the six
+            filter rules, ``schema_format``, ``auto_close``, ``clock``, ``id_factory``,
+            ``redact``, ``max_buffer``, ``when_full``, ``block_timeout``,
+            ``processors``), applied on top of ``config``.
 
     Raises:
-        SchemaFormatError: ``schema_format`` is unknown (also a ``ValueError``).
-        FilterConfigError: A filter rule is a bare string (also a ``TypeError``).
-        ValueError: A buffering argument is out of range (``TypeError`` for a wrong type).
+        ConfigError: An option is unknown, of the wrong type or out of range (also a
+            ``TypeError`` and a ``ValueError``; see :class:`~logstream.config.TracerConfig`).
     """
 
     def __init__(
-        self,
-        *,
-        include_names: Optional[Sequence[str]] = None,
-        include_types: Optional[Sequence[str]] = None,
-        include_tags: Optional[Sequence[str]] = None,
-        exclude_names: Optional[Sequence[str]] = None,
-        exclude_types: Optional[Sequence[str]] = None,
-        exclude_tags: Optional[Sequence[str]] = None,
-        schema_format: SchemaFormat = "streaming_events",
-        auto_close: bool = True,
-        clock: Optional[Clock] = None,
-        id_factory: Optional[IdFactory] = None,
-        redact: Optional[Redactor] = None,
-        max_buffer: Optional[int] = None,
-        when_full: Optional[WhenFull] = None,
-        block_timeout: Optional[float] = None,
+        self, config: Optional[TracerConfig] = None, **options: Unpack[TracerOptions]
     ) -> None:
         """Create a tracer with an open stream and no runs."""
-        run_filter = RunFilter.from_rules(
-            include_names=include_names,
-            include_types=include_types,
-            include_tags=include_tags,
-            exclude_names=exclude_names,
-            exclude_types=exclude_types,
-            exclude_tags=exclude_tags,
+        if config is None:
+            config = TracerConfig.from_options(**options)
+        elif options:
+            config = config.replace(**options)
+        self._config = config
+        # Held while a run moves; patches are queued in the order it is taken. The
+        # tracer's puts go through PatchChannel.put_serial under it (one lock per event
+        # on an unbounded stream); the consumer never takes it.
+        self._lock = threading.Lock()
+        self._tree = RunTree(clock=config.clock, new_id=config.id_factory)
+        self._emitter = PatchEmitter(config.run_filter, config.schema_format)
+        self._channel: PatchChannel[RunLogPatch] = PatchChannel(
+            config.max_buffer, when_full=config.when_full, block_timeout=config.block_timeout
         )
-        self.lock = threading.Lock()
-        """Held while a run moves; patches are queued in the order the lock is taken.
-
-        The tracer's own puts go through :meth:`PatchChannel.put_serial` under it (one
-        lock per event); the consumer never takes it."""
-        self.auto_close = auto_close
-        """Whether the stream closes when the root run ends."""
-        self.redact: Optional[Redactor] = redact
-        """What masks values before they are recorded, or ``None``."""
-        if id_factory is None:
-            self.tree = RunTree(clock=clock or utc_now)
-        else:
-            self.tree = RunTree(clock=clock or utc_now, new_id=id_factory)
-        self.emitter = PatchEmitter(run_filter, schema_format)
-        self.channel: PatchChannel[RunLogPatch] = PatchChannel(
-            max_buffer, when_full=when_full, block_timeout=block_timeout
+        # A bounded stream claims room for an event's patch before the run tree moves,
+        # so a rejected event leaves no trace; an unbounded one never has to.
+        self._claims = config.max_buffer is not None
+        self._redact = config.redact
+        self._processors: Optional[ProcessorDispatch] = (
+            ProcessorDispatch(config.processors) if config.processors else None
         )
-        self._bounded = max_buffer is not None
-        self._token_routes: dict[Any, _TokenRoute] = {}  # by run_key(id)
-        # The route of the last token, by the identity of its id object: a model streams
-        # its tokens with the same id object, and a UUID hashes in Python code. Both are
-        # read and written only under self.lock (two stores, never seen half-done).
+        self._stats = ProcessorStats() if self._processors is None else self._processors.stats
+        self._token_targets: dict[Any, _TokenTarget] = {}  # by run_key(id)
+        # The target of the last token, by the identity of its id object: a model
+        # streams its tokens with the same id object, and a UUID hashes in Python code.
+        # Both are read and written only under the lock.
         self._last_token_id: Any = _NO_RUN
-        self._last_token_route: Optional[_TokenRoute] = None
+        self._last_token_target: Optional[_TokenTarget] = None
 
     # -- state ---------------------------------------------------------------------------
 
     @property
+    def config(self) -> TracerConfig:
+        """The configuration this tracer was made with (its filter as it is now)."""
+        return self._config
+
+    @property
+    def auto_close(self) -> bool:
+        """Whether the stream closes when the root run ends; settable."""
+        return self._config.auto_close
+
+    @auto_close.setter
+    def auto_close(self, value: bool) -> None:
+        config = dataclasses.replace(self._config, auto_close=value)
+        with self._lock:
+            self._config = config
+
+    @property
     def schema_format(self) -> SchemaFormat:
         """How inputs and outputs are shaped."""
-        return self.emitter.schema_format
+        return self._config.schema_format
+
+    @property
+    def redact(self) -> Optional[Callable[[Any], Any]]:
+        """What masks values before they are recorded, or ``None``."""
+        return self._redact
 
     @property
     def run_filter(self) -> RunFilter:
         """Which runs get a log entry; a new filter applies to runs started afterwards."""
-        return self.emitter.run_filter
+        return self._emitter.run_filter
 
     @run_filter.setter
     def run_filter(self, run_filter: RunFilter) -> None:
-        with self.lock:
-            self.emitter.run_filter = run_filter
+        config = dataclasses.replace(self._config, run_filter=run_filter)  # checked
+        with self._lock:
+            self._config = config
+            self._emitter.run_filter = run_filter
 
     def set_rule(self, rule: str, values: Optional[Sequence[str]]) -> None:
         """Replace one filter rule (``"include_names"``, ...), keeping the others as compiled.
 
         Raises:
-            FilterConfigError: ``values`` is a bare string or holds unhashable items.
-            TypeError: ``rule`` is not a rule name.
+            FilterConfigError: ``rule`` is not a rule name, or ``values`` is a bare
+                string or holds unhashable items.
         """
-        if rule not in RULE_NAMES:
-            msg = f"unknown filter rule {rule!r}: expected one of {', '.join(RULE_NAMES)}"
-            raise TypeError(msg)
-        with self.lock:
-            changes: dict[str, Any] = {rule: values}  # compiled by RunFilter.__post_init__
-            self.emitter.run_filter = dataclasses.replace(self.emitter.run_filter, **changes)
+        changes: dict[str, Any] = {rule: values}
+        self.run_filter = self._emitter.run_filter.with_rules(**changes)
+
+    @property
+    def log_missing_parent(self) -> bool:
+        """Whether a run whose parent is not open is logged (at debug level)."""
+        return self._tree.log_missing_parent
+
+    @log_missing_parent.setter
+    def log_missing_parent(self, value: bool) -> None:
+        self._tree.log_missing_parent = value
 
     @property
     def root_id(self) -> Optional[UUID]:
         """The id of the first run started (the ``RunState``), or ``None``."""
-        return self.emitter.root_id
+        return self._emitter.root_id
 
     @property
     def closed(self) -> bool:
         """Whether the stream is closed."""
-        return self.channel.closed
+        return self._channel.closed
 
     @property
     def buffer_stats(self) -> BufferStats:
         """What the stream's buffer went through: patches queued, delivered, waits, ..."""
-        return self.channel.stats
+        return self._channel.stats
+
+    @property
+    def processor_stats(self) -> ProcessorStats:
+        """How many processor hook calls failed (logged and isolated), by hook."""
+        return self._stats
+
+    @property
+    def open_runs(self) -> int:
+        """How many runs are open."""
+        return len(self._tree)
 
     def is_open(self, run_id: UUID) -> bool:
         """Return whether ``run_id`` is a run that started and has not finished."""
-        return run_id in self.tree
+        return run_id in self._tree
+
+    def record(self, run_id: UUID) -> Optional[RunRecord]:
+        """Return a frozen record of an open run as it is now, or ``None`` if not open."""
+        with self._lock:
+            run = self._tree.find(run_id)
+            return None if run is None else run.record()
 
     def should_include(self, run_id: UUID, name: str, run_type: str, tags: list[str]) -> bool:
         """Return whether a run gets a log entry (never the root)."""
-        return self.emitter.should_include(run_id, name, run_type, tags)
+        return self._emitter.should_include(run_id, name, run_type, tags)
 
     # -- the stream ----------------------------------------------------------------------
 
@@ -221,10 +230,15 @@ class Tracer:
         Raises:
             BufferFullError: The buffer is full (see ``when_full``).
         """
-        return self.channel.put(RunLogPatch(*ops), event="send")
+        return self._channel.put(RunLogPatch(*ops), event="send")
 
-    def send_patch(self, patch: RunLogPatch) -> bool:
+    def send_patch(self, patch: RunLogPatch, *, event: str = "send", run_id: Any = None) -> bool:
         """Put a whole patch on the stream as it is (not redacted).
+
+        Args:
+            patch: The patch.
+            event: The event it comes from, for a :class:`~logstream.errors.BufferFullError`.
+            run_id: The run it belongs to, likewise.
 
         Returns:
             ``True`` if it was queued, ``False`` if the stream is closed.
@@ -232,46 +246,80 @@ class Tracer:
         Raises:
             BufferFullError: The buffer is full (see ``when_full``).
         """
-        return self.channel.put(patch, event="send")
+        return self._channel.put(patch, event=event, run_id=run_id)
 
     def close(self) -> bool:
         """Close the stream; patches already queued are still delivered.
 
-        An event waiting for room in a full buffer gives up and does nothing.
+        An event waiting for room in a full buffer gives up and does nothing. Run
+        processors get ``on_close`` once, after every earlier hook.
 
         Returns:
             ``False`` if it was already closed.
         """
-        return self.channel.close()
+        closed = self._channel.close()
+        if closed:
+            self._after_close()
+        return closed
+
+    def _after_close(self) -> None:
+        processors = self._processors
+        if processors is not None:
+            processors.add_close()
+            processors.run()
 
     def drain(self) -> list[RunLogPatch]:
         """Remove and return the patches waiting now, without blocking (e.g. in tests)."""
-        return self.channel.drain()
+        return self._channel.drain()
+
+    def get(self, timeout: Optional[float] = None) -> tuple[bool, Optional[RunLogPatch]]:
+        """Take the next patch, waiting up to ``timeout`` seconds (``None``: until one comes).
+
+        Returns:
+            ``(True, patch)``, or ``(False, None)`` if none came in time or the stream
+            is closed and drained.
+        """
+        return self._channel.get(timeout=timeout)
+
+    def __len__(self) -> int:
+        """Return how many patches wait for the consumer now."""
+        return len(self._channel)
 
     def __iter__(self) -> Iterator[RunLogPatch]:
         """Yield patches as they are produced, blocking, until the stream is closed."""
-        return iter(self.channel)
+        return iter(self._channel)
 
     def __aiter__(self) -> AsyncIterator[RunLogPatch]:
         """Yield patches as they are produced, in any event loop, until it is closed."""
-        return self.channel.__aiter__()
+        return self._channel.__aiter__()
+
+    # -- delivery ------------------------------------------------------------------------
 
     def _claim(self, emits: bool, event: str, run_id: Any) -> bool:
-        # Under self.lock, before the tree moves: on a bounded stream, claim room for the
+        # Under the lock, before the tree moves, on a bounded stream: claim room for the
         # patch the event will emit. False if the stream closed (while waiting).
-        return not emits or self.channel.reserve(event, run_id)
+        return not emits or self._channel.reserve(event, run_id)
 
-    def _commit(self, claimed: bool, ops: list[JsonPatchOp]) -> None:
-        # Under self.lock, after the tree moved, on a bounded stream: queue the patch
-        # into the room claimed for it (the emitter's list is fresh, so the patch can own
-        # it). An unbounded stream's events put their patch themselves.
+    def _release(self, claimed: bool) -> None:
+        # Under the lock: give back room claimed for an event that raised.
+        if claimed:
+            self._channel.release()
+
+    def _commit(self, claimed: bool, ops: list[JsonPatchOp], event: str, run_id: Any) -> None:
+        # Under the lock, after the tree moved: queue the event's patch, into the room
+        # claimed for it if any (the emitter's list is fresh, so the patch can own it).
         if not ops:
-            if claimed:
-                self.channel.release()
+            self._release(claimed)
         elif claimed:
-            self.channel.put_reserved(_from_ops(ops))
-        else:  # not foreseen: the policy applies now
-            self.channel.put(_from_ops(ops))
+            self._channel.put_reserved(_from_ops(ops))
+        else:  # unbounded, or a bounded patch not foreseen: the policy applies now
+            self._channel.put_serial(_from_ops(ops), event, run_id)
+
+    def _run_processors(self) -> None:
+        # With the lock released: run the hooks the last event queued.
+        processors = self._processors
+        if processors is not None:
+            processors.run()
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -286,8 +334,11 @@ class Tracer:
         metadata: Optional[dict[str, Any]] = None,
         inputs: Any = None,
         event: str = "start",
-    ) -> Optional[Run]:
+    ) -> Optional[RunRecord]:
         """Start a run and emit its entry (or the root state).
+
+        A start is whole or leaves no trace: when it raises, no run was opened, no log
+        key handed out and no patch queued, on a bounded stream as on an unbounded one.
 
         Args:
             name: The run's name.
@@ -300,10 +351,7 @@ class Tracer:
             event: The event's name, for error messages (``"chain start"``, ...).
 
         Returns:
-            The run's record, or ``None`` if the stream is closed.
-
-        A start is whole or leaves no trace: when it raises, no run was opened, no log
-        key handed out and no patch queued, on a bounded stream as on an unbounded one.
+            The run's frozen record, or ``None`` if the stream is closed.
 
         Raises:
             DuplicateRunError: ``run_id`` is already open.
@@ -311,19 +359,19 @@ class Tracer:
                 or ``run_type`` is not a string, or ``run_id`` cannot be hashed.
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
-        redact = self.redact
+        redact = self._redact
         if redact is not None:  # a redacted value is a copy already
             inputs = redact(inputs)
             if metadata is not None:
                 metadata = redact(metadata)
         else:  # copied, so the end patch shows the inputs as reported, not as changed since
             inputs = snapshot(inputs)
-        tree, emitter = self.tree, self.emitter
-        with self.lock:
-            if self.channel._closed:  # a hint (see add_token)
+        tree, emitter, processors = self._tree, self._emitter, self._processors
+        with self._lock:
+            if self._channel.closed:  # a hint: a close it misses is settled by the put
                 return None
             claimed = False
-            if self._bounded:
+            if self._claims:
                 if run_id is None:
                     run_id = tree.new_id()
                 tags = check_start_args(run_id, name, run_type, tags, event)
@@ -351,99 +399,76 @@ class Tracer:
                     tree.discard(run)
                     raise
             except BaseException:
-                if claimed:
-                    self.channel.release()
+                self._release(claimed)
                 raise
-            if not self._bounded:
-                if ops:
-                    self.channel.put_serial(_from_ops(ops))
-            else:
-                self._commit(claimed, ops)
-        return run
+            self._commit(claimed, ops, event, run.id)
+            record = run.record()
+            if processors is not None:
+                processors.add_start(record)
+        if processors is not None:
+            processors.run()
+        return record
 
-    def add_token(
-        self,
-        run_id: UUID,
-        token: Any,
-        value: Any = UNSET,
-        *,
-        allowed_types: frozenset[str] = LLM_TYPES,
-    ) -> None:
-        """Stream a token of a run: onto ``streamed_output_str`` and ``streamed_output``.
+    def add_token(self, run_id: UUID, token: Any, value: Any = UNSET) -> None:
+        """Stream a token of an LLM or chat-model run onto its streamed outputs.
+
+        The token goes onto ``streamed_output_str`` and ``value`` onto
+        ``streamed_output``.
 
         Args:
             run_id: The run's id.
             token: The token: a string, or a list of content blocks.
             value: What goes on ``streamed_output`` (e.g. a chat chunk's message);
                 the token if not given.
-            allowed_types: Run types that may stream tokens; empty allows any.
 
         Raises:
             UnknownRunError: ``run_id`` is not open.
-            RunTypeError: The run's type is not in ``allowed_types``.
+            RunTypeError: The run may not stream tokens (not ``llm`` or ``chat_model``).
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
-        # The hot path. The run and its two op templates come from the last token's route
-        # when the id is the same object (a model streams with one id object), else from
-        # one lookup; the ops mirror PatchEmitter.token; one lock (put_serial) on an
-        # unbounded stream; the run's count moves only once the patch is in.
-        redact = self.redact
+        # The hot path. The run and its route come from the last token's target when the
+        # id is the same object (a model streams with one id object), else from one
+        # lookup; one lock (put_serial) on an unbounded stream; the run's count moves
+        # only once the patch is in.
+        redact = self._redact
         if value is UNSET:
             value = token = token if redact is None else redact(token)
         elif redact is not None:
             token, value = redact(token), redact(value)
-        lock = self.lock
+        processors = self._processors
+        lock = self._lock
         lock.acquire()
         try:
-            channel = self.channel
-            # A hint, as in every method: one load of a reference, atomic without the GIL
-            # too. A close it misses is settled by the put (put_serial's race notes).
-            if channel._closed:
+            channel = self._channel
+            if channel.closed:  # a hint: a close it misses is settled by the put
                 return
-            if run_id is self._last_token_id and allowed_types is LLM_TYPES:
-                route = self._last_token_route
+            if run_id is self._last_token_id:
+                run, route = self._last_token_target  # type: ignore[misc]
             else:
-                route = self._token_route(run_id, allowed_types)
-            run, str_op, out_op = route  # type: ignore[misc]
-            if str_op is not None:
-                if type(token) is not str:  # content blocks: copied, as every value is
-                    token = snapshot(token)
-                if type(value) is list or type(value) is dict:  # each op its own copy
-                    value = snapshot(value)
-                op1, op2 = str_op.copy(), out_op.copy()  # type: ignore[union-attr]
-                op1["value"], op2["value"] = token, value
-                patch = _from_ops([op1, op2])
-                if self._bounded:
-                    if not channel.put(patch, event="token", run_id=run_id):
-                        return
-                elif not channel.put_serial(patch):
-                    return
+                run, route = self._token_target(run_id)
+            if route is not None and not channel.put_serial(
+                _from_ops(route.ops(token, value)), "token", run_id
+            ):
+                return
             run.token_count += 1
+            if processors is not None and processors.wants_tokens:
+                processors.add_token(run.id, token, value)
         finally:
             lock.release()
+        if processors is not None:
+            processors.run()
 
-    def _token_route(self, run_id: UUID, allowed_types: frozenset[str]) -> _TokenRoute:
-        # Under self.lock: where a token goes, checked as the tree checks it (raising the
-        # same errors); an LLM-type run's route is kept until the run ends.
-        if allowed_types is LLM_TYPES:
-            known = self._token_routes.get(run_key(run_id))
-            if known is not None:
-                self._last_token_id, self._last_token_route = run_id, known
-                return known
-        run = self.tree.check_token(run_id, allowed_types)
-        paths = self.emitter.token_paths(run_id)
-        if paths is None:
-            route: _TokenRoute = (run, None, None)
-        else:
-            route = (
-                run,
-                {"op": "add", "path": paths[0], "value": None},
-                {"op": "add", "path": paths[1], "value": None},
-            )
-        if run.run_type in LLM_TYPES:
-            self._token_routes[run_key(run_id)] = route
-            self._last_token_id, self._last_token_route = run_id, route
-        return route
+    def _token_target(self, run_id: UUID) -> _TokenTarget:
+        # Under the lock: where a token goes, checked as the tree checks it (raising the
+        # same errors); kept until the run ends.
+        key = run_key(run_id)
+        known = self._token_targets.get(key)
+        if known is None:
+            run = self._tree.check_event(run_id, "token")
+            known = (run, self._emitter.token_route(run_id))
+            self._token_targets[key] = known
+        self._last_token_id, self._last_token_target = run_id, known
+        return known
 
     def add_chunk(self, run_id: UUID, chunk: Any) -> None:
         """Stream an output chunk of a run onto its ``streamed_output``.
@@ -454,18 +479,19 @@ class Tracer:
         Raises:
             BufferFullError: The buffer is full (see ``when_full``); nothing changed.
         """
-        if self.redact is not None:
-            chunk = self.redact(chunk)
-        with self.lock:
-            if self.channel._closed:  # a hint (see add_token)
+        if self._redact is not None:
+            chunk = self._redact(chunk)
+        processors = self._processors
+        with self._lock:
+            if self._channel.closed:  # a hint (see add_token)
                 return
-            ops = self.emitter.chunk(run_id, chunk)
-            if not ops:
-                return
-            if self._bounded:
-                self.channel.put(_from_ops(ops), event="chunk", run_id=run_id)
-            else:
-                self.channel.put_serial(_from_ops(ops))
+            ops = self._emitter.chunk(run_id, chunk)
+            if ops:
+                self._channel.put_serial(_from_ops(ops), "chunk", run_id)
+            if processors is not None and processors.wants_chunks:
+                processors.add_chunk(run_id, chunk)
+        if processors is not None:
+            processors.run()
 
     def add_event(
         self, run_id: UUID, name: str, data: dict[str, Any], *, missing_ok: bool = False
@@ -475,12 +501,17 @@ class Tracer:
         Raises:
             UnknownRunError: ``run_id`` is not open and ``missing_ok`` is false.
         """
-        if self.redact is not None:
-            data = self.redact(data)
-        with self.lock:
-            if self.channel._closed or (missing_ok and run_id not in self.tree):
+        if self._redact is not None:
+            data = self._redact(data)
+        processors = self._processors
+        with self._lock:
+            if self._channel.closed or (missing_ok and run_id not in self._tree):
                 return
-            self.tree.add_event(run_id, name, data)
+            run = self._tree.add_event(run_id, name, data)
+            if processors is not None:
+                processors.add_event(run.id, run.events[-1])
+        if processors is not None:
+            processors.run()
 
     def end_run(
         self,
@@ -490,9 +521,8 @@ class Tracer:
         inputs: Any = UNSET,
         error: Optional[BaseException] = None,
         event: str = "end",
-        allowed_types: frozenset[str] = _ANY_TYPE,
         outputs_of_open_run: Optional[Callable[[], Any]] = None,
-    ) -> Optional[Run]:
+    ) -> Optional[RunRecord]:
         """End a run (or fail it, given ``error``) and emit its final output and end time.
 
         Args:
@@ -500,76 +530,67 @@ class Tracer:
             outputs: What the run produced, in its envelope; unchanged if not given.
             inputs: The run's final inputs, in their envelope; unchanged if not given.
             error: What the run raised, if it failed.
-            event: The event's name, for error messages (``"chain end"``, ...).
-            allowed_types: Run types this event may end; empty allows any.
+            event: The event's name (``"chain end"``, ``"tool error"``, ...): which run
+                types it may end is the model's rule
+                (:data:`~logstream.model.EVENT_RULES`), and error messages name it.
             outputs_of_open_run: Builds ``outputs``, called under the lock only once the
                 run is known to be open (for outputs that are costly to build).
 
         Returns:
-            The finished run's record, or ``None`` if the stream is closed.
+            The finished run's frozen record, or ``None`` if the stream is closed.
 
         Raises:
             UnknownRunError: ``run_id`` is not open.
-            RunTypeError: The run's type is not in ``allowed_types``; it stays open.
+            RunTypeError: The event does not fit the run's type; it stays open.
             BufferFullError: The buffer is full (see ``when_full``); the run stays open.
         """
-        redact = self.redact
+        redact = self._redact
         if redact is not None:
             if outputs is not UNSET:
                 outputs = redact(outputs)
             if inputs is not UNSET:
                 inputs = redact(inputs)
-        tree = self.tree
-        with self.lock:
-            if self.channel._closed:  # a hint (see add_token)
+        tree, emitter, processors = self._tree, self._emitter, self._processors
+        closes = False
+        with self._lock:
+            if self._channel.closed:  # a hint (see add_token)
                 return None
             claimed = False
-            if self._bounded:
-                tree.check_event(run_id, event, allowed_types)
-                emits = self.emitter.path_of(run_id) is not None
+            if self._claims:
+                tree.check_event(run_id, event)
+                emits = emitter.path_of(run_id) is not None
                 if not self._claim(emits, event, run_id):
                     return None
                 claimed = emits
             try:
                 if outputs_of_open_run is not None:
-                    tree.check_event(run_id, event, allowed_types)
+                    tree.check_event(run_id, event)
                     outputs = outputs_of_open_run()
                     if redact is not None:
                         outputs = redact(outputs)
                 if error is None:
-                    run = tree.end(
-                        run_id,
-                        outputs=outputs,
-                        inputs=inputs,
-                        event=event,
-                        allowed_types=allowed_types,
-                    )
+                    run = tree.end(run_id, outputs=outputs, inputs=inputs, event=event)
                 else:
-                    run = tree.fail(
-                        run_id,
-                        error,
-                        outputs=outputs,
-                        inputs=inputs,
-                        event=event,
-                        allowed_types=allowed_types,
-                    )
+                    run = tree.fail(run_id, error, outputs=outputs, inputs=inputs, event=event)
                 if run.run_type in LLM_TYPES:
-                    self._token_routes.pop(run_key(run_id), None)
-                    self._last_token_id, self._last_token_route = _NO_RUN, None
-                ops = self.emitter.end(run)
+                    self._token_targets.pop(run_key(run_id), None)
+                    self._last_token_id, self._last_token_target = _NO_RUN, None
+                ops = emitter.end(run)
             except BaseException:
-                if claimed:
-                    self.channel.release()
+                self._release(claimed)
                 raise
-            if not self._bounded:
-                if ops:
-                    self.channel.put_serial(_from_ops(ops))
-            else:
-                self._commit(claimed, ops)
-            if self.auto_close and self.emitter.is_root(run_id):
-                self.channel.close()
-        return run
+            self._commit(claimed, ops, event, run_id)
+            record = run.record()
+            if processors is not None:
+                processors.add_end(record)
+            if self._config.auto_close and emitter.is_root(run_id):
+                closes = self._channel.close()
+        if closes:
+            self._after_close()
+        elif processors is not None:
+            processors.run()
+        return record
 
     def __repr__(self) -> str:
         """Show the root, the open runs and the stream's state."""
-        return f"<Tracer root={self.root_id} open_runs={len(self.tree)} stream={self.channel!r}>"
+        return f"<Tracer root={self.root_id} open_runs={len(self._tree)} stream={self._channel!r}>"

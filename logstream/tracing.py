@@ -36,10 +36,11 @@ from types import TracebackType
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, cast, overload
 from uuid import UUID
 
-from .model import UNSET, Run, check_start_args
+from .envelopes import wrap_run_inputs, wrap_run_outputs
+from .errors import RunArgumentError, ScopeError
+from .model import LLM_TYPES, UNSET, RunRecord, check_start_args
 from .patches import RunLogPatch  # noqa: F401  (used by the module example)
-from .payloads import wrap_run_inputs, wrap_run_outputs
-from .tracer import LLM_TYPES, Tracer
+from .tracer import Tracer
 
 __all__ = [
     "ContextThreadPoolExecutor",
@@ -91,7 +92,6 @@ class RunScope:
 
     Attributes:
         tracer: The tracer the run is recorded on, or ``None`` if it is not traced.
-        run: The run's record, or ``None`` if it is not traced or the stream was closed.
         outputs: What the run produced; recorded when the block exits normally.
     """
 
@@ -99,9 +99,9 @@ class RunScope:
         "_entered",
         "_finished",
         "_parent_id",
+        "_record",
         "_token",
         "outputs",
-        "run",
         "spec",
         "tracer",
     )
@@ -110,7 +110,7 @@ class RunScope:
         """Prepare a scope; the run starts when the block is entered."""
         self.tracer = tracer
         self.spec = spec
-        self.run: Optional[Run] = None
+        self._record: Optional[RunRecord] = None  # as it started, then as it finished
         self.outputs: Any = None
         self._entered = False
         self._finished = False
@@ -118,9 +118,20 @@ class RunScope:
         self._parent_id = parent_id
 
     @property
+    def run(self) -> Optional[RunRecord]:
+        """A frozen record of the run: as it is now while open, as it ended after.
+
+        ``None`` if the run is not traced or the stream was closed before it started.
+        """
+        record, tracer = self._record, self.tracer
+        if record is None or tracer is None or self._finished:
+            return record
+        return tracer.record(record.id) or record
+
+    @property
     def id(self) -> Optional[UUID]:
         """The run's id, or ``None`` if it is not traced."""
-        return None if self.run is None else self.run.id
+        return None if self._record is None else self._record.id
 
     @property
     def name(self) -> str:
@@ -145,32 +156,32 @@ class RunScope:
         Raises:
             RunTypeError: This run is not an ``llm`` or ``chat_model`` run.
         """
-        if self.run is not None and self.tracer is not None:
-            self.tracer.add_token(self.run.id, token, getattr(chunk, "message", UNSET))
+        if self._record is not None and self.tracer is not None:
+            self.tracer.add_token(self._record.id, token, getattr(chunk, "message", UNSET))
 
     def chunk(self, value: Any) -> None:
         """Stream an output chunk of this run onto its ``streamed_output``."""
-        if self.run is not None and self.tracer is not None:
-            self.tracer.add_chunk(self.run.id, value)
+        if self._record is not None and self.tracer is not None:
+            self.tracer.add_chunk(self._record.id, value)
 
     def event(self, name: str, data: Any = None) -> None:
         """Record a custom event on this run (kept in the run record; no patch)."""
-        if self.run is not None and self.tracer is not None:
-            self.tracer.add_event(self.run.id, name, {"data": data}, missing_ok=True)
+        if self._record is not None and self.tracer is not None:
+            self.tracer.add_event(self._record.id, name, {"data": data}, missing_ok=True)
 
     # -- life cycle ------------------------------------------------------------------------
 
     def _start(self, make_current: bool = True) -> RunScope:
         if self._entered:
             msg = f"run {self.spec.name!r} was already entered; make a new trace() per run"
-            raise RuntimeError(msg)
+            raise ScopeError(msg)
         self._entered = True
         tracer, spec = self.tracer, self.spec
         if tracer is not None:
             run_type = spec.run_type
             if run_type == "chat_model" and tracer.schema_format == "original":
                 run_type = "llm"  # as LangChain logs chat models in this format
-            self.run = tracer.start_run(
+            self._record = tracer.start_run(
                 spec.name,
                 run_type,
                 run_id=spec.run_id,
@@ -193,15 +204,17 @@ class RunScope:
         if self._finished:
             return
         self._finished = True
-        run, tracer = self.run, self.tracer
+        run, tracer = self._record, self.tracer
         if run is None or tracer is None or not tracer.is_open(run.id):
             return
         run_type = self.spec.run_type
         if error is None:
             outputs = wrap_run_outputs(run_type, self.outputs, tracer.schema_format)
-            tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
+            ended = tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
         else:
-            tracer.end_run(run.id, error=error, event=f"{run_type} error")
+            ended = tracer.end_run(run.id, error=error, event=f"{run_type} error")
+        if ended is not None:
+            self._record = ended
 
     def __enter__(self) -> RunScope:
         """Start the run and make it the current run."""
@@ -256,10 +269,10 @@ class _RunSpec:
         self.run_id = run_id
 
 
-def _check_run_type(run_type: object) -> str:
+def _check_run_type(run_type: object, event: str) -> str:
     if not isinstance(run_type, str):
         msg = f"run_type must be a string such as 'chain' or 'llm', not {run_type!r}"
-        raise TypeError(msg)
+        raise RunArgumentError(msg, None, event, "run_type")
     return run_type
 
 
@@ -300,12 +313,13 @@ def trace(
         ``scope.outputs``, or fails it with the exception, which propagates.
 
     Raises:
-        TypeError: ``run_type`` is not a string.
-        RunArgumentError: ``tags`` is a bare string or holds a non-string, ``name`` is
-            not a string, or ``run_id`` cannot be hashed (also a ``TypeError``).
-        ValueError: ``parent`` belongs to a different tracer than ``tracer``.
+        RunArgumentError: ``run_type`` or ``name`` is not a string, ``tags`` is a bare
+            string or holds a non-string, or ``run_id`` cannot be hashed (also a
+            ``TypeError``).
+        ScopeError: ``parent`` belongs to a different tracer than ``tracer`` (also a
+            ``ValueError``).
     """
-    run_type = _check_run_type(run_type)
+    run_type = _check_run_type(run_type, "trace")
     tags = check_start_args(run_id, name, run_type, tags, "trace") or None
     if parent is None:
         current = _CURRENT.get()
@@ -314,16 +328,17 @@ def trace(
                 parent = current
     elif tracer is not None and parent.tracer is not None and parent.tracer is not tracer:
         msg = f"parent run {parent.name!r} is recorded on another tracer than the one given"
-        raise ValueError(msg)
+        raise ScopeError(msg)
     if tracer is None and parent is not None:
         tracer = parent.tracer
     parent_id = None if parent is None else parent.id
-    if parent is not None and parent.run is not None:
-        inherited_tags = parent.run.tags
+    parent_record = None if parent is None else parent._record
+    if parent_record is not None:
+        inherited_tags = parent_record.tags
         if inherited_tags:  # merged and sorted, as LangChain merges a child's config
             tags = sorted({*inherited_tags, *(tags or ())})
-        if parent.run.metadata:
-            metadata = {**parent.run.metadata, **(metadata or {})}
+        if parent_record.metadata:
+            metadata = {**parent_record.metadata, **(metadata or {})}
     spec = _RunSpec(name, run_type, inputs, tags, metadata, run_id)
     return RunScope(tracer, spec, parent_id)
 
@@ -424,7 +439,7 @@ def traced(
     """
     if callable(name):
         return traced()(name)
-    run_type = _check_run_type(run_type)
+    run_type = _check_run_type(run_type, "traced")
 
     def decorate(fn: F) -> F:
         run_name = name if isinstance(name, str) else getattr(fn, "__name__", "Unnamed")

@@ -15,18 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logstream._values import snapshot
 from logstream.emitter import (
     PatchEmitter,
-    _copied,
-    _entry_inputs,
-    _final_output,
+    SchemaFormat,
     check_schema_format,
+    wire_inputs,
+    wire_outputs,
 )
 from logstream.errors import SchemaFormatError
 from logstream.filters import ALWAYS_INCLUDE, RunFilter
 from logstream.model import Run, RunTree
 from logstream.patches import JsonPatchOp, RunLog, RunLogPatch
-from logstream.payloads import SchemaFormat, snapshot, wire_inputs, wire_outputs
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 STEP = timedelta(seconds=1, milliseconds=1)
@@ -640,7 +640,7 @@ class Driver:
         if not streaming:
             return
         run = self.data.draw(st.sampled_from(streaming), label="token run")
-        self.tree.count_token(run.id, LLM_TYPES)
+        self.tree.count_token(run.id)
         token = self.data.draw(st.text(max_size=3), label="token")
         chunk = {"message": token} if run.run_type == "chat_model" else token
         ops = self.emit(self.emitter.token(run.id, token, chunk))
@@ -813,23 +813,53 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-class TestFastValues:
-    """The emitter's fast copies give exactly what payloads' functions give."""
+def model_copy(value: Any) -> Any:
+    """The reference copy: dicts (subclasses become dicts) and lists, recursively."""
+    if isinstance(value, dict):
+        return {k: model_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [model_copy(v) for v in value]
+    return value
+
+
+def model_inputs(run_type: str, inputs: Any) -> Any:
+    """The reference for wire_inputs: the envelope for raw types, else what is inside."""
+    value = model_copy(inputs)
+    if run_type in ("llm", "chat_model", "retriever") or not isinstance(value, dict):
+        return value
+    inner = value.get("input")
+    return None if isinstance(inner, dict) and inner == {"input": ""} else inner
+
+
+def model_outputs(run_type: str, outputs: Any, schema_format: str) -> Any:
+    """The reference for wire_outputs, per schema format and run type."""
+    value = {} if outputs is None else model_copy(outputs)
+    if schema_format == "original":
+        if run_type == "prompt" and isinstance(value, dict) and "output" in value:
+            return value["output"]
+        return value
+    if run_type in ("llm", "chat_model", "retriever"):
+        return value
+    return value.get("output") if isinstance(value, dict) else None
+
+
+class TestWireValues:
+    """The wire values (fast paths included) are what a plain reference model gives."""
 
     @settings(max_examples=300, deadline=None)
     @given(value=VALUES)
-    def test_copied_is_snapshot(self, value: Any) -> None:
-        """_copied(v) equals snapshot(v) in value and types, and is a fresh copy."""
-        fast, slow = _copied(value), snapshot(value)
-        assert same(fast, slow)
+    def test_snapshot_is_the_reference_copy(self, value: Any) -> None:
+        """snapshot(v) equals the reference copy in value and types, and is a fresh copy."""
+        copied = snapshot(value)
+        assert same(copied, model_copy(value))
         if isinstance(value, (dict, list)):
-            assert fast is not value
+            assert copied is not value
 
     @settings(max_examples=300, deadline=None)
     @given(run_type=ANY_RUN_TYPE, inputs=ENVELOPES)
-    def test_entry_inputs_is_wire_inputs(self, run_type: str, inputs: Any) -> None:
-        """_entry_inputs gives what wire_inputs gives, for any run type and envelope."""
-        assert same(_entry_inputs(run_type, inputs), wire_inputs(run_type, inputs))
+    def test_wire_inputs_is_the_reference(self, run_type: str, inputs: Any) -> None:
+        """wire_inputs gives what the reference gives, for any run type and envelope."""
+        assert same(wire_inputs(run_type, inputs), model_inputs(run_type, inputs))
 
     @settings(max_examples=300, deadline=None)
     @given(
@@ -837,16 +867,16 @@ class TestFastValues:
         outputs=ENVELOPES,
         schema_format=st.sampled_from(["original", "streaming_events"]),
     )
-    def test_final_output_is_wire_outputs(
+    def test_wire_outputs_is_the_reference(
         self, run_type: str, outputs: Any, schema_format: SchemaFormat
     ) -> None:
-        """_final_output gives what wire_outputs gives, for any run type, envelope and format."""
-        fast = _final_output(run_type, outputs, schema_format)
-        assert same(fast, wire_outputs(run_type, outputs, schema_format))
+        """wire_outputs gives what the reference gives, for any run type, envelope and format."""
+        shown = wire_outputs(run_type, outputs, schema_format)
+        assert same(shown, model_outputs(run_type, outputs, schema_format))
 
     def test_copies_share_nothing_with_the_source(self) -> None:
         """A value taken from an envelope is copied: later changes do not reach it."""
         inner = {"a": 1}
-        shown = _entry_inputs("chain", {"input": inner})
+        shown = wire_inputs("chain", {"input": inner})
         inner["a"] = 2
         assert shown == {"a": 1}

@@ -152,9 +152,24 @@ def check_test_my_pipeline(out: str) -> None:
     assert re.fullmatch(r"\d+ passed in [\d.]+s", summary), summary
 
 
+def check_processor_tree(out: str) -> None:
+    """The processor prints the nested tree with the failed tool and its error."""
+    lines = [re.sub(r" \(\d+ ms\)$", "", line) for line in out.splitlines()]
+    assert lines[0] == "agent [chain] success"
+    assert lines[1] == "  planner [chain] success"
+    tools = sorted(lines[2:4])  # the two tools run in a pool: either may start first
+    assert tools == [
+        "  calendar [tool] error: LookupError('no calendar for Monday')",
+        "  weather [tool] success",
+    ]
+    assert lines[4] == "  model [llm] success, 3 tokens"
+    assert re.fullmatch(r"\d+ patches streamed", lines[5])
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
     "async_agent": check_async_agent,
     "custom_agent": check_custom_agent,
+    "processor_tree": check_processor_tree,
     "langchain_dropin": check_langchain_dropin,
     "threaded_pipeline": check_threaded_pipeline,
     "test_my_pipeline": check_test_my_pipeline,

@@ -23,6 +23,7 @@ from logstream.errors import (
     UnknownRunError,
 )
 from logstream.model import (
+    EVENT_RULES,
     UNSET,
     Run,
     RunEvent,
@@ -36,7 +37,7 @@ from logstream.model import (
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 STEP = timedelta(seconds=1, milliseconds=1)
-LLM_TYPES = frozenset({"llm", "chat_model"})
+RULE_KINDS = ("llm", "chat_model", "tool", "retriever", "chain", "prompt")
 
 
 class FakeClock:
@@ -326,7 +327,7 @@ class TestRunTreeLookup:
         else:
             tree.fail(run.id, ValueError("boom"))
         with pytest.raises(UnknownRunError) as info:
-            tree.count_token(run.id, frozenset())
+            tree.count_token(run.id)
         assert info.value.state == state
         assert str(info.value).endswith(f": the run already {state}")
         assert "token" in str(info.value)
@@ -349,20 +350,28 @@ class TestRunTreeCountToken:
     def test_token_increments_count(self, tree: RunTree) -> None:
         """Each token on an allowed run adds one to its token count."""
         run = tree.start(name="m", run_type="llm")
-        assert tree.count_token(run.id, LLM_TYPES) is run
-        tree.count_token(run.id, LLM_TYPES)
+        assert tree.count_token(run.id) is run
+        tree.count_token(run.id)
         assert run.token_count == 2
 
-    def test_empty_allowed_types_allows_any_type(self, tree: RunTree) -> None:
-        """An empty allowed set lets any run type count tokens."""
-        run = tree.start(name="c", run_type="chain")
-        tree.count_token(run.id, frozenset())
-        assert run.token_count == 1
+    def test_event_rules_are_data_for_every_event(self, tree: RunTree) -> None:
+        """EVENT_RULES says which types each event fits; events it does not name fit any."""
+        runs = {kind: tree.start(name=kind, run_type=kind) for kind in RULE_KINDS}
+        for event, types in EVENT_RULES.items():
+            for kind, run in runs.items():
+                if kind in types:
+                    assert tree.check_event(run.id, event) is run
+                else:
+                    with pytest.raises(RunTypeError):
+                        tree.check_event(run.id, event)
+        for kind, run in runs.items():
+            assert tree.check_event(run.id, "retry") is run
+            assert tree.check_event(run.id, "chain end") is run
 
     def test_token_for_unknown_run_raises(self, tree: RunTree) -> None:
         """A token for an id that is not open raises UnknownRunError for event 'token'."""
         with pytest.raises(UnknownRunError) as info:
-            tree.count_token(uid(5), LLM_TYPES)
+            tree.count_token(uid(5))
         assert (info.value.run_id, info.value.event) == (uid(5), "token")
         assert len(tree) == 0
 
@@ -371,7 +380,7 @@ class TestRunTreeCountToken:
         run = tree.start(name="c", run_type="chain")
         before = state_of(tree, [run])
         with pytest.raises(RunTypeError) as info:
-            tree.count_token(run.id, LLM_TYPES)
+            tree.count_token(run.id)
         err = info.value
         assert (err.run_id, err.event, err.run_type) == (run.id, "token", "chain")
         assert str(err) == (
@@ -459,8 +468,8 @@ class TestRunTreeEnd:
         run = tree.start(name="a", run_type="chain", parent_id=root.id)
         before = state_of(tree, [root, run])
         with pytest.raises(RunTypeError) as info:
-            tree.end(run.id, outputs=1, event="llm_end", allowed_types=LLM_TYPES)
-        assert (info.value.event, info.value.run_type) == ("llm_end", "chain")
+            tree.end(run.id, outputs=1, event="llm end")
+        assert (info.value.event, info.value.run_type) == ("llm end", "chain")
         assert state_of(tree, [root, run]) == before
         assert run.status == "running"
 
@@ -496,7 +505,7 @@ class TestRunTreeFail:
         run = tree.start(name="a", run_type="tool")
         before = state_of(tree, [run])
         with pytest.raises(RunTypeError):
-            tree.fail(run.id, ValueError(), event="llm_error", allowed_types=LLM_TYPES)
+            tree.fail(run.id, ValueError(), event="llm error")
         assert state_of(tree, [run]) == before
 
 

@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Optional
 
 import pytest
-from threading_helpers import join_thread
+from threading_helpers import join_thread, run_in_thread
 
 from logstream import (
     ContextThreadPoolExecutor,
@@ -170,7 +170,7 @@ class TestDispatch:
         assert len(collect.calls) == 4
         assert tracer.processor_stats.total == 4
         patches = list(tracer)
-        assert len(patches) == 4  # root, child entry, child end, (root end emits nothing)
+        assert len(patches) == 3  # root state, child entry, child end (the root's end: none)
 
     def test_hook_runs_with_the_lock_released_and_may_trace(self) -> None:
         """A hook may report events to its tracer; they are processed after it returns."""
@@ -222,11 +222,9 @@ class TestDispatch:
                 run = tracer.start_run("step", parent_id=root.id)
                 tracer.end_run(run.id, outputs={})
 
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            join_thread(thread)
+        threads = [run_in_thread(work) for _ in range(8)]
+        for thread, box in threads:
+            join_thread(thread, box)
         assert overlaps == 0 and count == 1 + 8 * 200 * 2
 
     def test_dispatch_without_hooks_of_a_kind_wants_nothing(self) -> None:

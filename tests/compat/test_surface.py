@@ -11,7 +11,9 @@ from langchain_core.tracers.log_stream import LogStreamCallbackHandler as LangCh
 from logstream import LogStreamCallbackHandler
 
 # ours only, keyword-only with defaults
-_EXTRA_INIT_KEYWORDS = frozenset({"clock", "redact", "max_buffer", "when_full", "block_timeout"})
+_EXTRA_INIT_KEYWORDS = frozenset(
+    {"clock", "redact", "max_buffer", "when_full", "block_timeout", "processors"}
+)
 
 
 def _public_methods() -> list[str]:
