@@ -158,6 +158,15 @@ def check_start_args(
     Raises:
         RunArgumentError: An argument is of the wrong kind; nothing was started.
     """
+    if type(name) is str and type(run_type) is str and isinstance(run_id, _UUID):
+        if tags is None:  # the usual starts: nothing to build a message for
+            return []
+        if type(tags) is list:
+            for tag in tags:
+                if type(tag) is not str:
+                    break
+            else:
+                return tags.copy()
     who = f"run {run_id}" if run_id is not None else "a new run"
     if not isinstance(name, str):
         msg = (

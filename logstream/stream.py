@@ -171,7 +171,12 @@ its limit of 1 patch (when_full='raise')
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)  # a reader may go on
         self._room = threading.Condition(self._lock)  # a blocked producer may go on
-        self._closed = False
+        self.closed = False
+        """Whether :meth:`close` has been called (items may still be waiting); read-only.
+
+        Written only under the lock; read without it as one load of a reference (a
+        bool), atomic in free-threaded builds too. A reader may miss a close racing with
+        it; puts settle such a race."""
         self._sync_waiters = 0
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._room_waiters = 0  # producers waiting for room
@@ -189,13 +194,6 @@ its limit of 1 patch (when_full='raise')
         self._rejected = 0
 
     # -- state ---------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has been called (items may still be waiting)."""
-        # Without the lock: one load of a reference (a bool), atomic in free-threaded
-        # builds too. It may miss a close racing with it; puts settle such a race.
-        return self._closed
 
     @property
     def bounded(self) -> bool:
@@ -250,7 +248,7 @@ its limit of 1 patch (when_full='raise')
         lock = self._lock
         lock.acquire()
         try:
-            if self._closed:
+            if self.closed:
                 return False
             if self._max_buffer is not None and not self._wait_for_room_locked(event, run_id):
                 return False
@@ -279,18 +277,18 @@ its limit of 1 patch (when_full='raise')
         """
         # Without the channel's lock. It relies on the deque's append being ordered with
         # the readers' popleft (see the module's notes): a reader that parks or decides
-        # "closed and drained" first writes its waiter count (or reads _closed) under the
+        # "closed and drained" first writes its waiter count (or reads closed) under the
         # lock and then looks at the deque with a popleft. So this append either comes
         # before that popleft, and the reader sees the item, or after it, and then the
         # reads below (each one attribute load) see the count and the close. A close seen
         # only after the append raced with this put: _serial_after_close settles it.
         if self._max_buffer is not None:
             return self.put(item, event=event, run_id=run_id)
-        if self._closed:  # one load; a close it misses is caught after the append
+        if self.closed:  # one load; a close it misses is caught after the append
             return False
         items = self._items
         items.append(item)
-        if self._closed:
+        if self.closed:
             return self._serial_after_close()
         self._serial_queued += 1  # one writer at a time: the caller's lock orders them
         waiting = len(items)  # one atomic read of the deque's size
@@ -340,7 +338,7 @@ its limit of 1 patch (when_full='raise')
             BufferFullError: As :meth:`put`; nothing was claimed.
         """
         with self._lock:
-            if self._closed:
+            if self.closed:
                 return False
             if self._max_buffer is not None:
                 if not self._wait_for_room_locked(event, run_id):
@@ -357,7 +355,7 @@ its limit of 1 patch (when_full='raise')
         with self._lock:
             if self._max_buffer is not None:
                 self._reserved -= 1
-            if self._closed:
+            if self.closed:
                 return False
             self._append_locked(item)
         return True
@@ -403,7 +401,7 @@ its limit of 1 patch (when_full='raise')
         self._room_waiters += 1
         try:
             while True:
-                if self._closed:
+                if self.closed:
                     return False
                 if self._has_room_locked():
                     return True
@@ -432,9 +430,9 @@ its limit of 1 patch (when_full='raise')
         Producers waiting for room return ``False`` from their put.
         """
         with self._lock:
-            if self._closed:
+            if self.closed:
                 return False
-            self._closed = True
+            self.closed = True
             self._ready.notify_all()
             self._room.notify_all()
             self._wake_async_locked()
@@ -453,10 +451,10 @@ its limit of 1 patch (when_full='raise')
     # Items are taken with deque.popleft() without the lock: it is thread-safe and runs
     # under the deque's own lock (see the module's notes), and the one reader is the
     # only one that removes items. A popleft that finds nothing sends the reader to the
-    # locked path. There it reads _closed (written under the lock) and only then looks
+    # locked path. There it reads closed (written under the lock) and only then looks
     # with a popleft; before it waits it raises its waiter count and looks once more
     # with a popleft. put() appends and reads the counts under the lock; put_serial
-    # appends and then reads _closed and the counts: the deque orders its append with
+    # appends and then reads closed and the counts: the deque orders its append with
     # those poplefts, so it sees what the reader wrote, or the reader sees its item.
     # Emptiness is judged by a popleft, never by len(), which reads the size without
     # the deque's lock. On a bounded channel a reader takes the lock after each item it
@@ -484,7 +482,7 @@ its limit of 1 patch (when_full='raise')
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while True:
-                closed = self._closed  # read before the popleft (see put_serial)
+                closed = self.closed  # read before the popleft (see put_serial)
                 try:
                     item = items.popleft()
                 except IndexError:
@@ -564,7 +562,7 @@ its limit of 1 patch (when_full='raise')
                     self._made_room()
                 return True, item
             with self._lock:
-                closed = self._closed  # read before the popleft (see get)
+                closed = self.closed  # read before the popleft (see get)
                 try:
                     item = self._items.popleft()
                 except IndexError:
@@ -619,6 +617,6 @@ its limit of 1 patch (when_full='raise')
     def __repr__(self) -> str:
         """Show whether the channel is open, how many items wait, and the limit if any."""
         # Without the lock: a snapshot of two one-step reads (see closed and __len__).
-        state = "closed" if self._closed else "open"
+        state = "closed" if self.closed else "open"
         limit = "" if self._max_buffer is None else f" of {self._max_buffer}"
         return f"<PatchChannel {state}, {len(self._items)} waiting{limit}>"
