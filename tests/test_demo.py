@@ -103,6 +103,12 @@ class TestReadme:
         code, out = run_readme_block("JSON text and secrets")
         assert out.strip() == code.strip().splitlines()[-1].removeprefix("# ")
 
+    def test_processor_snippet_prints_what_its_comment_says(self) -> None:
+        """The README's run-processor example prints the nested ends its comment shows."""
+        code, out = run_readme_block("Configuration and run processors")
+        claimed = code.split("# prints:\n", 1)[1].splitlines()
+        assert out.splitlines() == [line.removeprefix("# ") for line in claimed]
+
     def test_record_snippet_prints_what_its_comments_say(self) -> None:
         """The README's sinks example prints the final output and the SSE end frame it claims."""
         _, out = run_readme_block("Record, replay, stream over the wire")
