@@ -103,6 +103,13 @@ class TracerConfig:
             ConfigError: An option is of the wrong type or out of range (also a
                 ``TypeError`` or ``ValueError``, as the option's own check says).
         """
+        if self.clock is None:  # None means "the default", as the keyword always has
+            object.__setattr__(self, "clock", utc_now)
+        if self.id_factory is None:
+            object.__setattr__(self, "id_factory", uuid.uuid4)
+        if not isinstance(self.auto_close, bool):
+            msg = f"auto_close must be True or False, got {self.auto_close!r}"
+            raise ConfigError(msg)
         check_schema_format(self.schema_format)
         policy = check_buffer_policy(self.max_buffer, self.when_full, self.block_timeout)
         object.__setattr__(self, "when_full", policy)
@@ -148,9 +155,6 @@ class TracerConfig:
         rules = {name: changes.pop(name) for name in RULE_NAMES if name in changes}
         if rules:
             changes["run_filter"] = self.run_filter.with_rules(**rules)
-        for name in ("clock", "id_factory"):  # None means "the default", as it always has
-            if name in changes and changes[name] is None:
-                changes[name] = getattr(_DEFAULT, name)
         if "when_full" in changes and changes["when_full"] is None:
             changes["when_full"] = "block"
         if "processors" in changes and changes["processors"] is None:

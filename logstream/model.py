@@ -664,7 +664,7 @@ class RunTree:
             UnknownRunError: No run with this id is open.
         """
         run = self.get(run_id, name)
-        run.events.append(RunEvent(name, self.clock(), dict(kwargs) if kwargs else {}))
+        run.events.append(RunEvent(name, self.clock(), ReadOnlyDict(kwargs or ())))
         return run
 
     def end(

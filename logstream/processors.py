@@ -20,7 +20,13 @@ The contract (OpenTelemetry's span processors are the model):
   queue of your own, as OpenTelemetry's batch processor does).
 - A hook **should not raise**; if it does, the error is logged (the first time for each
   processor and hook at warning level, with the traceback; later ones at debug level) and
-  counted, and tracing, the host program and the patch stream go on unchanged.
+  counted, and tracing, the host program and the patch stream go on unchanged. A
+  ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``, a task's
+  cancellation) is counted too, the other waiting hooks still run, and then it is raised
+  in the thread that ran them: an interrupt is not swallowed.
+- The record's ``metadata`` is read-only; its ``inputs`` and ``outputs`` (and the values
+  inside metadata) are the values the tracer recorded, shared with the run: treat them as
+  read-only, and copy what you keep (``copy.deepcopy``) if you change it.
 - ``on_close`` is called once, when the tracer's stream closes, after every other hook.
 
 Example:
@@ -47,7 +53,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 from uuid import UUID
 
 from typing_extensions import Protocol, runtime_checkable
@@ -106,19 +112,40 @@ class ProcessorStats:
     """How many hook calls a tracer's processors failed, by processor and hook.
 
     Attributes:
-        failures: ``{(processor's repr, hook name): count}``.
+        failures: ``{(processor's class and id, hook name): count}``; a copy, read at
+            one moment.
     """
 
-    __slots__ = ("failures",)
+    __slots__ = ("_failures", "_lock")
 
     def __init__(self) -> None:
         """Start with no failures."""
-        self.failures: dict[tuple[str, str], int] = {}
+        self._failures: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, key: tuple[str, str]) -> int:
+        """Count one more failure of ``key``; return how many it has had."""
+        with self._lock:
+            count = self._failures.get(key, 0) + 1
+            self._failures[key] = count
+            return count
+
+    @property
+    def failures(self) -> dict[tuple[str, str], int]:
+        """The failures so far, by ``(processor, hook)``."""
+        with self._lock:
+            return dict(self._failures)
 
     @property
     def total(self) -> int:
         """All failed hook calls."""
-        return sum(self.failures.values())
+        with self._lock:
+            return sum(self._failures.values())
+
+
+def _describe(processor: Any) -> str:
+    """Name a processor without calling its own ``__repr__`` (which may raise)."""
+    return object.__repr__(processor)
 
 
 _Call = tuple[Callable[..., Any], tuple[Any, ...], Any, str]  # hook, args, processor, name
@@ -130,6 +157,9 @@ class ProcessorDispatch:
     The tracer adds calls with :meth:`add_start` (and the others) while it holds its own
     lock, and calls :meth:`run` after releasing it. Calls wait in a FIFO; whichever thread
     finds no other thread running them runs them all, so they run one at a time, in order.
+    A hook that raises an ``Exception`` is logged and counted; one that raises a
+    ``BaseException`` (``KeyboardInterrupt``, a cancellation) does not stop the others:
+    they all run, then the first such exception is raised to the thread running them.
 
     Args:
         processors: The processors, already checked.
@@ -140,6 +170,7 @@ class ProcessorDispatch:
         "_close",
         "_end",
         "_event",
+        "_mutex",
         "_pending",
         "_running",
         "_start",
@@ -155,10 +186,14 @@ class ProcessorDispatch:
         self._chunk = self._hooks(processors, "on_chunk")
         self._event = self._hooks(processors, "on_event")
         self._close = self._hooks(processors, "on_close")
-        # deque.append and popleft are atomic (the deque locks itself in free-threaded
-        # CPython too), so adding never waits for a running hook.
+        # Calls are added under the tracer's lock with deque.append, which is atomic (the
+        # deque locks itself in free-threaded CPython too) and never waits for a hook.
+        # Whether a thread is running the calls is decided under _mutex, and the runner
+        # looks at the FIFO once more under it before it stops: a call added before a
+        # thread found the runner busy is always seen (the mutex orders the two).
         self._pending: deque[_Call] = deque()
-        self._running = threading.Lock()
+        self._mutex = threading.Lock()
+        self._running = False
         self.stats = ProcessorStats()
 
     @staticmethod
@@ -210,34 +245,52 @@ class ProcessorDispatch:
         self._add(self._close, "on_close")
 
     def run(self) -> None:
-        """Run the waiting calls, unless another thread is running them (it runs ours too)."""
-        pending, running = self._pending, self._running
-        while pending:
-            if not running.acquire(blocking=False):
-                return  # its loop re-checks the FIFO after releasing, so ours are not lost
+        """Run the waiting calls, unless another thread is running them (it runs ours too).
+
+        Raises:
+            BaseException: The first non-``Exception`` a hook raised, after every waiting
+                call has run.
+        """
+        with self._mutex:
+            if self._running:
+                return
+            self._running = True
+        pending = self._pending
+        interrupt: Optional[BaseException] = None
+        while True:
             try:
-                while pending:
-                    self._call(*pending.popleft())
-            finally:
-                running.release()
+                call = pending.popleft()
+            except IndexError:
+                with self._mutex:
+                    try:  # once more, while no thread can decide to leave its calls to us
+                        call = pending.popleft()
+                    except IndexError:
+                        self._running = False
+                        break
+            raised = self._call(*call)
+            if raised is not None and interrupt is None:
+                interrupt = raised
+        if interrupt is not None:
+            raise interrupt
 
     def _call(
         self, hook: Callable[..., Any], args: tuple[Any, ...], processor: Any, name: str
-    ) -> None:
+    ) -> Optional[BaseException]:
         try:
             hook(*args)
         except Exception:
-            key = (repr(processor), name)
-            failures = self.stats.failures
-            count = failures.get(key, 0) + 1
-            failures[key] = count
-            if count == 1:
+            who = _describe(processor)
+            if self.stats.count((who, name)) == 1:
                 logger.warning(
-                    "run processor %r failed in %s; tracing goes on (later failures of this "
+                    "run processor %s failed in %s; tracing goes on (later failures of this "
                     "hook are logged at debug level)",
-                    processor,
+                    who,
                     name,
                     exc_info=True,
                 )
             else:
-                logger.debug("run processor %r failed in %s again", processor, name, exc_info=True)
+                logger.debug("run processor %s failed in %s again", who, name, exc_info=True)
+        except BaseException as exc:  # an interrupt or cancellation: the others run first
+            self.stats.count((_describe(processor), name))
+            return exc
+        return None

@@ -257,8 +257,12 @@ def _prepare(
         config = _ORIGINAL.replace(**options)
     elif options:
         config = config.replace(**options)
-    if not config.auto_close:  # the stream ends with the root run, or never
-        config = config.replace(auto_close=True)
+    if not config.auto_close:
+        msg = (
+            "stream_log and astream_log end the stream when the root run ends: "
+            "auto_close=False does not apply to them (leave it out)"
+        )
+        raise ConfigError(msg)
     run_type = "chain"
     target_given = target
     spec = traced_spec(target)
@@ -312,9 +316,12 @@ async def astream_log(
         tags: The root run's tags (inherited by the runs traced inside).
         metadata: The root run's metadata (inherited by the runs traced inside).
         run_id: The root run's id.
-        config: A ready tracer configuration; by default one made from ``options``
-            with ``schema_format="original"`` (as ``Runnable.astream_log``). The stream
-            always ends with the root run (``auto_close`` is forced on).
+        config: A ready tracer configuration, used as given: its ``schema_format``
+            too (a :class:`~logstream.config.TracerConfig` defaults to
+            ``"streaming_events"``, the handler's). Without one, the configuration is
+            made from ``options`` with ``schema_format="original"`` (as
+            ``Runnable.astream_log``). The stream ends with the root run, so
+            ``auto_close=False`` is refused.
         **options: Tracer options (:class:`~logstream.config.TracerOptions`), applied
             on top of ``config``: the six filter rules, ``schema_format``, ``clock``,
             ``id_factory``, ``redact``, ``max_buffer`` (a target that gets ahead of its
@@ -326,8 +333,9 @@ async def astream_log(
         before is yielded, then the error propagates.
 
     Raises:
-        ConfigError: ``target`` is not callable, or an option is unknown, of the wrong
-            type or out of range (also a ``TypeError`` and a ``ValueError``).
+        ConfigError: ``target`` is not callable, ``auto_close=False``, or an option is
+            unknown, of the wrong type or out of range (also a ``TypeError`` and a
+            ``ValueError``).
     """
     run = _prepare(
         target,

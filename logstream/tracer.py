@@ -257,15 +257,19 @@ class Tracer:
         Returns:
             ``False`` if it was already closed.
         """
-        closed = self._channel.close()
+        closed = self._channel.close()  # first: it frees an event waiting for room
         if closed:
             self._after_close()
         return closed
 
     def _after_close(self) -> None:
+        # The channel is closed: no event queues a hook after this. An event that had the
+        # lock when the channel closed either queued its patch and hooks before, or
+        # queued neither; taking the lock here waits for it, so on_close comes last.
         processors = self._processors
         if processors is not None:
-            processors.add_close()
+            with self._lock:
+                processors.add_close()
             processors.run()
 
     def drain(self) -> list[RunLogPatch]:
@@ -305,15 +309,17 @@ class Tracer:
         if claimed:
             self._channel.release()
 
-    def _commit(self, claimed: bool, ops: list[JsonPatchOp], event: str, run_id: Any) -> None:
+    def _commit(self, claimed: bool, ops: list[JsonPatchOp], event: str, run_id: Any) -> bool:
         # Under the lock, after the tree moved: queue the event's patch, into the room
         # claimed for it if any (the emitter's list is fresh, so the patch can own it).
+        # False if the stream closed meanwhile: the event's patch and hooks are dropped.
         if not ops:
             self._release(claimed)
-        elif claimed:
-            self._channel.put_reserved(_from_ops(ops))
-        else:  # unbounded, or a bounded patch not foreseen: the policy applies now
-            self._channel.put_serial(_from_ops(ops), event, run_id)
+            return True
+        if claimed:
+            return self._channel.put_reserved(_from_ops(ops))
+        # unbounded, or a bounded patch not foreseen: the policy applies now
+        return self._channel.put_serial(_from_ops(ops), event, run_id)
 
     def _run_processors(self) -> None:
         # With the lock released: run the hooks the last event queued.
@@ -366,6 +372,8 @@ class Tracer:
                 metadata = redact(metadata)
         else:  # copied, so the end patch shows the inputs as reported, not as changed since
             inputs = snapshot(inputs)
+            if metadata:
+                metadata = snapshot(metadata)
         tree, emitter, processors = self._tree, self._emitter, self._processors
         with self._lock:
             if self._channel.closed:  # a hint: a close it misses is settled by the put
@@ -401,7 +409,8 @@ class Tracer:
             except BaseException:
                 self._release(claimed)
                 raise
-            self._commit(claimed, ops, event, run.id)
+            if not self._commit(claimed, ops, event, run.id):
+                return None  # closed meanwhile, as if before
             record = run.record()
             if processors is not None:
                 processors.add_start(record)
@@ -487,7 +496,10 @@ class Tracer:
                 return
             ops = self._emitter.chunk(run_id, chunk)
             if ops:
-                self._channel.put_serial(_from_ops(ops), "chunk", run_id)
+                if not self._channel.put_serial(_from_ops(ops), "chunk", run_id):
+                    return  # closed meanwhile
+            elif run_id not in self._tree:
+                return  # no run to stream it: nothing happened
             if processors is not None and processors.wants_chunks:
                 processors.add_chunk(run_id, chunk)
         if processors is not None:
@@ -501,8 +513,7 @@ class Tracer:
         Raises:
             UnknownRunError: ``run_id`` is not open and ``missing_ok`` is false.
         """
-        if self._redact is not None:
-            data = self._redact(data)
+        data = snapshot(data) if self._redact is None else self._redact(data)
         processors = self._processors
         with self._lock:
             if self._channel.closed or (missing_ok and run_id not in self._tree):
@@ -544,12 +555,11 @@ class Tracer:
             RunTypeError: The event does not fit the run's type; it stays open.
             BufferFullError: The buffer is full (see ``when_full``); the run stays open.
         """
-        redact = self._redact
-        if redact is not None:
-            if outputs is not UNSET:
-                outputs = redact(outputs)
-            if inputs is not UNSET:
-                inputs = redact(inputs)
+        redact = self._redact  # a redacted value is a copy already; others are copied
+        if outputs is not UNSET:
+            outputs = snapshot(outputs) if redact is None else redact(outputs)
+        if inputs is not UNSET:
+            inputs = snapshot(inputs) if redact is None else redact(inputs)
         tree, emitter, processors = self._tree, self._emitter, self._processors
         closes = False
         with self._lock:
@@ -566,8 +576,7 @@ class Tracer:
                 if outputs_of_open_run is not None:
                     tree.check_event(run_id, event)
                     outputs = outputs_of_open_run()
-                    if redact is not None:
-                        outputs = redact(outputs)
+                    outputs = snapshot(outputs) if redact is None else redact(outputs)
                 if error is None:
                     run = tree.end(run_id, outputs=outputs, inputs=inputs, event=event)
                 else:
@@ -579,7 +588,8 @@ class Tracer:
             except BaseException:
                 self._release(claimed)
                 raise
-            self._commit(claimed, ops, event, run_id)
+            if not self._commit(claimed, ops, event, run_id):
+                return None  # closed meanwhile, as if before
             record = run.record()
             if processors is not None:
                 processors.add_end(record)

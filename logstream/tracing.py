@@ -213,8 +213,8 @@ class RunScope:
             ended = tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
         else:
             ended = tracer.end_run(run.id, error=error, event=f"{run_type} error")
-        if ended is not None:
-            self._record = ended
+        # None: the stream closed before the run could end; keep its record as it is now
+        self._record = ended or tracer.record(run.id) or run
 
     def __enter__(self) -> RunScope:
         """Start the run and make it the current run."""

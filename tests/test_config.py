@@ -17,6 +17,7 @@ from logstream import (
     TracerConfig,
     astream_log,
     stream_log,
+    traced,
 )
 from logstream.config import TracerOptions
 from logstream.filters import RULE_NAMES, FilterRules, RunFilter
@@ -121,3 +122,38 @@ class TestOneListOfOptions:
         handler = LogStreamCallbackHandler(include_names=["m"], _schema_format="original")
         assert handler.config.schema_format == "original"
         assert handler.config.run_filter.include_names == frozenset({"m"})
+
+
+class TestReviewRegressions:
+    """Cases an adversarial review found; each failed before its fix."""
+
+    def test_none_clock_means_the_default_directly_too(self) -> None:
+        """TracerConfig(clock=None) is the default clock, as from_options(clock=None) is."""
+        assert TracerConfig(clock=None) == TracerConfig()  # type: ignore[arg-type]
+
+    def test_auto_close_must_be_a_bool(self) -> None:
+        """auto_close="no" is refused instead of being taken as true."""
+        with pytest.raises(ConfigError, match="auto_close must be True or False"):
+            Tracer(auto_close="no")  # type: ignore[arg-type]
+
+    def test_stream_log_refuses_auto_close_false(self) -> None:
+        """stream_log ends with the root run: auto_close=False is a ConfigError, not ignored."""
+        with pytest.raises(ConfigError, match="auto_close=False does not apply"):
+            list(stream_log(lambda x: x, 1, auto_close=False))
+        with pytest.raises(ConfigError, match="auto_close=False does not apply"):
+            list(stream_log(lambda x: x, 1, config=TracerConfig(auto_close=False)))
+
+    def test_stream_log_uses_a_given_config_as_it_is(self) -> None:
+        """A config given to stream_log keeps its own schema format (documented)."""
+
+        @traced(run_type="tool")
+        def tool(x: int) -> int:
+            return x
+
+        def entry(**kwargs: Any) -> dict[str, Any]:
+            patches = list(stream_log(lambda x: tool(x), 1, **kwargs))
+            (op,) = [op for p in patches for op in p.ops if op["path"] == "/logs/tool"]  # type: ignore[union-attr]
+            return op["value"]  # type: ignore[no-any-return]
+
+        assert "inputs" in entry(config=TracerConfig())  # streaming_events, as configured
+        assert "inputs" not in entry()  # astream_log's "original" by default

@@ -328,3 +328,123 @@ class TestNestedTreeFromProcessor:
             )
         }
 
+
+
+class TestReviewRegressions:
+    """Cases an adversarial review found; each failed before its fix."""
+
+    def test_close_during_an_event_drops_its_hook_and_on_close_comes_last(self) -> None:
+        """A close that lands while an event holds the lock: no hook for it, on_close last."""
+        collect = CollectAll()
+        holder: dict[str, Tracer] = {}
+        clock = FakeClock()
+        calls = 0
+
+        def closing_clock() -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the child's start, under the tracer's lock
+                holder["tracer"]._channel.close()  # the channel alone, as a racing close() does
+            return clock()
+
+        tracer = Tracer(processors=[collect], clock=closing_clock, auto_close=False)
+        holder["tracer"] = tracer
+        root = tracer.start_run("root")
+        assert root is not None
+        assert tracer.start_run("child", parent_id=root.id) is None  # its patch was dropped
+        tracer.close()  # already closed: returns False, but the hooks still end with on_close
+        tracer._after_close()
+        assert [kind for kind, _ in collect.calls] == ["start", "close"]
+
+    def test_a_consumer_leaving_stream_log_gets_on_close_after_every_hook(self) -> None:
+        """Breaking out of stream_log closes the tracer; no hook comes after on_close."""
+        collect = CollectAll()
+
+        def target(value: Any) -> Any:
+            for i in range(50):
+                with trace(f"step{i}"):
+                    pass
+                yield i
+
+        for _ in stream_log(target, None, processors=[collect]):
+            break
+        kinds = [kind for kind, _ in collect.calls]
+        assert kinds.count("close") == 1 and kinds[-1] == "close"
+
+    def test_base_exception_in_a_hook_lets_the_others_run_then_propagates(self) -> None:
+        """A KeyboardInterrupt from one hook: the other processor still sees every hook."""
+
+        class Interrupting:
+            def on_start(self, run: RunRecord) -> None:
+                raise KeyboardInterrupt
+
+            def on_end(self, run: RunRecord) -> None:
+                pass
+
+        collect = Collect()
+        tracer = tracer_with(Interrupting(), collect, auto_close=False)
+        with pytest.raises(KeyboardInterrupt):
+            tracer.start_run("root")
+        assert [kind for kind, _ in collect.calls] == ["start"]
+        root_id = tracer.root_id
+        assert root_id is not None
+        tracer.end_run(root_id, outputs={})  # the dispatch is not stuck
+        assert [kind for kind, _ in collect.calls] == ["start", "end"]
+        assert tracer.processor_stats.total == 1
+
+    def test_a_processor_whose_repr_raises_is_still_isolated(self) -> None:
+        """The failure bookkeeping never calls the processor's own __repr__."""
+
+        class Broken:
+            def __repr__(self) -> str:
+                raise RuntimeError("no repr")
+
+            def on_start(self, run: RunRecord) -> None:
+                raise ValueError("hook")
+
+            def on_end(self, run: RunRecord) -> None:
+                pass
+
+        collect = Collect()
+        tracer = tracer_with(Broken(), collect, auto_close=False)
+        assert tracer.start_run("root") is not None
+        assert len(collect.calls) == 1 and tracer.processor_stats.total == 1
+
+    def test_record_values_do_not_follow_later_changes(self) -> None:
+        """Metadata, outputs and event details are copied: later host changes do not show."""
+        collect = CollectAll()
+        tracer = tracer_with(collect, auto_close=False)
+        metadata = {"user": {"plan": "free"}}
+        outputs = {"output": {"items": [1]}}
+        details = {"attempt": 1}
+        root = tracer.start_run("root", metadata=metadata)
+        assert root is not None
+        tracer.add_event(root.id, "retry", details)
+        end = tracer.end_run(root.id, outputs=outputs)
+        metadata["user"]["plan"] = "changed"
+        outputs["output"]["items"].append(2)
+        details["attempt"] = 99
+        assert root.metadata == {"user": {"plan": "free"}}
+        assert end is not None and end.outputs == {"output": {"items": [1]}}
+        (event,) = [e for e in end.events if e.name == "retry"]
+        assert event.kwargs == {"attempt": 1}
+        with pytest.raises(TypeError, match="read-only"):
+            event.kwargs["attempt"] = 2  # type: ignore[index]
+
+    def test_no_chunk_hook_for_a_run_that_is_not_open(self) -> None:
+        """add_chunk for an unknown id streams nothing and tells no processor."""
+        collect = CollectAll()
+        tracer = tracer_with(collect, auto_close=False)
+        tracer.start_run("root")
+        tracer.add_chunk(uuid.uuid4(), "x")
+        assert [kind for kind, _ in collect.calls] == ["start"]
+
+    def test_scope_run_keeps_the_latest_record_when_the_stream_closed_first(self) -> None:
+        """A scope whose stream closed before it ended keeps its record as it was last."""
+        tracer = tracer_with(auto_close=False)
+        with trace("agent", tracer=tracer):
+            with trace("model", "llm") as model:
+                model.token("a")
+                model.token("b")
+                tracer.close()
+        assert model.run is not None and model.run.token_count == 2
