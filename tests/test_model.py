@@ -364,7 +364,7 @@ class TestRunTreeCountToken:
                 else:
                     with pytest.raises(RunTypeError):
                         tree.check_event(run.id, event)
-        for kind, run in runs.items():
+        for run in runs.values():
             assert tree.check_event(run.id, "retry") is run
             assert tree.check_event(run.id, "chain end") is run
 

@@ -329,7 +329,6 @@ class TestNestedTreeFromProcessor:
         }
 
 
-
 class TestReviewRegressions:
     """Cases an adversarial review found; each failed before its fix."""
 
