@@ -18,10 +18,12 @@ from .errors import (
     LogFileError,
     LogStreamError,
     NotAPatchError,
+    ReadOptionError,
     RunArgumentError,
     RunTypeError,
     SchemaFormatError,
     ScopeError,
+    SinkClosedError,
     UnknownRunError,
     UsageError,
 )
@@ -30,20 +32,10 @@ from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunRecord, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from .processors import ProcessorStats, RunProcessor
+from .reader import EndRecord, Recording, follow_jsonl, read_jsonl
 from .redact import RedactionConfigError, SecretRedactor, redact_secrets
 from .serialize import SerializeOptionError, dumps
-from .sinks import (
-    EndRecord,
-    JsonLinesSink,
-    ReadOptionError,
-    Recording,
-    SinkClosedError,
-    SseSink,
-    asse_frames,
-    follow_jsonl,
-    read_jsonl,
-    sse_frames,
-)
+from .sinks import JsonLinesSink, SseSink, asse_frames, sse_frames
 from .stream import BufferStats, PatchChannel
 from .streaming import astream_log, stream_log
 from .tracer import Tracer

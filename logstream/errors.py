@@ -30,10 +30,12 @@ __all__ = [
     "LogFileError",
     "LogStreamError",
     "NotAPatchError",
+    "ReadOptionError",
     "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
     "ScopeError",
+    "SinkClosedError",
     "UnknownRunError",
     "UsageError",
 ]
@@ -199,6 +201,14 @@ class SchemaFormatError(ConfigError):
 
 class FilterConfigError(ConfigError):
     """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""
+
+
+class SinkClosedError(LogStreamError, ValueError):
+    """A patch or end record was written to a sink that has already ended or closed."""
+
+
+class ReadOptionError(LogStreamError, ValueError):
+    """An option of :func:`read_jsonl` or :func:`follow_jsonl` has a wrong type or value."""
 
 
 class BufferFullError(LogStreamError):

@@ -19,11 +19,12 @@ import enum
 import operator
 import threading
 from pprint import pformat
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
-from typing_extensions import Literal, NotRequired, TypedDict
+from typing_extensions import Literal, NotRequired, TypedDict, get_args
 
 from ._apply import apply_atomic, deep_copy, replay
+from ._text import describe
 
 __all__ = [
     "JsonPatchOp",
@@ -41,6 +42,35 @@ OpName = Literal["add", "remove", "replace", "move", "copy", "test"]
 
 JsonPatchOp = dict[str, Any]
 """One RFC 6902 operation: ``{"op": ..., "path": ..., "value": ...}``."""
+
+_OP_NAMES: frozenset[str] = frozenset(get_args(OpName))
+_NEEDS_VALUE = frozenset(("add", "replace", "test"))
+_NEEDS_FROM = frozenset(("move", "copy"))
+
+
+def check_op(op: Any, index: int, fail: Callable[[str], Exception]) -> None:
+    """Raise ``fail(reason)`` unless ``op`` has the shape of an RFC 6902 op.
+
+    The shape only: an object with a known ``"op"``, a string ``"path"``, a ``"value"``
+    where the op needs one and a string ``"from"`` where it needs one. Whether the paths
+    resolve is for applying the op to say.
+
+    Args:
+        op: The op to check.
+        index: Its 1-based place in its patch, for the reason.
+        fail: Makes the exception to raise from the reason.
+    """
+    if not isinstance(op, dict):
+        raise fail(f"op {index} must be an object, not {describe(op)}")
+    name = op.get("op")
+    if name not in _OP_NAMES:
+        raise fail(f'op {index} has an unknown "op": {describe(name)}')
+    if not isinstance(op.get("path"), str):
+        raise fail(f'op {index} ({name}) needs a string "path", not {describe(op.get("path"))}')
+    if name in _NEEDS_VALUE and "value" not in op:
+        raise fail(f'op {index} ({name} {describe(op["path"])}) has no "value"')
+    if name in _NEEDS_FROM and not isinstance(op.get("from"), str):
+        raise fail(f'op {index} ({name} {describe(op["path"])}) needs a string "from"')
 
 
 def add_op(path: str, value: Any) -> JsonPatchOp:
