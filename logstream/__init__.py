@@ -16,14 +16,19 @@ from .errors import (
     FilterConfigError,
     LangChainVersionError,
     LogFileError,
+    LogMismatchError,
     LogStreamError,
     NotAPatchError,
+    PatchApplyError,
     ReadOptionError,
+    RedactionConfigError,
     RunArgumentError,
     RunTypeError,
     SchemaFormatError,
     ScopeError,
+    SerializeOptionError,
     SinkClosedError,
+    SinkTargetError,
     UnknownRunError,
     UsageError,
 )
@@ -33,8 +38,8 @@ from .model import Run, RunEvent, RunRecord, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from .processors import ProcessorStats, RunProcessor
 from .reader import EndRecord, Recording, follow_jsonl, read_jsonl
-from .redact import RedactionConfigError, SecretRedactor, redact_secrets
-from .serialize import SerializeOptionError, dumps
+from .redact import SecretRedactor, redact_secrets
+from .serialize import dumps
 from .sinks import JsonLinesSink, SseSink, asse_frames, sse_frames
 from .stream import BufferStats, PatchChannel
 from .streaming import astream_log, stream_log
@@ -66,9 +71,11 @@ __all__ = [
     "LangChainVersionError",
     "LogEntry",
     "LogFileError",
+    "LogMismatchError",
     "LogStreamCallbackHandler",
     "LogStreamError",
     "NotAPatchError",
+    "PatchApplyError",
     "PatchChannel",
     "PatchEmitter",
     "ProcessorStats",
@@ -92,6 +99,7 @@ __all__ = [
     "SecretRedactor",
     "SerializeOptionError",
     "SinkClosedError",
+    "SinkTargetError",
     "SseSink",
     "Tracer",
     "TracerConfig",

@@ -47,7 +47,7 @@ from types import TracebackType
 from typing import IO, Any, Callable, Optional, Union
 
 from ._text import error_text
-from .errors import SinkClosedError
+from .errors import NotAPatchError, SinkClosedError, SinkTargetError
 from .patches import JsonPatchOp, RunLog, RunLogPatch, check_op
 from .serialize import dumps
 
@@ -73,16 +73,21 @@ def _ops_of(patch: PatchSource) -> Sequence[JsonPatchOp]:
             "a sink takes patches, not RunLog states: a RunLog holds every op so far "
             "(stream with diff=True, or write RunLogPatch(*log.ops) once)"
         )
-        raise TypeError(msg)
+        raise NotAPatchError(patch, "sink write", msg)
     if isinstance(patch, RunLogPatch):
         ops: Sequence[JsonPatchOp] = patch.ops
     elif isinstance(patch, (list, tuple)):
         ops = patch
     else:
         msg = f"a sink takes a RunLogPatch or a list of ops, not {type(patch).__name__}"
-        raise TypeError(msg)
+        raise NotAPatchError(patch, "sink write", msg)
+
+    def fail(reason: str) -> NotAPatchError:
+        msg = f"can't write the patch to a sink: {reason}; its reader would refuse it"
+        return NotAPatchError(patch, "sink write", msg)
+
     for index, op in enumerate(ops, 1):
-        check_op(op, index, TypeError)  # what its reader would refuse
+        check_op(op, index, fail)
     return ops
 
 
@@ -103,8 +108,11 @@ class _Sink:
             self._stream = target
             self.name = str(getattr(target, "name", "<stream>"))
         else:
-            msg = f"a sink writes to a file name or an open stream, not {type(target).__name__}"
-            raise TypeError(msg)
+            msg = (
+                f"a sink writes to a file name or an open stream (with .write), not "
+                f"{type(target).__name__}; pass a path or e.g. open(path, 'w')"
+            )
+            raise SinkTargetError(msg)
         if self._owned is not None or _is_binary(self._stream):
             stream = self._stream
             self._write = lambda text: stream.write(text.encode("ascii"))
@@ -134,8 +142,9 @@ class _Sink:
                 are written as :func:`~logstream.dumps` renders them.
 
         Raises:
-            SinkClosedError: The sink has ended or closed.
-            TypeError: ``patch`` is a :class:`RunLog` state or not a patch at all.
+            SinkClosedError: The sink has ended or closed (a ``ValueError``).
+            NotAPatchError: ``patch`` is a :class:`RunLog` state, not a patch at all, or
+                has an op of the wrong shape (a ``TypeError``).
         """
         ops = _ops_of(patch)
         with self._lock:
@@ -259,6 +268,9 @@ class JsonLinesSink(_Sink):
             :meth:`close`), or an open text or binary stream (flushed, never closed).
         flush: Flush after every line.
 
+    Raises:
+        SinkTargetError: ``target`` is neither a file name nor a stream (a ``TypeError``).
+
     Example:
         >>> import io
         >>> out = io.StringIO()
@@ -290,6 +302,9 @@ class SseSink(_Sink):
     Args:
         target: A file name, or an open text or binary stream.
         flush: Flush after every frame.
+
+    Raises:
+        SinkTargetError: ``target`` is neither a file name nor a stream (a ``TypeError``).
     """
 
     def _format_patch(self, number: int, ops: Sequence[JsonPatchOp]) -> str:
