@@ -16,12 +16,19 @@ from .errors import (
     FilterConfigError,
     LangChainVersionError,
     LogFileError,
+    LogMismatchError,
     LogStreamError,
     NotAPatchError,
+    PatchApplyError,
+    ReadOptionError,
+    RedactionConfigError,
     RunArgumentError,
     RunTypeError,
     SchemaFormatError,
     ScopeError,
+    SerializeOptionError,
+    SinkClosedError,
+    SinkTargetError,
     UnknownRunError,
     UsageError,
 )
@@ -30,20 +37,10 @@ from .keys import KeyAllocator, escape_key
 from .model import Run, RunEvent, RunRecord, RunTree
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from .processors import ProcessorStats, RunProcessor
-from .redact import RedactionConfigError, SecretRedactor, redact_secrets
-from .serialize import SerializeOptionError, dumps
-from .sinks import (
-    EndRecord,
-    JsonLinesSink,
-    ReadOptionError,
-    Recording,
-    SinkClosedError,
-    SseSink,
-    asse_frames,
-    follow_jsonl,
-    read_jsonl,
-    sse_frames,
-)
+from .reader import EndRecord, Recording, follow_jsonl, read_jsonl
+from .redact import SecretRedactor, redact_secrets
+from .serialize import dumps
+from .sinks import JsonLinesSink, SseSink, asse_frames, sse_frames
 from .stream import BufferStats, PatchChannel
 from .streaming import astream_log, stream_log
 from .tracer import Tracer
@@ -74,9 +71,11 @@ __all__ = [
     "LangChainVersionError",
     "LogEntry",
     "LogFileError",
+    "LogMismatchError",
     "LogStreamCallbackHandler",
     "LogStreamError",
     "NotAPatchError",
+    "PatchApplyError",
     "PatchChannel",
     "PatchEmitter",
     "ProcessorStats",
@@ -100,6 +99,7 @@ __all__ = [
     "SecretRedactor",
     "SerializeOptionError",
     "SinkClosedError",
+    "SinkTargetError",
     "SseSink",
     "Tracer",
     "TracerConfig",

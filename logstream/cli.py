@@ -20,22 +20,13 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any, Callable, Optional, TextIO, Union
 
+from ._text import error_text, printable, refuse_constant
 from .demo import demo_patches, format_state, run_demo, write_ops
 from .errors import LogFileError
 from .patches import RunLogPatch
+from .reader import DEFAULT_MAX_LINE_BYTES, MISSING_END, EndRecord, Recording, is_fifo, read_jsonl
 from .redact import SecretRedactor
-from .sinks import (
-    DEFAULT_MAX_LINE_BYTES,
-    MISSING_END,
-    EndRecord,
-    JsonLinesSink,
-    Recording,
-    _error_text,
-    _is_fifo,
-    _no_constant,
-    _printable,
-    read_jsonl,
-)
+from .sinks import JsonLinesSink
 from .streaming import stream_log
 
 __all__ = ["CommandError", "main"]
@@ -146,7 +137,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.command == "replay":
             return _replay(args)
     except CommandError as exc:
-        _say(f"logstream: error: {_printable(str(exc), 500)}")
+        _say(f"logstream: error: {printable(str(exc), 500)}")
         return exc.status
     except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
         _silence_stdout()
@@ -244,7 +235,7 @@ def _write_all(
 
 def _failure(error: BaseException, redact: Optional[SecretRedactor]) -> str:
     """Return ``"Type: message"`` for the target's error, masked by ``redact``; never raises."""
-    text = _error_text(error) or type(error).__name__
+    text = error_text(error) or type(error).__name__
     if redact is None:
         return text
     try:
@@ -322,7 +313,7 @@ def _parse_input(text: Optional[str]) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=refuse_constant)
     except RecursionError:
         raise CommandError("--input is nested too deeply", 2) from None
     except json.JSONDecodeError as exc:
@@ -339,7 +330,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.max_line_bytes < 1:
         msg = f"--max-line-bytes must be a positive number of bytes, not {args.max_line_bytes}"
         raise CommandError(msg, 2)
-    if args.timeout is not None and _is_fifo(args.file):
+    if args.timeout is not None and is_fifo(args.file):
         msg = "--timeout does not apply to a FIFO (opening and reading it wait for its writer)"
         raise CommandError(msg, 2)
     if args.timeout is not None and not args.timeout > 0:
@@ -395,7 +386,7 @@ def _state_text(recording: Recording) -> str:
 def _show_live(out: TextIO, record: Union[RunLogPatch, EndRecord]) -> None:
     if isinstance(record, RunLogPatch):
         buffer = io.StringIO()
-        shown = [{**op, "path": _printable(op["path"], 200)} for op in record.ops]
+        shown = [{**op, "path": printable(op["path"], 200)} for op in record.ops]
         write_ops(buffer, shown)
         out.write(_safe_text(buffer.getvalue()))
         out.flush()
@@ -427,7 +418,7 @@ def format_tree(recording: Recording) -> str:
     characters escaped.
 
     Args:
-        recording: A recording, e.g. from :func:`~logstream.sinks.read_jsonl`.
+        recording: A recording, e.g. from :func:`~logstream.reader.read_jsonl`.
 
     Returns:
         The table, ending with a newline.
@@ -530,7 +521,7 @@ def _clean(value: Any, limit: int = 60) -> str:
         text = "<" + _kind(value) + ">"
     else:
         text = json.dumps(value)
-    return _printable(text, limit)
+    return printable(text, limit)
 
 
 def _kind(value: Any) -> str:

@@ -1,15 +1,18 @@
 """The exceptions logstream raises: one base class, three groups by who is at fault.
 
 - :class:`ConfigError`: the caller configured something wrong (an unknown option, a
-  bare string for a list of tags, a negative timeout). Raised when the tracer, handler,
-  sink or option is made, before anything runs. Each is also a ``TypeError`` and a
-  ``ValueError``, so code that caught either before keeps working.
+  bare string for a list of tags, a negative timeout, a redactor's pattern that does not
+  compile, a ``dumps`` or ``read_jsonl`` limit out of range). Raised when the tracer,
+  handler, sink, redactor or option is made, before anything runs. Each is also a
+  ``TypeError`` and a ``ValueError``, so code that caught either before keeps working.
 - :class:`UsageError`: the caller reported events that do not fit the runs (an end for a
   run that is not open, a second start of an open id, a token for a chain run) or used
-  an object in the wrong state (a sink after its end). Each also subclasses the builtin a
-  LangChain caller catches (``KeyError``, ``ValueError``, ``TypeError``, ``RuntimeError``).
+  an object in the wrong state (a sink after its end) or gave something that is not a
+  patch where a patch goes. Each also subclasses the builtin a LangChain caller catches
+  (``KeyError``, ``ValueError``, ``TypeError``, ``RuntimeError``).
 - :class:`DataError`: data from outside is malformed (a recorded run log, a patch that
-  does not apply). Also a ``ValueError``.
+  does not apply). Also a ``ValueError``; :class:`PatchApplyError` is also jsonpatch's
+  and jsonpointer's base exception, with theirs as its ``__cause__``.
 
 :class:`BufferFullError` is none of these: a consumer that reads too slowly for a bounded
 stream. Every message names the run, the event and the state involved, so a failure in a
@@ -18,7 +21,10 @@ log reads like ``"can't handle token for run 1b4e...: the run already ended"``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
+
+import jsonpatch
+import jsonpointer
 
 __all__ = [
     "BufferFullError",
@@ -28,12 +34,19 @@ __all__ = [
     "FilterConfigError",
     "LangChainVersionError",
     "LogFileError",
+    "LogMismatchError",
     "LogStreamError",
     "NotAPatchError",
+    "PatchApplyError",
+    "ReadOptionError",
+    "RedactionConfigError",
     "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
     "ScopeError",
+    "SerializeOptionError",
+    "SinkClosedError",
+    "SinkTargetError",
     "UnknownRunError",
     "UsageError",
 ]
@@ -201,6 +214,84 @@ class FilterConfigError(ConfigError):
     """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""
 
 
+class RedactionConfigError(ConfigError):
+    """A :class:`~logstream.SecretRedactor` was given bad keys, patterns or mask.
+
+    A bare string where a collection goes, a key with no letters or digits, a pattern
+    that does not compile, a mask that is not a string. A ``ValueError`` (as before) and
+    a ``TypeError``.
+    """
+
+
+class SerializeOptionError(ConfigError):
+    """An option of :func:`~logstream.dumps` has a wrong type or value (``max_depth=-1``).
+
+    A ``ValueError`` (as before) and a ``TypeError``.
+    """
+
+
+class ReadOptionError(ConfigError):
+    """An option of ``read_jsonl`` or ``follow_jsonl`` has a wrong type or value.
+
+    A ``ValueError`` (as before) and a ``TypeError``.
+    """
+
+
+class SinkTargetError(ConfigError):
+    """A sink was given a target that is neither a file name nor an open stream.
+
+    A ``TypeError`` (as before) and a ``ValueError``.
+    """
+
+
+class SinkClosedError(UsageError, ValueError):
+    """A patch or end record was written to a sink that has already ended or closed."""
+
+
+class LogMismatchError(UsageError, ValueError):
+    """A :class:`~logstream.RunLog` given to a recorder does not extend what it recorded.
+
+    A ``RunLog`` (what ``stream_log(..., diff=False)`` yields) holds every op so far, so
+    its ops must start with those already recorded: one recorder per stream.
+    """
+
+
+class PatchApplyError(
+    DataError,
+    jsonpatch.JsonPatchException,
+    jsonpointer.JsonPointerException,
+):
+    """A patch's ops do not apply to the run log's state; the log is unchanged.
+
+    jsonpatch's own error (a ``JsonPatchConflict``, ``JsonPatchTestFailed``,
+    ``InvalidJsonPatch`` or jsonpointer's ``JsonPointerException``) is the
+    ``__cause__``. This is also a ``jsonpatch.JsonPatchException`` and a
+    ``jsonpointer.JsonPointerException``, so code that caught either keeps working (code
+    that caught one of jsonpatch's subclasses should catch this, or look at the cause).
+
+    Attributes:
+        index: The 1-based place of the op that failed among the ops being applied, or
+            ``None`` if it could not be told.
+        op: That op, or ``None``.
+    """
+
+    def __init__(self, message: str, index: Optional[int] = None, op: Any = None) -> None:
+        """Build the error; ``message`` says what failed, where and the fix.
+
+        Args:
+            message: The whole message.
+            index: The 1-based place of the op that failed, if known.
+            op: The op that failed, if known.
+        """
+        self.index = index
+        self.op = op
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.args[0], self.index, self.op))
+
+
 class BufferFullError(LogStreamError):
     """A patch could not be queued: the stream's buffer is at its limit.
 
@@ -289,31 +380,37 @@ class LogFileError(DataError):
 
 
 class NotAPatchError(UsageError, TypeError):
-    """Something that is not a patch was given where a patch goes (it has no ``ops``).
+    """Something that is not a patch was given where a patch goes.
+
+    It has no list of ``ops``, it is a whole log (``RunLog``: every op so far) rather
+    than a patch, or one of its ops has the wrong shape.
 
     Attributes:
         value: What was given.
-        event: Where it was given, e.g. ``"send"`` or ``"RunLog +"``.
+        event: Where it was given, e.g. ``"send"``, ``"RunLog +"`` or ``"sink write"``.
     """
 
-    def __init__(self, value: Any, event: str) -> None:
+    def __init__(self, value: Any, event: str, message: Optional[str] = None) -> None:
         """Build the error for ``value`` given to ``event``.
 
         Args:
             value: What was given.
             event: Where it was given.
+            message: The whole message, when there is more to say than that ``value``
+                has no list of ops.
         """
         self.value = value
         self.event = event
-        msg = (
-            f"can't handle {event} of a {type(value).__name__}: it is not a patch "
-            "(no list of ops in .ops); pass a RunLogPatch(*ops)"
-        )
-        super().__init__(msg)
+        if message is None:
+            message = (
+                f"can't handle {event} of a {type(value).__name__}: it is not a patch "
+                "(no list of ops in .ops); pass a RunLogPatch(*ops)"
+            )
+        super().__init__(message)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
-        return (type(self), (self.value, self.event))
+        return (type(self), (self.value, self.event, self.args[0]))
 
 
 class LangChainVersionError(ConfigError, ImportError):

@@ -19,11 +19,15 @@ import enum
 import operator
 import threading
 from pprint import pformat
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
-from typing_extensions import Literal, NotRequired, TypedDict
+import jsonpatch
+import jsonpointer
+from typing_extensions import Literal, NotRequired, TypedDict, get_args
 
 from ._apply import apply_atomic, deep_copy, replay
+from ._text import describe, printable
+from .errors import NotAPatchError, PatchApplyError
 
 __all__ = [
     "JsonPatchOp",
@@ -41,6 +45,35 @@ OpName = Literal["add", "remove", "replace", "move", "copy", "test"]
 
 JsonPatchOp = dict[str, Any]
 """One RFC 6902 operation: ``{"op": ..., "path": ..., "value": ...}``."""
+
+_OP_NAMES: frozenset[str] = frozenset(get_args(OpName))
+_NEEDS_VALUE = frozenset(("add", "replace", "test"))
+_NEEDS_FROM = frozenset(("move", "copy"))
+
+
+def check_op(op: Any, index: int, fail: Callable[[str], Exception]) -> None:
+    """Raise ``fail(reason)`` unless ``op`` has the shape of an RFC 6902 op.
+
+    The shape only: an object with a known ``"op"``, a string ``"path"``, a ``"value"``
+    where the op needs one and a string ``"from"`` where it needs one. Whether the paths
+    resolve is for applying the op to say.
+
+    Args:
+        op: The op to check.
+        index: Its 1-based place in its patch, for the reason.
+        fail: Makes the exception to raise from the reason.
+    """
+    if not isinstance(op, dict):
+        raise fail(f"op {index} must be an object, not {describe(op)}")
+    name = op.get("op")
+    if name not in _OP_NAMES:
+        raise fail(f'op {index} has an unknown "op": {describe(name)}')
+    if not isinstance(op.get("path"), str):
+        raise fail(f'op {index} ({name}) needs a string "path", not {describe(op.get("path"))}')
+    if name in _NEEDS_VALUE and "value" not in op:
+        raise fail(f'op {index} ({name} {describe(op["path"])}) has no "value"')
+    if name in _NEEDS_FROM and not isinstance(op.get("from"), str):
+        raise fail(f'op {index} ({name} {describe(op["path"])}) needs a string "from"')
 
 
 def add_op(path: str, value: Any) -> JsonPatchOp:
@@ -138,16 +171,17 @@ class RunLogPatch:
         anything with a list of ``ops`` and no ``state``.
 
         Raises:
-            TypeError: ``other`` is a log (ours or another's) or not a patch.
-            jsonpatch.JsonPatchException: The ops do not apply (as jsonpatch says).
-            jsonpointer.JsonPointerException: A path is invalid (as jsonpatch says).
+            NotAPatchError: ``other`` is a log (ours or another's) or not a patch (a
+                ``TypeError``, as LangChain raises).
+            PatchApplyError: The ops do not apply; jsonpatch's error is the cause (a
+                ``ValueError``, and jsonpatch's and jsonpointer's base exception).
         """
         if type(other) is RunLogPatch:
             other_ops = other.ops
         else:
             other_ops = _patch_ops(self, other)
         ops = [*self.ops, *other_ops]
-        return RunLog._at(_History(ops, None, 0, apply_atomic(None, ops)), len(ops))
+        return RunLog._at(_History(ops, None, 0, _apply(None, ops)), len(ops))
 
     def __repr__(self) -> str:
         """Show the ops, pretty-printed."""
@@ -171,15 +205,75 @@ def _patch_ops(log: RunLogPatch, other: object) -> list[JsonPatchOp]:
     """Return the ops of ``other``, another library's patch, to add to ``log``.
 
     Raises:
-        TypeError: ``other`` is ours but not exactly a :class:`RunLogPatch` (a log), has
-            a ``state`` (another library's log), or has no list of ``ops``.
+        NotAPatchError: ``other`` is ours but not exactly a :class:`RunLogPatch` (a log),
+            has a ``state`` (another library's log), or has no list of ``ops``. A
+            ``TypeError`` whose message starts as LangChain's does.
     """
     if not isinstance(other, RunLogPatch) and not hasattr(other, "state"):
         ops = _foreign_ops(other)
         if ops is not None:
             return ops
-    msg = f"unsupported operand type(s) for +: '{type(log)}' and '{type(other)}'"
-    raise TypeError(msg)
+    if isinstance(other, RunLog) or hasattr(other, "state"):
+        why = "it is a log (a state and every op so far), not a patch"
+        fix = "add the patches it was built from"
+    else:
+        why = "it is not a patch (no list of ops in .ops)"
+        fix = "add a RunLogPatch(*ops)"
+    msg = (
+        f"unsupported operand type(s) for +: '{type(log)}' and '{type(other)}': "
+        f"can't add a value of type {type(other).__name__} to a run log: {why}; {fix}"
+    )
+    raise NotAPatchError(other, "RunLog +", msg)
+
+
+def _apply(doc: Any, ops: list[JsonPatchOp]) -> Any:
+    """Apply ``ops`` to ``doc`` as :func:`apply_atomic` does, wrapping jsonpatch's errors.
+
+    Raises:
+        PatchApplyError: The ops do not apply; ``doc`` is as it was.
+    """
+    try:
+        return apply_atomic(doc, ops)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise _apply_error(exc, doc, ops) from exc
+
+
+def _apply_error(error: Exception, doc: Any, ops: list[JsonPatchOp]) -> PatchApplyError:
+    """Return the :class:`PatchApplyError` for ``error``, naming the op that raised it.
+
+    Finds the op by applying the ops one at a time with jsonpatch to a copy of ``doc``
+    (only on this failure path); if that fails differently (jsonpatch checks every op's
+    shape before applying any), the op is not named.
+    """
+    index: Optional[int] = None
+    try:
+        trial = deep_copy(doc)
+        for number, given in enumerate(ops, 1):
+            # a copy of the value, so the trial document never shares one with an op
+            if isinstance(given, dict) and "value" in given:
+                given = {**given, "value": deep_copy(given["value"])}
+            try:
+                trial = jsonpatch.apply_patch(trial, [given], in_place=True)
+            except Exception as exc:
+                if type(exc) is type(error) and str(exc) == str(error):
+                    index = number
+                break
+    except Exception:  # a copy that fails: say what is known
+        index = None
+    told = printable(f"{type(error).__name__}: {error}", 200)
+    op: Any = None
+    where = "its ops do"
+    if index is not None:
+        op = ops[index - 1]
+        path = op.get("path") if isinstance(op, dict) else None
+        kind = op.get("op") if isinstance(op, dict) else None
+        where = f"op {index} of {len(ops)} ({printable(f'{kind} {path}', 80)}) does"
+    msg = (
+        f"can't add the patch to the run log: {where} not apply to the state "
+        f"so far ({told}); the log is unchanged. Add patches in the order they were "
+        "streamed, starting from the first"
+    )
+    return PatchApplyError(msg, index, op)
 
 
 class _Mark(enum.Enum):
@@ -236,8 +330,8 @@ class RunLog(RunLogPatch):
       the live document those ops build. A log is its length in that list.
     * ``log + patch`` where ``log`` is the newest log of its history applies the patch to
       the live document in place (undoing it all if an op fails, so a failing patch
-      raises jsonpatch's error and changes nothing), appends the ops, and returns a log
-      one patch longer. Nothing is copied but the ops' values.
+      raises :class:`~logstream.PatchApplyError` and changes nothing), appends the ops,
+      and returns a log one patch longer. Nothing is copied but the ops' values.
     * A log's :attr:`state` is made when first asked for, then kept: the newest log takes
       the live document as it is; an older log rebuilds its own by replaying the shared
       ops up to its length on a copy of the history's starting document.
@@ -339,11 +433,11 @@ class RunLog(RunLogPatch):
         anything with a list of ``ops`` and no ``state``.
 
         Raises:
-            TypeError: ``other`` is a log (ours or another's) or not a patch.
-            jsonpatch.JsonPatchException: The ops do not apply (as jsonpatch says); this
-                log is unchanged.
-            jsonpointer.JsonPointerException: A path is invalid (as jsonpatch says); this
-                log is unchanged.
+            NotAPatchError: ``other`` is a log (ours or another's) or not a patch (a
+                ``TypeError``, as LangChain raises).
+            PatchApplyError: The ops do not apply; this log is unchanged. jsonpatch's
+                error is the cause (a ``ValueError``, and jsonpatch's and jsonpointer's
+                base exception).
         """
         if type(other) is RunLogPatch:
             ops = other.ops if type(other.ops) is list else list(other.ops)
@@ -354,7 +448,7 @@ class RunLog(RunLogPatch):
         if replayable:
             with hist.lock:
                 if self._n == len(hist.ops) and hist.live is not _Mark.GONE:
-                    hist.live = apply_atomic(hist.live, ops)
+                    hist.live = _apply(hist.live, ops)
                     hist.ops.extend(ops)
                     return RunLog._at(hist, len(hist.ops))
         # Branch: a new history that starts from this log.
@@ -366,7 +460,7 @@ class RunLog(RunLogPatch):
             prefix = list(self.ops)
             base, start = deep_copy(self.state), len(prefix)
             doc = deep_copy(base)
-        doc = apply_atomic(doc, ops)
+        doc = _apply(doc, ops)
         prefix.extend(ops)
         return RunLog._at(_History(prefix, base, start, doc), len(prefix))
 

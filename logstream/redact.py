@@ -78,7 +78,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Optional, Union
 
-from .errors import LogStreamError
+from .errors import RedactionConfigError
 from .patches import RunLog, RunLogPatch
 
 __all__ = [
@@ -86,7 +86,6 @@ __all__ = [
     "DEFAULT_PATTERNS",
     "DEFAULT_SAFE_KEYS",
     "DEFAULT_SECRET_KEYS",
-    "RedactionConfigError",
     "SecretRedactor",
     "redact_secrets",
 ]
@@ -182,10 +181,6 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _LEADING_FLAGS = re.compile(r"\A\(\?([aiLmsux]+)\)")
 _FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
-
-
-class RedactionConfigError(LogStreamError, ValueError):
-    """A :class:`SecretRedactor` was given bad keys, patterns or mask."""
 
 
 class SecretRedactor:

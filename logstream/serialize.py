@@ -29,7 +29,7 @@ from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, Optional
 
-from .errors import LogStreamError
+from .errors import SerializeOptionError
 from .patches import RunLog, RunLogPatch
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "DEFAULT_MAX_VALUES",
     "OVER_BUDGET",
     "TOO_DEEP",
-    "SerializeOptionError",
     "dumps",
 ]
 
@@ -70,10 +69,6 @@ _MAX_CONVERSIONS = 16  # Enum -> value -> model_dump() -> ... steps for one node
 _OPTIONS_CACHE_SIZE = 64
 _PLAIN_CHECK_LEVELS = 100  # the walker writes subtrees no deeper than this with the C encoder
 _SAFE_INT_BITS = 4000  # ints below 2**4000 have < 4300 digits: str() never refuses them
-
-
-class SerializeOptionError(LogStreamError, ValueError):
-    """An option of :func:`dumps` has a wrong type or value (e.g. ``max_depth=-1``)."""
 
 
 def dumps(

@@ -1,9 +1,9 @@
-r"""Recorded run logs: JSON Lines and Server-Sent Events sinks, and a reader for JSON Lines.
+r"""Writing run logs: JSON Lines and Server-Sent Events sinks.
 
-This module's one responsibility is moving patches to and from text. A sink takes patches
+This module's one responsibility is turning patches into text. A sink takes patches
 (from a handler, a :class:`~logstream.tracer.Tracer` or :func:`~logstream.stream_log`)
-and writes one record per patch, then an end record; the reader turns a JSON Lines file
-back into patches and the state they build, treating the file as untrusted data.
+and writes one record per patch, then an end record. Reading a recording back, as
+untrusted data, is :mod:`logstream.reader`'s job.
 
 The JSON Lines format (UTF-8, one JSON object per line, ``\n`` after each):
 
@@ -25,7 +25,7 @@ object, then ``event: end`` with the end record's ``patches`` and ``error``.
 
 Example:
     >>> import io
-    >>> from logstream import RunLogPatch
+    >>> from logstream import RunLogPatch, read_jsonl
     >>> out = io.StringIO()
     >>> with JsonLinesSink(out) as sink:
     ...     sink.write(RunLogPatch({"op": "replace", "path": "", "value": {"logs": {}}}))
@@ -40,40 +40,23 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import math
 import os
-import stat
 import threading
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Any, Callable, Optional, Union
 
-import jsonpointer
-
-from ._apply import replay
-from .errors import LogFileError, LogStreamError
-from .patches import JsonPatchOp, RunLog, RunLogPatch, RunState
+from ._text import error_text
+from .errors import NotAPatchError, SinkClosedError, SinkTargetError
+from .patches import JsonPatchOp, RunLog, RunLogPatch, check_op
 from .serialize import dumps
 
 __all__ = [
-    "DEFAULT_MAX_COPIED_VALUES",
-    "DEFAULT_MAX_LINE_BYTES",
-    "MISSING_END",
-    "EndRecord",
     "JsonLinesSink",
-    "OnRecord",
     "PatchSource",
-    "ReadOptionError",
-    "Recording",
-    "SinkClosedError",
     "SseSink",
     "Target",
     "asse_frames",
-    "follow_jsonl",
-    "read_jsonl",
     "sse_frames",
 ]
 
@@ -83,52 +66,6 @@ Target = Union[str, "os.PathLike[str]", IO[str], IO[bytes]]
 PatchSource = Union[RunLogPatch, Sequence[JsonPatchOp]]
 """What a sink takes: a :class:`RunLogPatch`, or a list of its ops."""
 
-MISSING_END = (
-    "the file ends without an end record: it was cut short, or its writer is still running"
-)
-"""The reason of the :class:`~logstream.LogFileError` for a recording with no end record."""
-
-_OPS = frozenset(("add", "remove", "replace", "move", "copy", "test"))
-_NEEDS_VALUE = frozenset(("add", "replace", "test"))
-_NEEDS_FROM = frozenset(("move", "copy"))
-
-
-class SinkClosedError(LogStreamError, ValueError):
-    """A patch or end record was written to a sink that has already ended or closed."""
-
-
-class ReadOptionError(LogStreamError, ValueError):
-    """An option of :func:`read_jsonl` or :func:`follow_jsonl` has a wrong type or value."""
-
-
-_PEP_479_ARGS = (("generator raised StopIteration",), ("async generator raised StopIteration",))
-
-
-def _error_text(error: Union[BaseException, str, None]) -> Optional[str]:
-    """Return ``"Type: message"`` for ``error`` (``"Type"`` if it has no message).
-
-    Never raises: a message whose ``__str__`` raises is named as such. A ``RuntimeError``
-    that Python made of a ``StopIteration`` leaving a generator names the
-    ``StopIteration``, which is what the code raised.
-    """
-    if error is None or isinstance(error, str):
-        return error
-    cause = error.__cause__
-    if (
-        type(error) is RuntimeError
-        and isinstance(cause, StopIteration)
-        and error.args in _PEP_479_ARGS
-    ):
-        error = cause
-    name = type(error).__name__
-    try:
-        text = str(error)
-        if not isinstance(text, str):
-            raise TypeError("__str__ returned a non-string")
-    except Exception as exc:
-        text = f"<str() raised {type(exc).__name__}>"
-    return f"{name}: {text}" if text else name
-
 
 def _ops_of(patch: PatchSource) -> Sequence[JsonPatchOp]:
     if isinstance(patch, RunLog):
@@ -136,16 +73,21 @@ def _ops_of(patch: PatchSource) -> Sequence[JsonPatchOp]:
             "a sink takes patches, not RunLog states: a RunLog holds every op so far "
             "(stream with diff=True, or write RunLogPatch(*log.ops) once)"
         )
-        raise TypeError(msg)
+        raise NotAPatchError(patch, "sink write", msg)
     if isinstance(patch, RunLogPatch):
         ops: Sequence[JsonPatchOp] = patch.ops
     elif isinstance(patch, (list, tuple)):
         ops = patch
     else:
         msg = f"a sink takes a RunLogPatch or a list of ops, not {type(patch).__name__}"
-        raise TypeError(msg)
+        raise NotAPatchError(patch, "sink write", msg)
+
+    def fail(reason: str) -> NotAPatchError:
+        msg = f"can't write the patch to a sink: {reason}; its reader would refuse it"
+        return NotAPatchError(patch, "sink write", msg)
+
     for index, op in enumerate(ops, 1):
-        _check_op(op, index, TypeError)  # what its reader would refuse
+        check_op(op, index, fail)
     return ops
 
 
@@ -166,8 +108,11 @@ class _Sink:
             self._stream = target
             self.name = str(getattr(target, "name", "<stream>"))
         else:
-            msg = f"a sink writes to a file name or an open stream, not {type(target).__name__}"
-            raise TypeError(msg)
+            msg = (
+                f"a sink writes to a file name or an open stream (with .write), not "
+                f"{type(target).__name__}; pass a path or e.g. open(path, 'w')"
+            )
+            raise SinkTargetError(msg)
         if self._owned is not None or _is_binary(self._stream):
             stream = self._stream
             self._write = lambda text: stream.write(text.encode("ascii"))
@@ -197,8 +142,9 @@ class _Sink:
                 are written as :func:`~logstream.dumps` renders them.
 
         Raises:
-            SinkClosedError: The sink has ended or closed.
-            TypeError: ``patch`` is a :class:`RunLog` state or not a patch at all.
+            SinkClosedError: The sink has ended or closed (a ``ValueError``).
+            NotAPatchError: ``patch`` is a :class:`RunLog` state, not a patch at all, or
+                has an op of the wrong shape (a ``TypeError``).
         """
         ops = _ops_of(patch)
         with self._lock:
@@ -223,7 +169,7 @@ class _Sink:
             if self.ended:
                 msg = f"can't end {self.name}: the sink has already ended"
                 raise SinkClosedError(msg)
-            self._emit(self._format_end(self.patches, _error_text(error)))
+            self._emit(self._format_end(self.patches, error_text(error)))
             self.ended = True
             self._close_owned()
 
@@ -322,6 +268,9 @@ class JsonLinesSink(_Sink):
             :meth:`close`), or an open text or binary stream (flushed, never closed).
         flush: Flush after every line.
 
+    Raises:
+        SinkTargetError: ``target`` is neither a file name nor a stream (a ``TypeError``).
+
     Example:
         >>> import io
         >>> out = io.StringIO()
@@ -353,6 +302,9 @@ class SseSink(_Sink):
     Args:
         target: A file name, or an open text or binary stream.
         flush: Flush after every frame.
+
+    Raises:
+        SinkTargetError: ``target`` is neither a file name nor a stream (a ``TypeError``).
     """
 
     def _format_patch(self, number: int, ops: Sequence[JsonPatchOp]) -> str:
@@ -403,7 +355,7 @@ def sse_frames(patches: Iterable[PatchSource]) -> Iterator[str]:
             count += 1
             yield _sse_patch(count, ops)
     except Exception as exc:  # not a cancellation or exit: those propagate at once
-        yield _sse_end(count, _error_text(exc))
+        yield _sse_end(count, error_text(exc))
         raise
     yield _sse_end(count, None)
 
@@ -424,518 +376,6 @@ async def asse_frames(patches: AsyncIterable[PatchSource]) -> AsyncIterator[str]
             count += 1
             yield _sse_patch(count, ops)
     except Exception as exc:  # not a cancellation or exit: those propagate at once
-        yield _sse_end(count, _error_text(exc))
+        yield _sse_end(count, error_text(exc))
         raise
     yield _sse_end(count, None)
-
-
-@dataclass(frozen=True)
-class EndRecord:
-    """The last line of a complete recording.
-
-    Attributes:
-        patches: How many patches the writer wrote.
-        error: ``"Type: message"`` if the traced code raised, else ``None``.
-        line: The line it is on.
-    """
-
-    patches: int
-    error: Optional[str]
-    line: int
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A JSON Lines recording, read and applied.
-
-    Attributes:
-        source: The file's name, or ``"<stream>"``.
-        patches: The patches, in file order.
-        log: The :class:`RunLog` they build.
-        end: The end record, or ``None`` if the file has none (it is incomplete).
-        lines: How many lines were read.
-    """
-
-    source: str
-    patches: tuple[RunLogPatch, ...]
-    log: RunLog
-    end: Optional[EndRecord]
-    lines: int
-
-    @property
-    def state(self) -> RunState:
-        """The state the patches build (``None`` if there were none)."""
-        return self.log.state
-
-    @property
-    def complete(self) -> bool:
-        """Whether the file ends with an end record."""
-        return self.end is not None
-
-
-DEFAULT_MAX_COPIED_VALUES = 1_000_000
-"""How many values the ``copy`` ops of one recording may duplicate, in all, by default."""
-
-DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
-"""How many bytes one line of a recording may hold (its newline not counted), by default."""
-
-_REASON_LIMIT = 300
-
-
-def _printable(text: str, limit: int = _REASON_LIMIT) -> str:
-    """Return ``text`` on one line, control and bidi characters escaped, cut to ``limit``."""
-    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: limit + 1])
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class _Reader:
-    """Validates and applies lines one at a time; every problem is a :class:`LogFileError`.
-
-    The document is private: values are copied in from the ops, so the patches kept stay
-    as they were read. A patch that fails is the end of reading, so it need not be undone.
-    """
-
-    def __init__(
-        self,
-        source: str,
-        max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    ) -> None:
-        if type(max_line_bytes) is not int or max_line_bytes < 1:
-            msg = (
-                f"max_line_bytes must be a positive int (a number of bytes), got "
-                f"{max_line_bytes!r}; e.g. max_line_bytes={DEFAULT_MAX_LINE_BYTES}"
-            )
-            raise ReadOptionError(msg)
-        self.max_line_bytes = max_line_bytes
-        self.source = source
-        self.line = 0
-        self.doc: Any = None
-        self.ops: list[JsonPatchOp] = []
-        self.patches: list[RunLogPatch] = []
-        self.end: Optional[EndRecord] = None
-        self.copy_budget = max_copied_values
-        self.max_copied_values = max_copied_values
-
-    def check_length(self, size: int, line: Optional[int] = None) -> None:
-        """Raise if a line of ``size`` bytes (so far) is longer than ``max_line_bytes``."""
-        if size > self.max_line_bytes:
-            reason = (
-                f"the line is longer than max_line_bytes ({self.max_line_bytes} bytes); "
-                "a recording this large needs a higher limit (--max-line-bytes)"
-            )
-            raise self.fail(reason, line)
-
-    def fail(self, reason: str, line: Optional[int] = None) -> LogFileError:
-        where = self.line if line is None else line
-        return LogFileError(self.source, where, _printable(reason))
-
-    def feed(self, raw: bytes, *, has_newline: bool = True) -> Union[RunLogPatch, EndRecord, None]:
-        """Read the next line; return its record, or ``None`` for a blank line."""
-        self.line += 1
-        self.check_length(len(raw) - raw.endswith(b"\n"))
-        try:
-            text = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            reason = f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
-            raise self.fail(reason) from None
-        if not text.strip():
-            return None
-        if self.end is not None:
-            raise self.fail(f"data after the end record on line {self.end.line}")
-        value = self._parse(text, has_newline)
-        if isinstance(value, list):
-            return self._patch(value)
-        if isinstance(value, dict):
-            if "ops" in value and "end" not in value:
-                return self._patch(value["ops"])
-            if "end" in value and "ops" not in value:
-                return self._end(value)
-        raise self.fail(
-            'expected a patch {"ops": [...]} or an end record {"end": true, ...}, '
-            f"got {_describe(value)}"
-        )
-
-    def _parse(self, text: str, has_newline: bool) -> Any:
-        try:
-            return json.loads(
-                text,
-                object_pairs_hook=_unique_keys,
-                parse_constant=_no_constant,
-                parse_float=_finite_float,
-            )
-        except RecursionError:
-            raise self.fail("nesting too deep to read") from None
-        except json.JSONDecodeError as exc:
-            cut = exc.pos >= len(text) or exc.msg.startswith("Unterminated")
-            if cut and not has_newline:
-                msg = "truncated: the file ends in the middle of this line (no newline, not JSON)"
-                raise self.fail(msg) from None
-            raise self.fail(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
-        except ValueError as exc:  # NaN, 1e999, duplicate keys, too many digits
-            raise self.fail(f"not valid JSON: {exc}") from None
-
-    def _patch(self, ops: Any) -> RunLogPatch:
-        if not isinstance(ops, list):
-            raise self.fail(f'"ops" must be a list of ops, not {_describe(ops)}')
-        for index, op in enumerate(ops, 1):
-            _check_op(op, index, self.fail)
-            if op["op"] == "copy":
-                self._charge_copy(op, index)
-        try:
-            self.doc = replay(self.doc, ops, 0, len(ops))
-        except RecursionError:
-            raise self.fail("nesting too deep to apply") from None
-        except MemoryError:
-            raise self.fail("out of memory applying this patch") from None
-        except Exception as exc:  # jsonpatch's and jsonpointer's errors, as they word them
-            raise self.fail(f"the patch does not apply to the state so far: {exc}") from None
-        patch = RunLogPatch.from_ops(ops)
-        self.ops.extend(ops)
-        self.patches.append(patch)
-        return patch
-
-    def _charge_copy(self, op: dict[str, Any], index: int) -> None:
-        """Count what a ``copy`` duplicates against the budget (a few lines can copy 2**40)."""
-        try:
-            value = jsonpointer.resolve_pointer(self.doc, op["from"])
-        except Exception:  # the op will fail with jsonpatch's own message
-            return
-        left = self.copy_budget
-        stack = [value]
-        while stack and left >= 0:
-            item = stack.pop()
-            left -= 1
-            if isinstance(item, dict):
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-        if left < 0:
-            reason = (
-                f"op {index} (copy from {op['from']}) would copy more than the "
-                f"{self.max_copied_values} values all copy ops of a recording may copy"
-            )
-            raise self.fail(reason)
-        self.copy_budget = left
-
-    def _end(self, value: dict[str, Any]) -> EndRecord:
-        if value.get("end") is not True:
-            raise self.fail(f'an end record needs "end": true, not {_describe(value["end"])}')
-        count = value.get("patches")
-        if type(count) is not int or count < 0:
-            raise self.fail(f'"patches" must be a count, not {_describe(count)}')
-        error = value.get("error")
-        if error is not None and not isinstance(error, str):
-            raise self.fail(f'"error" must be a string or null, not {_describe(error)}')
-        if count != len(self.patches):
-            raise self.fail(
-                f"the end record counts {_describe(count)} patches "
-                f"but the file has {len(self.patches)}"
-            )
-        self.end = EndRecord(patches=count, error=error, line=self.line)
-        return self.end
-
-    def feed_all(self, stream: Any, on_record: Optional[OnRecord] = None) -> None:
-        """Feed every line of ``stream`` (binary or text), reporting each record."""
-        try:
-            for raw, has_newline in _lines(stream, self.max_line_bytes):
-                record = self.feed(raw, has_newline=has_newline)
-                if record is not None and on_record is not None:
-                    on_record(record)
-        except UnicodeDecodeError as exc:  # a text stream that could not decode its bytes
-            reason = f"the text stream can't decode this line or the next: {exc}"
-            raise self.fail(reason, line=self.line + 1) from None
-
-    def finish(self, *, require_end: bool) -> Recording:
-        if require_end and self.end is None:
-            raise self.fail(MISSING_END, line=self.line + 1)
-        log = RunLog(*self.ops, state=self.doc)
-        return Recording(self.source, tuple(self.patches), log, self.end, self.line)
-
-
-OnRecord = Callable[[Union[RunLogPatch, EndRecord]], Any]
-"""Called with each record as it is read: a :class:`RunLogPatch`, then an :class:`EndRecord`."""
-
-
-def _check_op(op: Any, index: int, fail: Callable[[str], Exception]) -> None:
-    if not isinstance(op, dict):
-        raise fail(f"op {index} must be an object, not {_describe(op)}")
-    name = op.get("op")
-    if name not in _OPS:
-        raise fail(f'op {index} has an unknown "op": {_describe(name)}')
-    if not isinstance(op.get("path"), str):
-        raise fail(f'op {index} ({name}) needs a string "path", not {_describe(op.get("path"))}')
-    if name in _NEEDS_VALUE and "value" not in op:
-        raise fail(f'op {index} ({name} {_describe(op["path"])}) has no "value"')
-    if name in _NEEDS_FROM and not isinstance(op.get("from"), str):
-        raise fail(f'op {index} ({name} {_describe(op["path"])}) needs a string "from"')
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                msg = f"duplicate key {_describe(key)} in an object"
-                raise ValueError(msg)
-            seen.add(key)
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    msg = f"{name} is not JSON"
-    raise ValueError(msg)
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        msg = f"{_describe(text)} is too large for a float"
-        raise ValueError(msg)
-    return number
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        keys = ", ".join(_describe(key) for key in list(value)[:4])
-        more = ", ..." if len(value) > 4 else ""
-        return f"an object with keys {keys}{more}" if value else "an empty object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
-        return "a huge number"
-    text = json.dumps(value, ensure_ascii=True)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _source_name(source: Any) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
-    return str(getattr(source, "name", "<stream>"))
-
-
-def _lines(stream: Any, limit: int) -> Iterator[tuple[bytes, bool]]:
-    """Yield each line of ``stream`` and whether it ends with a newline.
-
-    A line longer than ``limit`` bytes is cut after ``limit + 1`` bytes (the reader then
-    refuses it), so an endless line (``/dev/zero``) never fills the memory.
-    """
-    readline = getattr(stream, "readline", None)
-    if readline is None:  # any iterable of lines
-        lines: Iterator[Any] = iter(stream)
-    else:
-        lines = iter(lambda: readline(limit + 1), stream.read(0))
-    for line in lines:
-        raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
-        yield raw, raw.endswith(b"\n")
-
-
-def read_jsonl(
-    source: Union[str, os.PathLike[str], IO[str], IO[bytes]],
-    *,
-    require_end: bool = True,
-    follow: bool = False,
-    on_record: Optional[OnRecord] = None,
-    poll_interval: float = 0.1,
-    timeout: Optional[float] = None,
-    max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Recording:
-    """Read a JSON Lines recording and apply its patches, treating the data as untrusted.
-
-    Nothing in the file is turned into an object: values stay dicts, lists, strings,
-    numbers, booleans and ``None``. Every problem is a :class:`~logstream.LogFileError`
-    that names the line: invalid UTF-8 or JSON, ``NaN`` or a number too large for a
-    float, duplicate keys, a record or op of the wrong shape, a patch that does not
-    apply, ``copy`` ops that would duplicate more than ``max_copied_values`` values,
-    data after the end record, an end record whose count is wrong, a line longer than
-    ``max_line_bytes``, and (with ``require_end``) a missing end record.
-
-    Args:
-        source: A file name, or an open text or binary stream.
-        require_end: Raise if the file has no end record; with ``False``, an incomplete
-            recording is returned with ``complete`` false.
-        follow: Read the file while it is being written, until its end record (see
-            :func:`follow_jsonl`); ``require_end`` is then implied.
-        on_record: Called with each record as it is read, e.g. to show patches live.
-        poll_interval: With ``follow``: seconds between looks at a file with nothing new.
-        timeout: With ``follow``: give up after this many seconds with no new line.
-        max_copied_values: How many values the ``copy`` ops may duplicate in all (each
-            dict, list and scalar counts one), so that a few lines can't fill the memory.
-        max_line_bytes: How many bytes one line may hold, its newline not counted (64
-            MiB by default). Reading stops at the first longer line, after reading at
-            most this many bytes of it, so an endless line (``/dev/zero``, a file that
-            grows without a newline) ends with a :class:`~logstream.LogFileError`.
-
-    Returns:
-        The recording: its patches, their state and its end record.
-
-    Raises:
-        LogFileError: The file is malformed, truncated or does not apply.
-        OSError: The file can't be opened or read.
-        ReadOptionError: ``max_line_bytes`` is not a positive int (a ``ValueError``).
-    """
-    reader = _Reader(_source_name(source), max_copied_values, max_line_bytes)
-    if follow:
-        for record in _follow(reader, source, poll_interval, timeout):
-            if on_record is not None:
-                on_record(record)
-        return reader.finish(require_end=True)
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as stream:
-            reader.feed_all(stream, on_record)
-    else:
-        reader.feed_all(source, on_record)
-    return reader.finish(require_end=require_end)
-
-
-def follow_jsonl(
-    source: Union[str, os.PathLike[str], IO[bytes]],
-    *,
-    poll_interval: float = 0.1,
-    timeout: Optional[float] = None,
-    max_copied_values: int = DEFAULT_MAX_COPIED_VALUES,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[Union[RunLogPatch, EndRecord]]:
-    """Yield the records of a JSON Lines recording while it is being written.
-
-    Given the name of a regular file, waits for the file to appear, reads each complete
-    line as it lands (a partial last line waits for the rest; an end record needs no
-    newline), and stops after the end record, checking that nothing follows it. A file
-    that shrinks or is replaced (renamed over) while followed is an error, not re-read.
-    Given a binary stream or a pipe (a FIFO), reads it line by line to its end; there
-    ``poll_interval`` and ``timeout`` do not apply, and opening a FIFO waits for its writer
-    (``logstream replay --follow --timeout`` refuses a FIFO for that reason).
-    Each patch is checked against the state so far, as :func:`read_jsonl` does; for the
-    state itself, use ``read_jsonl(source, follow=True, on_record=...)``.
-
-    Args:
-        source: The file's name, or a binary stream.
-        poll_interval: Seconds between looks at the file when nothing new is there.
-        timeout: Give up after this many seconds with no new line (data that does not
-            complete a line does not count); ``None`` waits forever.
-        max_copied_values: As for :func:`read_jsonl`.
-        max_line_bytes: As for :func:`read_jsonl`; a partial last line longer than this
-            is refused as soon as it is.
-
-    Yields:
-        Each :class:`RunLogPatch`, then the :class:`EndRecord`.
-
-    Raises:
-        LogFileError: A line is malformed or does not apply, the file shrank or was
-            replaced, the stream ended without an end record, or ``timeout`` passed
-            without a new line.
-        ReadOptionError: ``max_line_bytes`` is not a positive int (at the first record).
-        OSError: The file can't be read.
-    """
-    reader = _Reader(_source_name(source), max_copied_values, max_line_bytes)
-    yield from _follow(reader, source, poll_interval, timeout)
-
-
-def _follow(
-    reader: _Reader, source: Any, poll_interval: float, timeout: Optional[float]
-) -> Iterator[Union[RunLogPatch, EndRecord]]:
-    if not isinstance(source, (str, os.PathLike)):
-        yield from _follow_stream(reader, source)
-        return
-    last_news = time.monotonic()
-
-    def check_time() -> None:
-        if timeout is not None and time.monotonic() - last_news > timeout:
-            reason = f"no new line for {timeout:g}s and no end record yet"
-            raise reader.fail(reason, line=reader.line + 1)
-
-    def idle() -> None:
-        check_time()
-        time.sleep(poll_interval)
-
-    while True:
-        try:
-            stream = open(source, "rb")
-            break
-        except FileNotFoundError:
-            idle()
-    with stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):  # a FIFO, a device
-            yield from _follow_stream(reader, stream)
-            return
-        pending: list[bytes] = []
-        pending_size = 0
-        offset = 0
-        while reader.end is None:
-            chunk = stream.read(1 << 16)
-            if not chunk:
-                _check_same_file(reader, source, stream, offset)
-                if pending and _is_end_record(b"".join(pending)):
-                    record = reader.feed(b"".join(pending), has_newline=False)
-                    pending = []
-                    pending_size = 0
-                    if record is not None:
-                        yield record
-                    break
-                idle()
-                continue
-            offset += len(chunk)
-            pending.append(chunk)
-            if b"\n" not in chunk:
-                pending_size += len(chunk)
-                reader.check_length(pending_size, line=reader.line + 1)
-                check_time()
-                continue
-            last_news = time.monotonic()  # a line is complete
-            *lines, rest = b"".join(pending).split(b"\n")
-            pending = [rest] if rest else []
-            pending_size = len(rest)
-            for raw in lines:
-                record = reader.feed(raw + b"\n")
-                if record is not None:
-                    yield record
-            reader.check_length(pending_size, line=reader.line + 1)
-        rest = b"".join(pending) + stream.read(reader.max_line_bytes + 1)
-        for raw, has_newline in _lines(io.BytesIO(rest), reader.max_line_bytes):
-            reader.feed(raw, has_newline=has_newline)
-
-
-def _follow_stream(reader: _Reader, stream: Any) -> Iterator[Union[RunLogPatch, EndRecord]]:
-    lines = _lines(stream, reader.max_line_bytes)
-    while True:
-        try:
-            raw, has_newline = next(lines)
-        except StopIteration:
-            break
-        except UnicodeDecodeError as exc:
-            reason = f"the text stream can't decode this line or the next: {exc}"
-            raise reader.fail(reason, line=reader.line + 1) from None
-        record = reader.feed(raw, has_newline=has_newline)
-        if record is not None:
-            yield record
-    reader.finish(require_end=True)
-
-
-def _is_fifo(path: Any) -> bool:
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:  # not there yet, or not ours to look at: open() will say
-        return False
-
-
-def _check_same_file(reader: _Reader, path: Any, stream: Any, offset: int) -> None:
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        return  # deleted: what is open can still be read to its end
-    mine = os.fstat(stream.fileno())
-    if (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev):
-        raise reader.fail("the file was replaced while being followed", line=reader.line + 1)
-    if mine.st_size < offset:
-        raise reader.fail("the file shrank while being followed", line=reader.line + 1)
-
-
-def _is_end_record(raw: bytes) -> bool:
-    """Return whether ``raw`` (a last line with no newline) already reads as an end record."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(value, dict) and "end" in value

@@ -43,6 +43,7 @@ from typing import Any, Callable, Optional, Union
 
 from typing_extensions import Literal, Protocol, runtime_checkable
 
+from .errors import LogMismatchError
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 
 __all__ = [
@@ -209,17 +210,21 @@ class Recorder:
         whole log so far: only the ops it has beyond those recorded are added.
 
         Raises:
-            ValueError: A ``RunLog`` whose ops do not start with the recorded ones.
-            jsonpatch.JsonPatchException: The ops do not apply to the state.
+            LogMismatchError: A ``RunLog`` whose ops do not start with the recorded ones
+                (a ``ValueError``); nothing is recorded.
+            PatchApplyError: The ops do not apply to the state (a ``ValueError``, and
+                jsonpatch's base exception); nothing is recorded.
         """
         with self._lock:
             if isinstance(patch, RunLog):
                 known = len(self._ops)
                 if patch.ops[:known] != self._ops:
                     msg = (
-                        f"a RunLog of {len(patch.ops)} ops does not extend the {known} ops recorded"
+                        f"can't record a RunLog of {len(patch.ops)} ops: its ops do not "
+                        f"start with the {known} ops recorded, so it is not the same stream; "
+                        "use one Recorder per stream"
                     )
-                    raise ValueError(msg)
+                    raise LogMismatchError(msg)
                 patch = RunLogPatch(*patch.ops[known:])
             elif not isinstance(patch, RunLogPatch):
                 patch = RunLogPatch(*patch)

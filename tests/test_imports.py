@@ -94,6 +94,31 @@ class TestRelativeImports:
                     absolute.append(node.module)
         assert absolute == [], f"{path.name} imports {absolute} absolutely"
 
+    def test_no_module_imports_a_siblings_private_name(self) -> None:
+        """No module imports an underscore name from another (cli once took sinks._printable)."""
+        private = []
+        for path in package_modules():
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.level > 0:
+                    names = [a.name for a in node.names if a.name.startswith("_")]
+                    private += [f"{path.name}: {node.module}.{name}" for name in names]
+        assert private == []
+
+    def test_writers_and_reader_do_not_import_each_other(self) -> None:
+        """sinks.py (writers) and reader.py (the untrusted reader) share no import edge."""
+        edges = {}
+        for name in ("sinks", "reader"):
+            tree = ast.parse((PACKAGE_DIR / f"{name}.py").read_text(encoding="utf-8"))
+            edges[name] = {
+                node.module
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level > 0
+            }
+        assert "reader" not in edges["sinks"]
+        assert "sinks" not in edges["reader"]
+        assert "patches" in edges["sinks"] and "patches" in edges["reader"]  # the scan sees imports
+
     def test_package_has_modules_to_check(self) -> None:
         """The scan sees the core modules, so an empty glob cannot pass vacuously."""
         names = {p.stem for p in package_modules()}

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logstream import _apply
+from logstream import PatchApplyError, _apply
 from logstream._apply import deep_copy
 from logstream.patches import RunLog, RunLogPatch, add_op, replace_op
 
@@ -164,9 +164,10 @@ def add_and_check(node: Node, ops: list[Any]) -> Optional[Node]:
     try:
         expected = reference_step(node.state, ops)
     except Exception as error:
-        with pytest.raises(type(error)) as info:
+        with pytest.raises(PatchApplyError) as info:
             node.log + RunLogPatch(*ops)
-        assert str(info.value) == str(error)
+        assert type(info.value.__cause__) is type(error)
+        assert str(info.value.__cause__) == str(error)
         return None
     log = node.log + RunLogPatch(*ops)
     assert type(log) is RunLog
@@ -538,16 +539,17 @@ class TestFailingPatches:
         ],
     )
     def test_failure_raises_jsonpatchs_error_and_keeps_the_log(self, ops: list[Any]) -> None:
-        """A failing patch raises what jsonpatch raises; the log is as before and extends."""
+        """A failing patch raises PatchApplyError caused by jsonpatch's error; the log extends."""
         log = start_log() + token("a")
         before = copy.deepcopy(log.state)
         with pytest.raises(Exception) as expected:
             jsonpatch.apply_patch(copy.deepcopy(before), copy.deepcopy(ops))
         fresh = start_log() + token("a")  # not read yet: fails on the live document
         for target in (log, fresh):
-            with pytest.raises(type(expected.value)) as info:
+            with pytest.raises(PatchApplyError) as info:
                 target + RunLogPatch(*ops)
-            assert str(info.value) == str(expected.value)
+            assert type(info.value.__cause__) is type(expected.value)
+            assert str(info.value.__cause__) == str(expected.value)
         assert canon(log.state) == canon(before)
         assert canon(fresh.state) == canon(before)
         assert list(fresh.state["logs"]) == ["model"]
@@ -561,13 +563,14 @@ class TestFailingPatches:
         assert list(log.state) == ["a", "b", "c"]
 
     def test_first_patches_that_fail_raise_jsonpatchs_error(self) -> None:
-        """RunLogPatch + RunLogPatch raises jsonpatch's error when the ops do not apply."""
+        """RunLogPatch + RunLogPatch raises PatchApplyError caused by jsonpatch's error."""
         ops = [ROOT, add_op("/missing/x", 1)]
         with pytest.raises(Exception) as expected:
             jsonpatch.apply_patch(None, copy.deepcopy(ops))
-        with pytest.raises(type(expected.value)) as info:
+        with pytest.raises(PatchApplyError) as info:
             RunLogPatch(ops[0]) + RunLogPatch(ops[1])
-        assert str(info.value) == str(expected.value)
+        assert type(info.value.__cause__) is type(expected.value)
+        assert str(info.value.__cause__) == str(expected.value)
 
 
 class TestCopiesAndThreads:

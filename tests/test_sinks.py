@@ -1,4 +1,4 @@
-"""Tests for the JSON Lines and SSE sinks and the JSON Lines reader (logstream.sinks)."""
+"""Tests for the JSON Lines and SSE sinks (logstream.sinks) and the reader (logstream.reader)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from logstream import (
     sse_frames,
 )
 from logstream.demo import FakeClock, demo_patches, run_agent
-from logstream.sinks import MISSING_END
+from logstream.reader import MISSING_END
 
 ROOT_OP = {"op": "replace", "path": "", "value": {"logs": {}, "streamed_output": []}}
 

@@ -207,7 +207,7 @@ class TestRecorder:
         recorded = Recorder()
         recorded.record([{"op": "replace", "path": "", "value": {"a": 1}}])
         other = RunLogPatch({"op": "replace", "path": "", "value": {}}) + RunLogPatch()
-        with pytest.raises(ValueError, match="does not extend the 1 ops recorded"):
+        with pytest.raises(ValueError, match="do not start with the 1 ops recorded"):
             recorded.record(other)
         assert recorded.state == {"a": 1}
 
