@@ -341,6 +341,8 @@ def container_frame(
     t = type(value)
     if t is list:
         return make(LIST, value, iter(value))
+    if t is dict:
+        return make(MAPPING, value, iter(take(value.items())))
     if t is tuple:
         return make(TUPLE, value, iter(value))
     kind = container_kind(value)

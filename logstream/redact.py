@@ -316,7 +316,7 @@ class SecretRedactor:
             return self.redact_text(value)
         if value is None or t is int or t is float or t is bool:
             return value
-        return self._redact_tree(value)
+        return _Redaction(self).run(value)  # an explicit stack: depth is limited by memory
 
     def redact_text(self, text: str) -> str:
         """Return ``text`` with the parts that match a value pattern masked.
@@ -427,10 +427,6 @@ class SecretRedactor:
         if masked is text:
             return value
         return {"type": "not_serializable", "class": class_name(value), "repr": masked}
-
-    def _redact_tree(self, root: Any) -> Any:
-        """Copy ``root`` with an explicit stack, so depth is limited by memory only."""
-        return self._walk(root)[0]
 
     def _walk(self, root: Any) -> tuple[Any, bool]:
         """Copy ``root`` redacted; also return whether anything was masked or replaced.

@@ -497,18 +497,34 @@ class _Budget:
 class _Walker(Walk[_Frame]):
     """Renders one value iteratively, so depth is limited by memory, not by the stack."""
 
-    __slots__ = ("budget", "counted", "depth", "not_plain", "opts", "parts")
+    __slots__ = (
+        "budget",
+        "counted",
+        "depth",
+        "indent",
+        "key_separator",
+        "not_plain",
+        "opts",
+        "parts",
+        "strings_whole",
+        "write",
+    )
 
     def __init__(
         self, opts: _Options, budget: _Budget, open_frames: Optional[dict[int, Any]] = None
     ) -> None:
-        super().__init__(open_frames)
+        self.open: dict[int, Any] = {} if open_frames is None else open_frames
+        self.stack: list[_Frame] = []
         self.opts = opts
         self.budget = budget
         self.parts: list[str] = []
+        self.write = self.parts.append
         self.counted = 0  # how many of parts have been charged to the budget
         self.not_plain: set[int] = set()
         self.depth = 0  # the root's depth
+        self.indent = opts.indent
+        self.key_separator = opts.key_separator
+        self.strings_whole = opts.max_string is None
 
     def charge(self) -> bool:
         """Count one value against the budget; return whether the budget is spent."""
@@ -546,22 +562,22 @@ class _Walker(Walk[_Frame]):
 
     def visit(self, frame: _Frame, item: Any) -> Any:
         """Write one item (a member's name too), or return its frame, or cut the frame."""
-        write = self.parts.append
+        write = self.write
         if not frame.first:
             write(frame.separator)
         else:
             frame.first = False
-            if self.opts.indent is not None:
+            if self.indent is not None:
                 write(frame.separator[1:])
         if frame.is_object:
             name, item = item
             write(encode_basestring_ascii(name))
-            write(self.opts.key_separator)
+            write(self.key_separator)
         if self.budget.spent or (frame.metered and self.charge()):
             write(_OVER_BUDGET_JSON)  # and close this container
             return CUT
         t = type(item)
-        if t is str and self.opts.max_string is None:
+        if t is str and self.strings_whole:
             write(encode_basestring_ascii(item))
         elif t is float:
             write(_float_text(item))
@@ -577,11 +593,11 @@ class _Walker(Walk[_Frame]):
     def leave(self, frame: _Frame) -> None:
         """Close an array or object."""
         close = "}" if frame.is_object else "]"
-        indent = self.opts.indent
+        indent = self.indent
         if frame.first or indent is None:
-            self.parts.append(close)
+            self.write(close)
         else:
-            self.parts.append("\n" + indent * frame.depth + close)
+            self.write("\n" + indent * frame.depth + close)
 
     def open_value(self, value: Any, depth: int) -> Optional[_Frame]:
         """Write ``value`` if it is a leaf; else write its opening bracket and return its frame."""
