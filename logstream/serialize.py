@@ -439,7 +439,6 @@ def _plain_checker(max_depth: int) -> Callable[[Any, int], bool]:
 # The walker.
 
 _TEXT, _ARRAY, _OBJECT, _AGAIN = range(4)
-_END = object()
 
 
 class _Raw:
