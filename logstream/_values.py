@@ -9,14 +9,20 @@ Private. Every module that takes a value apart uses what is here:
   escaping of a JSON Pointer reference token (:func:`escape_key`, :func:`unescape_key`);
 - what an object looks like when it cannot be shown as data (:func:`class_name`,
   :func:`safe_repr`, :func:`not_serializable`, :func:`dumped`);
-- the copies on hot paths: :func:`snapshot` (what the tracer applies to every value it
-  records) and :func:`deep_copy` (``copy.deepcopy``, faster); both are recursive fast
-  paths for the usual shallow values;
 - the walk: :class:`Walk`, an iterative, cycle-aware, depth-first traversal with an
   explicit stack of :class:`Frame` objects (so depth is limited by memory, not by the
-  recursion limit), and :func:`container_frame`, which says how a dict or other
+  recursion limit), and :func:`container_kind`, :func:`container_frame`,
+  :func:`is_walked_as_mapping` and :func:`mapping_frame`, which say how a dict or other
   ``Mapping``, a list, tuple or deque, or a set or frozenset is taken apart.
-  :mod:`~logstream.redact` and :mod:`~logstream.serialize` are walks.
+  :mod:`~logstream.redact` (a masked copy) and :mod:`~logstream.serialize` (JSON text)
+  are walks;
+- the copies on hot paths: :func:`snapshot` (what the tracer applies to every value it
+  records) and :func:`deep_copy` (``copy.deepcopy``, faster). They copy exact dicts and
+  lists only, so they stay small recursive functions rather than walks: a walk's fixed
+  cost per call (its object and frames) would be paid on every recorded value and
+  every op applied. A value too deep for them is the one case a walk would cover;
+  ``snapshot`` passes it through uncopied and ``deep_copy`` raises ``RecursionError``
+  as ``copy.deepcopy`` does.
 
 Example:
     >>> unique_key("a", {"a", "a (2)"})
