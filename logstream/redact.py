@@ -436,7 +436,8 @@ class SecretRedactor:
         """
         walk = _Redaction(self)
         result = walk.run(root)
-        return result, walk.changed
+        # A root that is not walked into changed if it came back as another object.
+        return result, walk.changed or (result is not root and root is not walk.root)
 
 
 _DICT, _LIST, _SET, _TUPLE, _FROZENSET = MAPPING, LIST, SET, TUPLE, FROZENSET
@@ -453,8 +454,7 @@ class _Frame(Frame):
         self.kind = kind
         self.source = source
         self.items = items
-        self.depth = 0
-        self.held = ()
+        self.held = ()  # depth is not kept: a copy does not need it
         self.slot: Any = None
         out: Any = {} if kind == _DICT else set() if kind == _SET else []
         self.out = out
@@ -508,20 +508,14 @@ class _Redaction(Walk[_Frame]):
     is done, to its copy (met again, it is shared: the copy is shared too).
     """
 
-    __slots__ = ("changed", "redactor")
+    __slots__ = ("changed", "redactor", "root")
 
     def __init__(self, redactor: SecretRedactor) -> None:
         self.open: dict[int, Any] = {}
         self.stack: list[_Frame] = []
-        self.changed = False
+        self.changed = False  # whether anything inside the root was masked or replaced
         self.redactor = redactor
-
-    def enter(self, value: Any) -> Any:
-        """Return the root's frame, or the root redacted."""
-        result = self.open_value(value)
-        if type(result) is not _Frame and result is not value:
-            self.changed = True
-        return result
+        self.root: Any = None  # the root, once its copy is built
 
     def visit(self, frame: _Frame, item: Any) -> Optional[_Frame]:
         """Redact one item (a mapping's key too) into the copy, or return its frame."""
@@ -560,6 +554,19 @@ class _Redaction(Walk[_Frame]):
                 out[new_key] = item
                 return None
             frame.slot = new_key
+        elif frame.kind == _LIST:
+            t = type(item)
+            if t is str:  # the usual leaves, without a call
+                redactor = self.redactor
+                if redactor._search(item) is None:
+                    frame.out.append(item)
+                else:
+                    frame.out.append(redactor.redact_text(item))
+                    self.changed = True
+                return None
+            if item is None or t is int or t is float or t is bool:
+                frame.out.append(item)
+                return None
         child = self.open_value(item)
         if type(child) is _Frame:
             return child
@@ -577,6 +584,8 @@ class _Redaction(Walk[_Frame]):
         self.open[id(frame.source)] = built
         if self.stack:
             self.stack[-1].place(built)
+        else:
+            self.root = frame.source
         return built
 
     def open_value(self, value: Any) -> Any:
@@ -613,6 +622,8 @@ class _Redaction(Walk[_Frame]):
         if redactor._inspect_objects:
             return redactor._redact_object(value)
         return value
+
+    enter = open_value  # the root: its frame, or the root redacted
 
 
 def _is_hashable(value: Any) -> bool:
