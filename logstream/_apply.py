@@ -20,25 +20,21 @@ value with an op.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import jsonpatch
 
-__all__ = ["apply_atomic", "deep_copy", "replay"]
+from ._values import MISSING, SCALAR_TYPES, deep_copy, unescape_key
 
-_ATOMIC: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-"""Types whose values are immutable and that deepcopy returns as they are."""
+__all__ = ["apply_atomic", "deep_copy", "replay"]
 
 _INDEX = re.compile("0|[1-9][0-9]*").fullmatch
 """An array index as jsonpointer accepts it: no sign, no leading zero."""
 
 _BAD_ESCAPE = re.compile("(~[^01]|~$)").search
 """An escape jsonpointer rejects."""
-
-_MISSING: Any = object()
 
 _PATHS: dict[str, Optional[tuple[tuple[str, ...], str]]] = {}
 """Parsed paths, by path: the unescaped parts before the last, and the last part; ``None``
@@ -52,44 +48,6 @@ Undo = list[tuple[Any, ...]]
 """Steps that undo changes, as (function, *args), applied last first."""
 
 
-def deep_copy(value: Any) -> Any:
-    """Return what ``copy.deepcopy(value)`` returns, faster for dicts, lists and scalars.
-
-    Dicts and lists (exact types) are copied here with the same memo ``copy.deepcopy`` uses,
-    so values shared inside ``value`` (or cycles) stay shared in the copy; every other object
-    goes to ``copy.deepcopy`` with that memo.
-    """
-    if type(value) in _ATOMIC:
-        return value
-    return _copy(value, {})
-
-
-def _copy(value: Any, memo: dict[int, Any]) -> Any:
-    cls = type(value)
-    if cls is dict:
-        done = memo.get(id(value))
-        if done is not None:
-            return done
-        new: dict[Any, Any] = {}
-        memo[id(value)] = new
-        for key, item in value.items():
-            new[key if type(key) is str else copy.deepcopy(key, memo)] = (
-                item if type(item) in _ATOMIC else _copy(item, memo)
-            )
-        return new
-    if cls is list:
-        done = memo.get(id(value))
-        if done is not None:
-            return done
-        items: list[Any] = []
-        memo[id(value)] = items
-        append = items.append
-        for item in value:
-            append(item if type(item) in _ATOMIC else _copy(item, memo))
-        return items
-    return copy.deepcopy(value, memo)
-
-
 def _parse(path: str) -> Optional[tuple[tuple[str, ...], str]]:
     """Split a JSON Pointer as jsonpointer does, or return ``None`` if it is not one."""
     if not path:
@@ -100,13 +58,13 @@ def _parse(path: str) -> Optional[tuple[tuple[str, ...], str]]:
     if "~" in path:
         if _BAD_ESCAPE(path) is not None:
             return None
-        parts = [part.replace("~1", "/").replace("~0", "~") for part in parts]
+        parts = [unescape_key(part) for part in parts]
     return tuple(parts[:-1]), parts[-1]
 
 
 def _parts(path: str) -> Optional[tuple[tuple[str, ...], str]]:
-    parsed = _PATHS.get(path, _MISSING)
-    if parsed is _MISSING:
+    parsed = _PATHS.get(path, MISSING)
+    if parsed is MISSING:
         parsed = _parse(path)
         if len(_PATHS) >= _PATH_CACHE_LIMIT:
             _PATHS.clear()
@@ -142,9 +100,9 @@ def _run(
         parsed = _PATHS.get(path) or _parts(path)
         if parsed is None:
             break
-        value = op.get("value", _MISSING)
+        value = op.get("value", MISSING)
         if kind == "add" or kind == "replace":
-            if value is _MISSING:
+            if value is MISSING:
                 break
         elif kind != "remove":
             break
@@ -160,34 +118,34 @@ def _run(
         for part in parents:
             cls = type(node)
             if cls is dict:
-                node = node.get(part, _MISSING)
+                node = node.get(part, MISSING)
             elif cls is list and _INDEX(part) is not None and int(part) < len(node):
                 node = node[int(part)]
             else:
-                node = _MISSING
-            if node is _MISSING:
+                node = MISSING
+            if node is MISSING:
                 break
-        if node is _MISSING:
+        if node is MISSING:
             break
         cls = type(node)
         if kind == "add":
             if cls is dict:
-                new = value if type(value) in _ATOMIC else deep_copy(value)
+                new = value if type(value) in SCALAR_TYPES else deep_copy(value)
                 if undo is not None:
-                    old = node.get(last, _MISSING)
-                    if old is _MISSING:
+                    old = node.get(last, MISSING)
+                    if old is MISSING:
                         undo.append((node.__delitem__, last))
                     else:
                         undo.append((node.__setitem__, last, old))
                 node[last] = new
             elif cls is list:
                 if last == "-":
-                    new = value if type(value) in _ATOMIC else deep_copy(value)
+                    new = value if type(value) in SCALAR_TYPES else deep_copy(value)
                     if undo is not None:
                         undo.append((node.pop,))
                     node.append(new)
                 elif _INDEX(last) is not None and int(last) <= len(node):
-                    new = value if type(value) in _ATOMIC else deep_copy(value)
+                    new = value if type(value) in SCALAR_TYPES else deep_copy(value)
                     at = int(last)
                     if undo is not None:
                         undo.append((node.__delitem__, at))
@@ -203,12 +161,12 @@ def _run(
             if cls is dict:
                 if last not in node:
                     break
-                new = value if type(value) in _ATOMIC else deep_copy(value)
+                new = value if type(value) in SCALAR_TYPES else deep_copy(value)
                 if undo is not None:
                     undo.append((node.__setitem__, last, node[last]))
                 node[last] = new
             elif cls is list and _INDEX(last) is not None and int(last) < len(node):
-                new = value if type(value) in _ATOMIC else deep_copy(value)
+                new = value if type(value) in SCALAR_TYPES else deep_copy(value)
                 at = int(last)
                 if undo is not None:
                     undo.append((node.__setitem__, at, node[at]))
@@ -242,7 +200,7 @@ def _private(op: Any) -> Any:
     """Return ``op`` with its value copied, so that jsonpatch (< 1.34 too) inserts a copy."""
     if isinstance(op, Mapping) and "value" in op:
         value = op["value"]
-        if type(value) not in _ATOMIC:
+        if type(value) not in SCALAR_TYPES:
             op = dict(op)
             op["value"] = deep_copy(value)
     return op

@@ -16,14 +16,9 @@ Example:
 
 from __future__ import annotations
 
+from ._values import escape_key
+
 __all__ = ["KeyAllocator", "escape_key"]
-
-
-def escape_key(key: str) -> str:
-    """Escape one JSON Pointer reference token per RFC 6901 (``~`` -> ``~0``, ``/`` -> ``~1``)."""
-    if "~" in key or "/" in key:
-        return key.replace("~", "~0").replace("/", "~1")
-    return key
 
 
 class KeyAllocator:

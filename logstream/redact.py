@@ -68,16 +68,30 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
 import enum
 import re
-import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Optional, Union
 
+from ._values import (
+    FROZENSET,
+    LEAF_TYPES,
+    LIST,
+    MAPPING,
+    MISSING,
+    SET,
+    TUPLE,
+    Frame,
+    Walk,
+    class_name,
+    container_frame,
+    dumped,
+    is_walked_as_mapping,
+    mapping_frame,
+    safe_repr,
+    unique_key,
+)
 from .errors import RedactionConfigError
 from .patches import RunLog, RunLogPatch
 
@@ -297,7 +311,7 @@ class SecretRedactor:
             return self.redact_text(value)
         if value is None or t is int or t is float or t is bool:
             return value
-        return self._redact_tree(value)
+        return _Redaction(self).run(value)  # an explicit stack: depth is limited by memory
 
     def redact_text(self, text: str) -> str:
         """Return ``text`` with the parts that match a value pattern masked.
@@ -380,8 +394,8 @@ class SecretRedactor:
             elif dataclasses.is_dataclass(value) and not isinstance(value, type):
                 data = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             else:
-                data = _dumped(value)
-                if data is _MISSING:
+                data = dumped(value)
+                if data is MISSING:
                     return self._redact_repr(value)
         except Exception:  # dumps shows its repr then
             return self._redact_repr(value)
@@ -403,134 +417,51 @@ class SecretRedactor:
         """Return ``value``, or the record ``dumps`` shows of it if its repr holds a secret."""
         if getattr(type(value), "__repr__", None) is _OBJECT_REPR:  # "<mod.Cls object at 0x..>"
             return value
-        text = _safe_repr(value)
+        text = safe_repr(value)
         masked = self.redact_text(text)
         if masked is text:
             return value
-        return {"type": "not_serializable", "class": _class_name(value), "repr": masked}
-
-    def _redact_tree(self, root: Any) -> Any:
-        """Copy ``root`` with an explicit stack, so depth is limited by memory only."""
-        return self._walk(root)[0]
+        return {"type": "not_serializable", "class": class_name(value), "repr": masked}
 
     def _walk(self, root: Any) -> tuple[Any, bool]:
         """Copy ``root`` redacted; also return whether anything was masked or replaced.
 
-        An explicit stack, so depth is limited by memory only. Whether something changed
-        is tracked as the copy is made, never by comparing values (whose ``==`` may
-        raise or lie).
+        Whether something changed is tracked as the copy is made, never by comparing
+        values (whose ``==`` may raise or lie).
         """
-        memo: dict[int, Any] = {}
-        stack: list[_Frame] = []
-        result = self._open(root, memo, stack)
-        changed = False
-        if result is _OPENED:
-            result = None
-        elif result is not root:
-            changed = True
-        while stack:
-            frame = stack[-1]
-            opened = False
-            out = frame.out
-            for item in frame.items:
-                if frame.kind == _DICT:
-                    key, item = item
-                    if type(key) is str:
-                        secret, new_key = self._key(key)
-                        if new_key == key:
-                            new_key = key
-                    elif isinstance(key, str):
-                        plain_key = str.__str__(key)
-                        secret = self.is_secret_key(plain_key)
-                        new_key = self.redact_text(plain_key)
-                        new_key = key if new_key == plain_key else new_key
-                    else:
-                        secret, new_key = False, key
-                    if new_key is not key:
-                        changed = True
-                        if new_key in out:  # a masked key ran into another
-                            new_key = _unique(new_key, out)
-                    if secret and item is not None:
-                        out[new_key] = self._mask
-                        changed = True
-                        continue
-                    frame.slot = new_key
-                child = self._open(item, memo, stack)
-                if child is _OPENED:
-                    opened = True
-                    break
-                if child is _PENDING:
-                    changed = True
-                    child = self._mask
-                elif child is not item and id(item) not in memo:  # not a container's copy
-                    changed = True
-                frame.place(child)
-            if opened:
-                continue
-            stack.pop()
-            built = frame.build()
-            memo[id(frame.source)] = built
-            if stack:
-                stack[-1].place(built)
-            else:
-                result = built
-        return result, changed
-
-    def _open(self, value: Any, memo: dict[int, Any], stack: list[_Frame]) -> Any:
-        """Return ``value`` redacted, or push a frame to copy it and return ``_OPENED``."""
-        t = type(value)
-        if t is str:
-            return self.redact_text(value)
-        if value is None or t is int or t is float or t is bool:
-            return value
-        done = memo.get(id(value), _MISSING)
-        if done is not _MISSING:
-            return done
-        try:
-            frame = _frame_for(value)
-        except Exception:  # e.g. a mapping whose items() raises: dumps shows its repr
-            return self._redact_repr(value) if self._inspect_objects else value
-        if frame is None:
-            if isinstance(value, str):
-                redacted = self.redact_text(value)
-                return value if redacted is value else redacted
-            if isinstance(value, _LEAVES):  # numbers, ids, times: dumps shows no text
-                return value
-            if isinstance(value, (bytes, bytearray, memoryview)):
-                return self._redact_bytes(value)
-            if self._inspect_objects:
-                return self._redact_object(value)
-            return value
-        memo[id(value)] = frame.early
-        stack.append(frame)
-        return _OPENED
+        walk = _Redaction(self)
+        result = walk.run(root)
+        # A root that is not walked into changed if it came back as another object.
+        return result, walk.changed or (result is not root and root is not walk.root)
 
 
-_DICT, _LIST, _SET, _TUPLE, _FROZENSET, _PATCH, _LOG = range(7)
-_MISSING = object()
-_OPENED = object()
+_DICT, _LIST, _SET, _TUPLE, _FROZENSET = MAPPING, LIST, SET, TUPLE, FROZENSET
+_PATCH, _LOG = 5, 6  # a RunLogPatch, a RunLog: copied with their ops and state
 _PENDING = object()  # an immutable container met again before it is built: a cycle
 
 
-class _Frame:
+class _Frame(Frame):
     """A container being copied: where its items go, and how to build the copy."""
 
-    __slots__ = ("early", "items", "kind", "out", "slot", "source")
+    __slots__ = ("early", "out", "slot")
 
-    def __init__(self, kind: int, source: Any, items: Iterator[Any], out: Any) -> None:
+    def __init__(self, kind: int, source: Any, items: Iterator[Any]) -> None:
         self.kind = kind
         self.source = source
         self.items = items
-        self.out = out
+        self.held = ()  # depth is not kept: a copy does not need it
         self.slot: Any = None
+        out: Any = {} if kind == _DICT else set() if kind == _SET else []
+        self.out = out
         # Mutable copies exist before their items do, so cycles come back to them.
-        self.early = out if kind in (_DICT, _LIST, _SET) else _PENDING
+        self.early = out if kind < _TUPLE else _PENDING
 
     def place(self, value: Any) -> None:
         """Add one redacted item to the copy."""
-        if self.kind == _DICT:
+        kind = self.kind
+        if kind == _DICT:
             self.out[self.slot] = value
-        elif self.kind == _SET:
+        elif kind == _SET:
             try:
                 self.out.add(value)
             except TypeError:  # an element replaced by its (unhashable) redacted data
@@ -564,6 +495,132 @@ class _Frame:
             return frozenset(x if _is_hashable(x) else DEFAULT_MASK for x in out)
 
 
+class _Redaction(Walk[_Frame]):
+    """One walk of :class:`SecretRedactor`: copies a value, masking as it goes.
+
+    Its memo is the walk's :attr:`~logstream._values.Walk.open` map: an id maps to the
+    frame of a container being copied (met again, it is a cycle) or, once the container
+    is done, to its copy (met again, it is shared: the copy is shared too).
+    """
+
+    __slots__ = ("changed", "redactor", "root")
+
+    def __init__(self, redactor: SecretRedactor) -> None:
+        self.open: dict[int, Any] = {}
+        self.stack: list[_Frame] = []
+        self.changed = False  # whether anything inside the root was masked or replaced
+        self.redactor = redactor
+        self.root: Any = None  # the root, once its copy is built
+
+    def visit(self, frame: _Frame, item: Any) -> Optional[_Frame]:
+        """Redact one item (a mapping's key too) into the copy, or return its frame."""
+        if frame.kind == _DICT:
+            redactor = self.redactor
+            out = frame.out
+            key, item = item
+            if type(key) is str:
+                secret, new_key = redactor._key(key)
+                if new_key == key:
+                    new_key = key
+            elif isinstance(key, str):
+                plain_key = str.__str__(key)
+                secret = redactor.is_secret_key(plain_key)
+                new_key = redactor.redact_text(plain_key)
+                new_key = key if new_key == plain_key else new_key
+            else:
+                secret, new_key = False, key
+            if new_key is not key:
+                self.changed = True
+                if new_key in out:  # a masked key ran into another
+                    new_key = unique_key(new_key, out)
+            if secret and item is not None:
+                out[new_key] = redactor._mask
+                self.changed = True
+                return None
+            t = type(item)
+            if t is str:  # the usual leaves, without a call
+                if redactor._search(item) is None:
+                    out[new_key] = item
+                else:
+                    out[new_key] = redactor.redact_text(item)
+                    self.changed = True
+                return None
+            if item is None or t is int or t is float or t is bool:
+                out[new_key] = item
+                return None
+            frame.slot = new_key
+        elif frame.kind == _LIST:
+            t = type(item)
+            if t is str:  # the usual leaves, without a call
+                redactor = self.redactor
+                if redactor._search(item) is None:
+                    frame.out.append(item)
+                else:
+                    frame.out.append(redactor.redact_text(item))
+                    self.changed = True
+                return None
+            if item is None or t is int or t is float or t is bool:
+                frame.out.append(item)
+                return None
+        child = self.open_value(item)
+        if type(child) is _Frame:
+            return child
+        if child is _PENDING:
+            self.changed = True
+            child = self.redactor._mask
+        elif child is not item and id(item) not in self.open:
+            self.changed = True  # not a container's copy: something was masked
+        frame.place(child)
+        return None
+
+    def leave(self, frame: _Frame) -> Any:
+        """Build the copy of a finished container and hand it to the one around it."""
+        built = frame.build()
+        self.open[id(frame.source)] = built
+        if self.stack:
+            self.stack[-1].place(built)
+        else:
+            self.root = frame.source
+        return built
+
+    def open_value(self, value: Any) -> Any:
+        """Return ``value`` redacted, or the frame that copies it."""
+        t = type(value)
+        redactor = self.redactor
+        if t is str:
+            return redactor.redact_text(value)
+        if value is None or t is int or t is float or t is bool:
+            return value
+        done = self.open.get(id(value), MISSING)
+        if done is not MISSING:
+            return done.early if type(done) is _Frame else done
+        try:
+            frame = container_frame(value, _Frame)
+            if frame is None:
+                if t is RunLog:
+                    frame = _Frame(_LOG, value, iter([value.ops, value.state]))
+                elif t is RunLogPatch:
+                    frame = _Frame(_PATCH, value, iter([value.ops]))
+                elif is_walked_as_mapping(value):
+                    frame = mapping_frame(value, _Frame)
+        except Exception:  # e.g. a mapping whose items() raises: dumps shows its repr
+            return redactor._redact_repr(value) if redactor._inspect_objects else value
+        if frame is not None:
+            return frame
+        if isinstance(value, str):
+            redacted = redactor.redact_text(value)
+            return value if redacted is value else redacted
+        if isinstance(value, _LEAVES):  # numbers, ids, times: dumps shows no text
+            return value
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return redactor._redact_bytes(value)
+        if redactor._inspect_objects:
+            return redactor._redact_object(value)
+        return value
+
+    enter = open_value  # the root: its frame, or the root redacted
+
+
 def _is_hashable(value: Any) -> bool:
     try:
         hash(value)
@@ -572,89 +629,8 @@ def _is_hashable(value: Any) -> bool:
     return True
 
 
-def _frame_for(value: Any) -> Optional[_Frame]:
-    """Return the frame that copies ``value``, or ``None`` if it is not a container."""
-    t = type(value)
-    if t is dict or isinstance(value, dict):
-        return _Frame(_DICT, value, iter(list(value.items())), {})
-    if t is list:
-        return _Frame(_LIST, value, iter(value), [])
-    if t is tuple:
-        return _Frame(_TUPLE, value, iter(value), [])
-    if isinstance(value, (list, deque)):
-        return _Frame(_LIST, value, iter(list(value)), [])
-    if isinstance(value, tuple):
-        return _Frame(_TUPLE, value, iter(list(value)), [])
-    if isinstance(value, set):
-        return _Frame(_SET, value, iter(list(value)), set())
-    if isinstance(value, frozenset):
-        return _Frame(_FROZENSET, value, iter(list(value)), [])
-    if t is RunLog:
-        return _Frame(_LOG, value, iter([value.ops, value.state]), [])
-    if t is RunLogPatch:
-        return _Frame(_PATCH, value, iter([value.ops]), [])
-    if isinstance(value, Mapping) and not _shown_as_object(value):
-        return _Frame(_DICT, value, iter(list(value.items())), {})
-    return None
-
-
-def _shown_as_object(value: Any) -> bool:
-    """Return whether ``dumps`` shows a mapping through its dataclass fields or dump method."""
-    if dataclasses.is_dataclass(value):
-        return True
-    return any(callable(getattr(value, name, None)) for name in _DUMP_METHODS)
-
-
-_DUMP_METHODS = ("model_dump", "dict")
 _OBJECT_REPR: Any = object.__repr__
-_LEAVES: tuple[type, ...] = (int, float, complex, uuid.UUID, decimal.Decimal)
-_LEAVES += (datetime.date, datetime.time, datetime.timedelta)
-_DUMP_RESULT_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
-
-
-def _dumped(value: Any) -> Any:
-    """Return what ``dumps`` renders ``value`` through (``model_dump()``, ``dict()``).
-
-    ``_MISSING`` when neither method gives plain data, as ``dumps`` then shows its repr.
-    """
-    for name in _DUMP_METHODS:
-        try:
-            dump = getattr(value, name, None)
-            if not callable(dump):
-                continue
-            data = dump()
-        except Exception:
-            continue
-        if type(data) in _DUMP_RESULT_TYPES:
-            return data
-    return _MISSING
-
-
-def _class_name(value: Any) -> str:
-    try:
-        cls = type(value)
-        return f"{cls.__module__}.{cls.__qualname__}"
-    except Exception:
-        return "<unknown class>"
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        text = repr(value)
-        return text if type(text) is str else str.__str__(text)
-    except Exception as exc:
-        try:
-            name = type(value).__qualname__
-        except Exception:
-            name = "object"
-        return f"<{name} object (repr raised {type(exc).__name__})>"
-
-
-def _unique(key: str, taken: Mapping[Any, Any]) -> str:
-    n = 2
-    while f"{key} ({n})" in taken:
-        n += 1
-    return f"{key} ({n})"
+_LEAVES: tuple[type, ...] = (int, float, complex, *LEAF_TYPES)
 
 
 def _strings(name: str, values: Any) -> tuple[str, ...]:

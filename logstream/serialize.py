@@ -23,12 +23,25 @@ import enum
 import json
 import math
 import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, Optional
 
+from ._values import (
+    CUT,
+    LIST,
+    MAPPING,
+    MISSING,
+    TUPLE,
+    Frame,
+    Walk,
+    container_kind,
+    dumped,
+    not_serializable,
+    safe_repr,
+    unique_key,
+)
 from .errors import SerializeOptionError
 from .patches import RunLog, RunLogPatch
 
@@ -216,7 +229,7 @@ def dumps(
         return _Walker(opts, budget).render(value, root_checked=True)
     except Exception:
         # A bug or MemoryError in the walker: still hand back JSON that says what failed.
-        return json.dumps(_not_serializable(value), separators=(",", ":"))
+        return json.dumps(not_serializable(value), separators=(",", ":"))
 
 
 class _Options:
@@ -421,8 +434,6 @@ def _plain_checker(max_depth: int) -> Callable[[Any, int], bool]:
 # The walker.
 
 _TEXT, _ARRAY, _OBJECT, _AGAIN = range(4)
-_END = object()
-_DUMP_RESULT_TYPES = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
 
 class _Raw:
@@ -434,20 +445,30 @@ class _Raw:
         self.text = text
 
 
-class _Frame:
+class _Frame(Frame):
     """An open array or object: its remaining items and what closing it needs."""
 
-    __slots__ = ("depth", "first", "held", "is_object", "items", "metered")
+    __slots__ = ("first", "is_object", "metered", "separator")
 
     def __init__(
-        self, items: Iterator[Any], depth: int, is_object: bool, held: list[Any], metered: bool
+        self,
+        source: Any,
+        items: Iterator[Any],
+        depth: int,
+        is_object: bool,
+        held: list[Any],
+        metered: bool,
+        indent: Optional[str],
     ) -> None:
+        self.kind = MAPPING if is_object else LIST
+        self.source = source
         self.items = items
         self.depth = depth
+        self.held = held  # what was converted to reach source: open too, kept alive
         self.is_object = is_object
         self.first = True
-        self.held = held  # the objects whose ids are open; kept alive while they are
         self.metered = metered  # every item counts (not an exact dict, list or tuple)
+        self.separator = "," if indent is None else ",\n" + indent * (depth + 1)
 
 
 class _Budget:
@@ -467,18 +488,37 @@ class _Budget:
         return list(islice(items, int(self.values_left) + 1))
 
 
-class _Walker:
+class _Walker(Walk[_Frame]):
     """Renders one value iteratively, so depth is limited by memory, not by the stack."""
 
+    __slots__ = (
+        "budget",
+        "counted",
+        "depth",
+        "indent",
+        "key_separator",
+        "not_plain",
+        "opts",
+        "parts",
+        "strings_whole",
+        "write",
+    )
+
     def __init__(
-        self, opts: _Options, budget: _Budget, open_ids: Optional[set[int]] = None
+        self, opts: _Options, budget: _Budget, open_frames: Optional[dict[int, Any]] = None
     ) -> None:
+        self.open: dict[int, Any] = {} if open_frames is None else open_frames
+        self.stack: list[_Frame] = []
         self.opts = opts
         self.budget = budget
         self.parts: list[str] = []
+        self.write = self.parts.append
         self.counted = 0  # how many of parts have been charged to the budget
-        self.open_ids: set[int] = set() if open_ids is None else open_ids
         self.not_plain: set[int] = set()
+        self.depth = 0  # the root's depth
+        self.indent = opts.indent
+        self.key_separator = opts.key_separator
+        self.strings_whole = opts.max_string is None
 
     def charge(self) -> bool:
         """Count one value against the budget; return whether the budget is spent."""
@@ -502,71 +542,63 @@ class _Walker:
             root_checked: The fast path has already found ``value`` not plain.
             depth: How deep ``value`` is (for a set's element, rendered on its own).
         """
-        opts = self.opts
-        write = self.parts.append
-        indent = opts.indent
-        key_separator = opts.key_separator
-        strings_whole = opts.max_string is None
-        stack: list[_Frame] = []
-        budget = self.budget
         if root_checked:
             self.not_plain.add(id(value))
         if self.charge():
             return _OVER_BUDGET_JSON
-        frame = self.enter(value, depth)
-        if frame is not None:
-            stack.append(frame)
-        while stack:
-            frame = stack[-1]
-            is_object = frame.is_object
-            separator = "," if indent is None else ",\n" + indent * (frame.depth + 1)
-            child = None
-            for item in frame.items:
-                if not frame.first:
-                    write(separator)
-                else:
-                    frame.first = False
-                    if indent is not None:
-                        write(separator[1:])
-                if is_object:
-                    name, item = item
-                    write(encode_basestring_ascii(name))
-                    write(key_separator)
-                if budget.spent or (frame.metered and self.charge()):
-                    write(_OVER_BUDGET_JSON)  # and close this container
-                    break
-                t = type(item)
-                if t is str and strings_whole:
-                    write(encode_basestring_ascii(item))
-                elif t is float:
-                    write(_float_text(item))
-                elif t is bool or item is None or (t is int and item.bit_length() < _SAFE_INT_BITS):
-                    write(_scalar_text(item))
-                else:
-                    if not frame.metered and self.charge():  # metered: charged above
-                        write(_OVER_BUDGET_JSON)
-                        break
-                    child = self.enter(item, frame.depth + 1)
-                    if child is not None:
-                        break
-            if child is not None:
-                stack.append(child)
-                continue
-            stack.pop()
-            for held in frame.held:
-                self.open_ids.discard(id(held))
-            close = "}" if is_object else "]"
-            if frame.first or indent is None:
-                write(close)
-            else:
-                write("\n" + indent * frame.depth + close)
+        self.depth = depth
+        self.run(value)
         return "".join(self.parts)
 
-    def enter(self, value: Any, depth: int) -> Optional[_Frame]:
+    def enter(self, value: Any) -> Optional[_Frame]:
+        """Write the root if it is a leaf, else return its frame."""
+        return self.open_value(value, self.depth)
+
+    def visit(self, frame: _Frame, item: Any) -> Any:
+        """Write one item (a member's name too), or return its frame, or cut the frame."""
+        write = self.write
+        if not frame.first:
+            write(frame.separator)
+        else:
+            frame.first = False
+            if self.indent is not None:
+                write(frame.separator[1:])
+        if frame.is_object:
+            name, item = item
+            write(encode_basestring_ascii(name))
+            write(self.key_separator)
+        if self.budget.spent or (frame.metered and self.charge()):
+            write(_OVER_BUDGET_JSON)  # and close this container
+            return CUT
+        t = type(item)
+        if t is str and self.strings_whole:
+            write(encode_basestring_ascii(item))
+        elif t is float:
+            write(_float_text(item))
+        elif t is bool or item is None or (t is int and item.bit_length() < _SAFE_INT_BITS):
+            write(_scalar_text(item))
+        else:
+            if not frame.metered and self.charge():  # metered: charged above
+                write(_OVER_BUDGET_JSON)
+                return CUT
+            return self.open_value(item, frame.depth + 1)
+        return None
+
+    def leave(self, frame: _Frame) -> None:
+        """Close an array or object."""
+        close = "}" if frame.is_object else "]"
+        indent = self.indent
+        if frame.first or indent is None:
+            self.write(close)
+        else:
+            self.write("\n" + indent * frame.depth + close)
+
+    def open_value(self, value: Any, depth: int) -> Optional[_Frame]:
         """Write ``value`` if it is a leaf; else write its opening bracket and return its frame."""
         held: list[Any] = []
+        open_frames = self.open
         for _ in range(_MAX_CONVERSIONS):
-            if id(value) in self.open_ids:
+            if id(value) in open_frames:
                 self.parts.append(_CYCLE_JSON)
                 return None
             t = type(value)
@@ -583,13 +615,10 @@ class _Walker:
             if depth >= self.opts.max_depth:
                 self.parts.append(_TOO_DEEP_JSON)
                 return None
-            held.append(value)
-            for obj in held:
-                self.open_ids.add(id(obj))
             is_object = kind == _OBJECT
             self.parts.append("{" if is_object else "[")
             metered = t is not dict and t is not list and t is not tuple
-            return _Frame(payload, depth, is_object, held, metered)
+            return _Frame(value, payload, depth, is_object, held, metered, self.opts.indent)
         self.parts.append(_TOO_DEEP_JSON)  # an endless chain of conversions
         return None
 
@@ -612,7 +641,7 @@ class _Walker:
         try:
             return self._classify(value, depth)
         except Exception:
-            return _AGAIN, _not_serializable(value)
+            return _AGAIN, not_serializable(value)
 
     def _classify(self, value: Any, depth: int) -> tuple[int, Any]:
         t = type(value)
@@ -641,12 +670,13 @@ class _Walker:
         if isinstance(value, RunLogPatch):
             return _AGAIN, value.ops
         take = self.budget.take
-        if isinstance(value, dict):
+        kind = container_kind(value)
+        if kind == MAPPING:
             return _OBJECT, self.pairs(take(value.items()))
-        if isinstance(value, (list, tuple, deque)):
+        if kind == LIST or kind == TUPLE:
             items = take(value)
             return _ARRAY, self.array(items, len(items))
-        if isinstance(value, (set, frozenset)):
+        if kind is not None:  # a set or frozenset
             items = self.sorted_set(value, depth)
             return _ARRAY, self.array(items, len(items))
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -656,17 +686,16 @@ class _Walker:
         if leaf is not None:
             return _TEXT, self.string(leaf) if isinstance(leaf, str) else _float_text(leaf)
         if isinstance(value, type):
-            return _AGAIN, _not_serializable(value)
+            return _AGAIN, not_serializable(value)
         if dataclasses.is_dataclass(value):
             fields = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
             return _OBJECT, self.pairs(fields)
-        for method in ("model_dump", "dict"):
-            dumped = _call_dump(value, method)
-            if dumped is not None:
-                return _AGAIN, dumped[0]
+        data = dumped(value)
+        if data is not MISSING:
+            return _AGAIN, data
         if isinstance(value, Mapping):
             return _OBJECT, self.pairs(take(value.items()))
-        return _AGAIN, _not_serializable(value)
+        return _AGAIN, not_serializable(value)
 
     def string(self, text: str) -> str:
         """Return the JSON text of ``text``, cut to ``max_string``."""
@@ -697,12 +726,12 @@ class _Walker:
             named = []
             for k, v in items:
                 if type(k) is not str:
-                    k = _unique(_key_name(k), taken)
+                    k = unique_key(_key_name(k), taken)
                     taken.add(k)
                 named.append((k, v))
             if dropped:
                 more = _Raw(encode_basestring_ascii(f"<{dropped} more entries>"))
-                named.append((_unique("<more>", taken), more))
+                named.append((unique_key("<more>", taken), more))
         if self.opts.sort_keys:
             named = sorted(named, key=_first)
         return iter(named)
@@ -723,16 +752,16 @@ class _Walker:
             except Exception:  # str, int and NaN-free float always sort; be safe anyway
                 pass
         key = id(value)
-        opened = key not in self.open_ids
-        self.open_ids.add(key)
+        opened = key not in self.open
+        if opened:
+            self.open[key] = None
         try:
             texts = [
-                _Walker(self.opts, self.budget, self.open_ids).render(x, depth=depth + 1)
-                for x in items
+                _Walker(self.opts, self.budget, self.open).render(x, depth=depth + 1) for x in items
             ]
         finally:
             if opened:
-                self.open_ids.discard(key)
+                del self.open[key]
         return [_Raw(text) for text in sorted(texts)]
 
 
@@ -772,20 +801,6 @@ def _leaf_value(value: Any) -> Any:
     return None
 
 
-def _call_dump(value: Any, method: str) -> Optional[tuple[Any]]:
-    """Return ``(value.method(),)`` if that works and gives plain data, else ``None``."""
-    try:
-        dump = getattr(value, method, None)
-        if not callable(dump):
-            return None
-        result = dump()
-        if type(result) in _DUMP_RESULT_TYPES:
-            return (result,)
-    except Exception:
-        return None
-    return None
-
-
 def _key_name(key: Any) -> str:
     """Return the object name a non-``str`` dict key gets."""
     try:
@@ -805,42 +820,7 @@ def _key_name(key: Any) -> str:
             break
     except Exception:  # e.g. a huge int: named by repr below
         pass
-    return _safe_repr(key)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    n = 2
-    while f"{name} ({n})" in taken:
-        n += 1
-    return f"{name} ({n})"
-
-
-def _class_name(value: Any) -> str:
-    try:
-        cls = type(value)
-        return f"{cls.__module__}.{cls.__qualname__}"
-    except Exception:
-        return "<unknown class>"
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        text = repr(value)
-        if type(text) is str:
-            return text
-        return str.__str__(text)
-    except Exception as exc:
-        try:
-            name = type(value).__qualname__
-        except Exception:
-            name = "object"
-        return f"<{name} object (repr raised {type(exc).__name__})>"
-
-
-def _not_serializable(value: Any) -> dict[str, str]:
-    return {"type": "not_serializable", "class": _class_name(value), "repr": _safe_repr(value)}
+    return safe_repr(key)
 
 
 _DEFAULT_OPTIONS = _Options(None, False, DEFAULT_MAX_DEPTH, None, None)

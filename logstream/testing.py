@@ -43,6 +43,7 @@ from typing import Any, Callable, Optional, Union
 
 from typing_extensions import Literal, Protocol, runtime_checkable
 
+from ._values import escape_key
 from .errors import LogMismatchError
 from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 
@@ -476,7 +477,7 @@ def _show(value: Any) -> str:
 
 
 def _pointer(parts: Iterable[Any]) -> str:
-    return "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+    return "/".join(escape_key(str(part)) for part in parts)
 
 
 def _differences(
