@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from logstream import LogStreamCallbackHandler, RunLog, RunLogPatch, dumps
-from logstream.model import isoformat_ms  # the fastest formatter we have: the floor uses it too
+from logstream._model import isoformat_ms  # the fastest formatter we have: the floor uses it too
 from logstream.testing import FakeClock
 
 try:

@@ -3,12 +3,15 @@
 It watches a tree of runs (chains, LLM and chat-model calls, tools, retrievers, custom
 steps) and streams the ops that rebuild a :class:`RunState` on the other side, as
 LangChain's ``LogStreamCallbackHandler`` does, without LangChain.
+
+``__all__`` below is the public API. Modules whose names start with ``_`` are internal;
+``logstream.testing``, ``logstream.langchain`` and ``logstream.pytest_plugin`` are public
+modules of their own.
 """
 
-from .callbacks import LogStreamCallbackHandler
-from .config import TracerConfig, TracerOptions
-from .emitter import PatchEmitter
-from .errors import (
+from ._callbacks import LogStreamCallbackHandler
+from ._config import TracerConfig, TracerOptions
+from ._errors import (
     BufferFullError,
     ConfigError,
     DataError,
@@ -32,19 +35,18 @@ from .errors import (
     UnknownRunError,
     UsageError,
 )
-from .filters import ALWAYS_INCLUDE, RunFilter
-from .keys import KeyAllocator, escape_key
-from .model import Run, RunEvent, RunRecord, RunTree
-from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
-from .processors import ProcessorStats, RunProcessor
-from .reader import EndRecord, Recording, follow_jsonl, read_jsonl
-from .redact import SecretRedactor, redact_secrets
-from .serialize import dumps
-from .sinks import JsonLinesSink, SseSink, asse_frames, sse_frames
-from .stream import BufferStats, PatchChannel
-from .streaming import astream_log, stream_log
-from .tracer import Tracer
-from .tracing import (
+from ._filters import ALWAYS_INCLUDE, FilterRules, RunFilter
+from ._model import RunEvent, RunRecord
+from ._patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
+from ._processors import ProcessorStats, RunProcessor
+from ._reader import EndRecord, Recording, follow_jsonl, read_jsonl
+from ._redact import SecretRedactor, redact_secrets
+from ._serialize import dumps
+from ._sinks import JsonLinesSink, SseSink, asse_frames, sse_frames
+from ._stream import BufferStats
+from ._streaming import astream_log, stream_log
+from ._tracer import Tracer
+from ._tracing import (
     ContextThreadPoolExecutor,
     RunScope,
     bind_context,
@@ -65,9 +67,9 @@ __all__ = [
     "DuplicateRunError",
     "EndRecord",
     "FilterConfigError",
+    "FilterRules",
     "JsonLinesSink",
     "JsonPatchOp",
-    "KeyAllocator",
     "LangChainVersionError",
     "LogEntry",
     "LogFileError",
@@ -76,13 +78,10 @@ __all__ = [
     "LogStreamError",
     "NotAPatchError",
     "PatchApplyError",
-    "PatchChannel",
-    "PatchEmitter",
     "ProcessorStats",
     "ReadOptionError",
     "Recording",
     "RedactionConfigError",
-    "Run",
     "RunArgumentError",
     "RunEvent",
     "RunFilter",
@@ -92,7 +91,6 @@ __all__ = [
     "RunRecord",
     "RunScope",
     "RunState",
-    "RunTree",
     "RunTypeError",
     "SchemaFormatError",
     "ScopeError",
@@ -112,7 +110,6 @@ __all__ = [
     "bind_context",
     "current_run",
     "dumps",
-    "escape_key",
     "follow_jsonl",
     "read_jsonl",
     "redact_secrets",

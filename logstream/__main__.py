@@ -1,10 +1,10 @@
-"""``python -m logstream``: the command line of :mod:`logstream.cli`."""
+"""``python -m logstream``: the command line of :mod:`logstream._cli`."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from ._cli import main
 
 __all__ = ["main"]
 

@@ -1,7 +1,7 @@
 """Private: short, safe text about values and errors, for messages and records.
 
-One home for what the writers (:mod:`logstream.sinks`), the reader of untrusted files
-(:mod:`logstream.reader`) and the command line (:mod:`logstream.cli`) all need: an
+One home for what the writers (:mod:`logstream._sinks`), the reader of untrusted files
+(:mod:`logstream._reader`) and the command line (:mod:`logstream._cli`) all need: an
 error as ``"Type: message"`` that never raises, text cut to one printable line, a short
 description of a JSON value for a message, and the strict-JSON refusal of ``NaN``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, Union
 
-__all__ = ["REASON_LIMIT", "describe", "error_text", "printable", "refuse_constant"]
+__all__ = ["describe", "error_text", "printable", "refuse_constant"]
 
 REASON_LIMIT = 300
 """How many characters a one-line reason may hold, by default."""

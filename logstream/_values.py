@@ -14,7 +14,7 @@ Private. Every module that takes a value apart uses what is here:
   recursion limit), and :func:`container_kind`, :func:`container_frame`,
   :func:`is_walked_as_mapping` and :func:`mapping_frame`, which say how a dict or other
   ``Mapping``, a list, tuple or deque, or a set or frozenset is taken apart.
-  :mod:`~logstream.redact` (a masked copy) and :mod:`~logstream.serialize` (JSON text)
+  :mod:`~logstream._redact` (a masked copy) and :mod:`~logstream._serialize` (JSON text)
   are walks;
 - the copies on hot paths: :func:`snapshot` (what the tracer applies to every value it
   records) and :func:`deep_copy` (``copy.deepcopy``, faster). They copy exact dicts and

@@ -27,9 +27,9 @@ import threading
 from types import ModuleType, TracebackType
 from typing import Any, Optional
 
-from .callbacks import LogStreamCallbackHandler
-from .errors import LangChainVersionError
-from .patches import RunLog, RunLogPatch
+from ._callbacks import LogStreamCallbackHandler
+from ._errors import LangChainVersionError
+from ._patches import RunLog, RunLogPatch
 
 __all__ = ["SUPPORTED_VERSIONS", "Installation", "install", "installed", "uninstall"]
 

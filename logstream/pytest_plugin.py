@@ -25,10 +25,10 @@ from typing import Any, Callable
 
 import pytest
 
-from .callbacks import LogStreamCallbackHandler
-from .streaming import stream_log
+from ._callbacks import LogStreamCallbackHandler
+from ._streaming import stream_log
+from ._tracer import Tracer
 from .testing import FakeClock, Recorder, SequentialIds
-from .tracer import Tracer
 
 __all__ = [
     "logstream_clock",

@@ -2,8 +2,8 @@
 
 * :class:`FakeClock` and :class:`SequentialIds`: a deterministic clock and id source, for
   ``clock=`` and ``id_factory=`` (or to mint the ids a callback-driven test reports).
-* :class:`Recorder`: captures the patches of a handler, a :class:`~logstream.tracer.Tracer`
-  or a :func:`~logstream.streaming.stream_log` stream and rebuilds the state they make.
+* :class:`Recorder`: captures the patches of a handler, a :class:`~logstream._tracer.Tracer`
+  or a :func:`~logstream._streaming.stream_log` stream and rebuilds the state they make.
 * :func:`normalize` (and :class:`Normalizer`): ids and timestamps to stable placeholders
   (``"<id:1>"``, ``"<time:1>"``), for snapshot tests.
 * :func:`assert_run`, :func:`assert_state` and :func:`assert_patches`: assertions whose
@@ -43,9 +43,9 @@ from typing import Any, Callable, Optional, Union
 
 from typing_extensions import Literal, Protocol, runtime_checkable
 
+from ._errors import LogMismatchError
+from ._patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 from ._values import escape_key
-from .errors import LogMismatchError
-from .patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
 
 __all__ = [
     "FakeClock",

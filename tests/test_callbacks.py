@@ -1,4 +1,4 @@
-"""Tests for :mod:`logstream.callbacks`: the LangChain-shaped ``LogStreamCallbackHandler``.
+"""Tests for :mod:`logstream._callbacks`: the LangChain-shaped ``LogStreamCallbackHandler``.
 
 The handler is driven directly, with ``uuid.uuid4()`` run ids, plain Python values and
 small duck-typed stand-ins for LangChain's objects (a chat generation chunk is anything

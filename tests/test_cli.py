@@ -1,4 +1,4 @@
-"""Tests for the command line: ``logstream demo | record | replay`` (logstream.cli)."""
+"""Tests for the command line: ``logstream demo | record | replay`` (logstream._cli)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from threading_helpers import join_thread, run_in_thread
 
 from logstream import JsonLinesSink, RunLogPatch, read_jsonl
-from logstream.cli import format_tree, main
-from logstream.demo import demo_patches, run_demo
+from logstream._cli import format_tree, main
+from logstream._demo import demo_patches, run_demo
 
 TARGETS = """
 import time

@@ -1,4 +1,4 @@
-"""Tests for logstream.config: one typed configuration, built from keyword options."""
+"""Tests for logstream._config: one typed configuration, built from keyword options."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from logstream import (
     stream_log,
     traced,
 )
-from logstream.config import TracerOptions
-from logstream.filters import RULE_NAMES, FilterRules, RunFilter
+from logstream._config import TracerOptions
+from logstream._filters import RULE_NAMES, FilterRules, RunFilter
 from logstream.testing import FakeClock, SequentialIds
 
 

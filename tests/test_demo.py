@@ -13,7 +13,7 @@ import jsonpatch
 import pytest
 
 from logstream.__main__ import main
-from logstream.demo import FakeClock, run_demo
+from logstream._demo import FakeClock, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,7 +165,7 @@ class TestDemoPatches:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """If the agent raises midway, the patches so far arrive, then its error; no hang."""
-        import logstream.demo as demo
+        import logstream._demo as demo
 
         def broken_tool(city: str) -> str:
             raise RuntimeError(f"no weather for {city}")

@@ -1,4 +1,4 @@
-"""Tests for logstream.emitter: run-tree events in, LangChain-shaped JSON Patch ops out."""
+"""Tests for logstream._emitter: run-tree events in, LangChain-shaped JSON Patch ops out."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream._values import snapshot
-from logstream.emitter import (
+from logstream._emitter import (
     PatchEmitter,
     SchemaFormat,
     check_schema_format,
     wire_inputs,
     wire_outputs,
 )
-from logstream.errors import SchemaFormatError
-from logstream.filters import ALWAYS_INCLUDE, RunFilter
-from logstream.model import Run, RunTree
-from logstream.patches import JsonPatchOp, RunLog, RunLogPatch
+from logstream._errors import SchemaFormatError
+from logstream._filters import ALWAYS_INCLUDE, RunFilter
+from logstream._model import Run, RunTree
+from logstream._patches import JsonPatchOp, RunLog, RunLogPatch
+from logstream._values import snapshot
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 STEP = timedelta(seconds=1, milliseconds=1)

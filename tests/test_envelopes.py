@@ -1,4 +1,4 @@
-"""Tests for snapshots (logstream._values), envelopes (logstream.envelopes) and wire values."""
+"""Tests for snapshots (logstream._values), envelopes (logstream._envelopes) and wire values."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from logstream._emitter import SCHEMA_FORMATS, SchemaFormat, wire_inputs, wire_outputs
+from logstream._envelopes import wrap_chain_inputs, wrap_chain_outputs, wrap_tool_inputs
 from logstream._values import snapshot
-from logstream.emitter import SCHEMA_FORMATS, SchemaFormat, wire_inputs, wire_outputs
-from logstream.envelopes import wrap_chain_inputs, wrap_chain_outputs, wrap_tool_inputs
 
 RAW_TYPES = ["llm", "chat_model", "retriever"]
 UNWRAPPED_TYPES = ["chain", "tool", "prompt", "parser", "custom"]

@@ -1,4 +1,4 @@
-"""Tests for logstream.errors: the groups, and the typed errors the public entry points raise."""
+"""Tests for logstream._errors: the groups, and the typed errors the public entry points raise."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ class TestGroups:
 
     @pytest.mark.parametrize("cls", [g[0] for g in GROUPS], ids=lambda c: c.__name__)
     def test_each_error_lives_in_errors_and_is_exported(self, cls: type[Exception]) -> None:
-        """Each error class is defined in logstream.errors and exported by logstream."""
-        assert cls.__module__ == "logstream.errors"
+        """Each error class is defined in logstream._errors and exported by logstream."""
+        assert cls.__module__ == "logstream._errors"
         assert cls.__name__ in logstream.__all__
 
     def test_no_module_defines_a_logstream_error_outside_errors(self) -> None:
@@ -87,7 +87,7 @@ class TestGroups:
                 continue
             module = importlib.import_module(f"logstream.{info.name}")
             for _, value in inspect.getmembers(module, inspect.isclass):
-                if issubclass(value, LogStreamError) and value.__module__ != "logstream.errors":
+                if issubclass(value, LogStreamError) and value.__module__ != "logstream._errors":
                     found.append(f"{value.__module__}.{value.__name__}")
         assert found == []
 

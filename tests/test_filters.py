@@ -1,4 +1,4 @@
-"""Tests for logstream.filters: LangChain's include/exclude semantics, exactly."""
+"""Tests for logstream._filters: LangChain's include/exclude semantics, exactly."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.errors import FilterConfigError, LogStreamError
-from logstream.filters import ALWAYS_INCLUDE, RunFilter
+from logstream._errors import FilterConfigError, LogStreamError
+from logstream._filters import ALWAYS_INCLUDE, RunFilter
 
 RULE_NAMES = [
     "include_names",

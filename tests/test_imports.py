@@ -15,16 +15,16 @@ import logstream
 
 PACKAGE_DIR = Path(logstream.__file__).resolve().parent
 CORE = [
-    "model",
-    "filters",
-    "keys",
-    "patches",
+    "_model",
+    "_filters",
+    "_keys",
+    "_patches",
     "_apply",
     "_values",
-    "envelopes",
-    "emitter",
-    "serialize",
-    "redact",
+    "_envelopes",
+    "_emitter",
+    "_serialize",
+    "_redact",
 ]
 FORBIDDEN_ROOTS = ("langchain", "langsmith", "pydantic")
 
@@ -49,7 +49,7 @@ class TestImportGraph:
         assert offending == []
 
     def test_core_modules_do_not_import_the_edge(self) -> None:
-        """The core modules load without logstream.callbacks, logstream.stream or asyncio.
+        """The core modules load without logstream._callbacks, logstream._stream or asyncio.
 
         The package ``__init__`` re-exports the edge, so the core is imported under a bare
         package object that skips ``__init__``: this checks the core's own imports.
@@ -66,9 +66,9 @@ class TestImportGraph:
             """
         )
         assert all(f"logstream.{name}" in loaded for name in CORE)
-        assert "logstream.callbacks" not in loaded
-        assert "logstream.tracer" not in loaded
-        assert "logstream.stream" not in loaded
+        assert "logstream._callbacks" not in loaded
+        assert "logstream._tracer" not in loaded
+        assert "logstream._stream" not in loaded
         assert not [m for m in loaded if m == "asyncio" or m.startswith("asyncio.")]
         assert not [m for m in loaded if m.split(".")[0].startswith(FORBIDDEN_ROOTS)]
 
@@ -106,18 +106,18 @@ class TestRelativeImports:
         assert private == []
 
     def test_writers_and_reader_do_not_import_each_other(self) -> None:
-        """sinks.py (writers) and reader.py (the untrusted reader) share no import edge."""
+        """_sinks.py (writers) and _reader.py (the untrusted reader) share no import edge."""
         edges = {}
-        for name in ("sinks", "reader"):
+        for name in ("_sinks", "_reader"):
             tree = ast.parse((PACKAGE_DIR / f"{name}.py").read_text(encoding="utf-8"))
             edges[name] = {
                 node.module
                 for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.level > 0
             }
-        assert "reader" not in edges["sinks"]
-        assert "sinks" not in edges["reader"]
-        assert "patches" in edges["sinks"] and "patches" in edges["reader"]  # the scan sees imports
+        assert "_reader" not in edges["_sinks"]
+        assert "_sinks" not in edges["_reader"]
+        assert "_patches" in edges["_sinks"] and "_patches" in edges["_reader"]  # the scan works
 
     def test_package_has_modules_to_check(self) -> None:
         """The scan sees the core modules, so an empty glob cannot pass vacuously."""

@@ -1,4 +1,4 @@
-"""Tests for logstream.keys: unique log keys and their RFC 6901 escaping."""
+"""Tests for logstream._keys: unique log keys and their RFC 6901 escaping."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.keys import KeyAllocator, escape_key
+from logstream._keys import KeyAllocator, escape_key
 
 NASTY_NAMES = ["x", "a/b", "a~1", "a~0b", "~", "/", "~/", "/~", "", "-", "0", "x:2", "é/ü", "~01"]
 

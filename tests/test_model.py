@@ -1,4 +1,4 @@
-"""Tests for logstream.model: the run records and the RunTree transitions."""
+"""Tests for logstream._model: the run records and the RunTree transitions."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.errors import (
+from logstream._errors import (
     DuplicateRunError,
     LogStreamError,
     RunArgumentError,
     RunTypeError,
     UnknownRunError,
 )
-from logstream.model import (
+from logstream._model import (
     EVENT_RULES,
     UNSET,
     Run,
@@ -203,12 +203,12 @@ class TestRunTreeStart:
         self, tree: RunTree, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A parent id that is not open makes the run a root, logged at debug level."""
-        with caplog.at_level(logging.DEBUG, logger="logstream.model"):
+        with caplog.at_level(logging.DEBUG, logger="logstream._model"):
             run = tree.start(name="orphan", run_type="tool", parent_id=uid(42))
         assert run.parent_id is None
         assert run.trace_id == run.id
         assert "." not in run.dotted_order
-        messages = [r.getMessage() for r in caplog.records if r.name == "logstream.model"]
+        messages = [r.getMessage() for r in caplog.records if r.name == "logstream._model"]
         assert len(messages) == 1
         assert str(uid(42)) in messages[0] and "orphan" in messages[0]
 
@@ -217,10 +217,10 @@ class TestRunTreeStart:
     ) -> None:
         """With log_missing_parent=False a missing parent is not logged."""
         tree = RunTree(clock=clock, new_id=sequential_ids(), log_missing_parent=False)
-        with caplog.at_level(logging.DEBUG, logger="logstream.model"):
+        with caplog.at_level(logging.DEBUG, logger="logstream._model"):
             run = tree.start(name="orphan", run_type="tool", parent_id=uid(42))
         assert run.parent_id is None
-        assert [r for r in caplog.records if r.name == "logstream.model"] == []
+        assert [r for r in caplog.records if r.name == "logstream._model"] == []
 
     def test_parent_that_has_ended_is_treated_as_unknown(self, tree: RunTree) -> None:
         """A run naming a parent that already finished becomes a root of a new trace."""

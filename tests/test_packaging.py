@@ -67,7 +67,7 @@ class TestMetadata:
             (point.group, point.name): point.value
             for point in importlib.metadata.distribution("logstream").entry_points
         }
-        assert points[("console_scripts", "logstream")] == "logstream.cli:main"
+        assert points[("console_scripts", "logstream")] == "logstream._cli:main"
         assert points[("pytest11", "logstream")] == "logstream.pytest_plugin"
 
     def test_runtime_dependencies(self) -> None:

@@ -1,4 +1,4 @@
-"""Tests for logstream.patches: op builders, RunLogPatch and RunLog (+, ==, hash, repr)."""
+"""Tests for logstream._patches: op builders, RunLogPatch and RunLog (+, ==, hash, repr)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logstream.patches import LogEntry, RunLog, RunLogPatch, RunState, add_op, replace_op
+from logstream._patches import LogEntry, RunLog, RunLogPatch, RunState, add_op, replace_op
 
 
 def state_of(log: RunLog) -> Any:

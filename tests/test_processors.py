@@ -20,8 +20,8 @@ from logstream import (
     trace,
     traced,
 )
-from logstream.model import ReadOnlyDict, RunEvent
-from logstream.processors import ProcessorDispatch
+from logstream._model import ReadOnlyDict, RunEvent
+from logstream._processors import ProcessorDispatch
 from logstream.testing import FakeClock, SequentialIds
 
 

@@ -1,4 +1,4 @@
-"""Tests for logstream.redact: secret keys and value patterns masked in a copy of any value."""
+"""Tests for logstream._redact: secret keys and value patterns masked in a copy of any value."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import logstream
-from logstream.errors import LogStreamError
-from logstream.patches import RunLog, RunLogPatch, add_op, replace_op
-from logstream.redact import (
+from logstream._errors import LogStreamError
+from logstream._patches import RunLog, RunLogPatch, add_op, replace_op
+from logstream._redact import (
     DEFAULT_MASK,
     DEFAULT_PATTERNS,
     DEFAULT_SAFE_KEYS,
@@ -29,7 +29,7 @@ from logstream.redact import (
     SecretRedactor,
     redact_secrets,
 )
-from logstream.serialize import dumps
+from logstream._serialize import dumps
 
 M = DEFAULT_MASK
 OPENAI = "sk-" + "a1B2" * 12

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from logstream import PatchApplyError, _apply
 from logstream._apply import deep_copy
-from logstream.patches import RunLog, RunLogPatch, add_op, replace_op
+from logstream._patches import RunLog, RunLogPatch, add_op, replace_op
 
 # --- helpers ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests for logstream.serialize: dumps renders every value as strict JSON and never raises."""
+"""Tests for logstream._serialize: dumps renders every value as strict JSON and never raises."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import logstream
-from logstream.errors import LogStreamError
-from logstream.patches import RunLog, RunLogPatch, add_op, replace_op
-from logstream.serialize import (
+from logstream._errors import LogStreamError
+from logstream._patches import RunLog, RunLogPatch, add_op, replace_op
+from logstream._serialize import (
     CYCLE,
     DEFAULT_MAX_VALUES,
     OVER_BUDGET,
@@ -320,7 +320,7 @@ class TestContainers:
         """The same sets render to the same text under different PYTHONHASHSEED values."""
         code = textwrap.dedent(
             """
-            from logstream.serialize import dumps
+            from logstream._serialize import dumps
             words = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"}
             nested = frozenset(frozenset({w, w + "!"}) for w in words)
             print(dumps({"w": words, "n": nested, "m": {1, "x", b"y", (1, "z")}}))

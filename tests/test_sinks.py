@@ -1,4 +1,4 @@
-"""Tests for the JSON Lines and SSE sinks (logstream.sinks) and the reader (logstream.reader)."""
+"""Tests for the JSON Lines and SSE sinks (logstream._sinks) and the reader (logstream._reader)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ from logstream import (
     read_jsonl,
     sse_frames,
 )
-from logstream.demo import FakeClock, demo_patches, run_agent
-from logstream.reader import MISSING_END
+from logstream._demo import FakeClock, demo_patches, run_agent
+from logstream._reader import MISSING_END
 
 ROOT_OP = {"op": "replace", "path": "", "value": {"logs": {}, "streamed_output": []}}
 

@@ -1,4 +1,4 @@
-"""Tests for :mod:`logstream.stream`: the thread-safe patch channel and its readers.
+"""Tests for :mod:`logstream._stream`: the thread-safe patch channel and its readers.
 
 Threads and event loops are synchronized with ``threading.Event`` / ``asyncio`` primitives,
 never with sleeps, and every wait is bounded by :data:`TIMEOUT` so a bug fails the test
@@ -22,9 +22,9 @@ from typing import Any, Optional
 import pytest
 from threading_helpers import join_thread, run_in_thread
 
-from logstream import LogStreamError, PatchChannel
-from logstream.errors import BufferFullError
-from logstream.stream import BufferStats
+from logstream import LogStreamError
+from logstream._errors import BufferFullError
+from logstream._stream import BufferStats, PatchChannel
 
 TIMEOUT = 30.0
 """Seconds any single wait may take before the test fails (generous: CI machines are noisy)."""

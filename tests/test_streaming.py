@@ -1,4 +1,4 @@
-"""Tests for :mod:`logstream.streaming`: ``astream_log`` and ``stream_log`` of plain callables.
+"""Tests for :mod:`logstream._streaming`: ``astream_log`` and ``stream_log`` of plain callables.
 
 Timeliness is checked with events, never with timing: the target waits until the
 consumer has seen its previous token, which can only happen if that token was delivered

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_imports import modules_after
 
-import logstream.demo
+import logstream._demo
 import logstream.pytest_plugin
 from logstream import LogStreamCallbackHandler, RunLog, RunLogPatch, Tracer, stream_log, trace
 from logstream.testing import (
@@ -112,8 +112,8 @@ class TestFakeClock:
         )
 
     def test_demo_re_exports_it(self) -> None:
-        """``logstream.demo.FakeClock`` is the same class, for code that imported it there."""
-        assert logstream.demo.FakeClock is FakeClock
+        """``logstream._demo.FakeClock`` is the same class, for code that imported it there."""
+        assert logstream._demo.FakeClock is FakeClock
 
 
 class TestSequentialIds:

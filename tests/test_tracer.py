@@ -1,4 +1,4 @@
-"""Tests for logstream.tracer: the lock, run tree, emitter and channel of one run log.
+"""Tests for logstream._tracer: the lock, run tree, emitter and channel of one run log.
 
 These cover what the tracer adds on top of its parts: the token fast path (its routes,
 cached by run and by id object, must behave exactly as the tree and emitter would) and
@@ -33,9 +33,9 @@ from logstream import (
     dumps,
     redact_secrets,
 )
-from logstream.errors import BufferFullError
-from logstream.model import Run
-from logstream.patches import RunLogPatch
+from logstream._errors import BufferFullError
+from logstream._model import Run
+from logstream._patches import RunLogPatch
 
 TIMEOUT = 30.0
 """Seconds any single wait may take before the test fails (generous: CI machines are noisy)."""

@@ -1,4 +1,4 @@
-"""Tests for :mod:`logstream.tracing`: native runs via ``trace`` blocks and ``traced``.
+"""Tests for :mod:`logstream._tracing`: native runs via ``trace`` blocks and ``traced``.
 
 Runs are recorded on a :class:`~logstream.Tracer` with a fake clock and counted ids, so
 the ops are exact; the same events sent through the callback adapter must give the same
@@ -27,7 +27,7 @@ from logstream import (
     trace,
     traced,
 )
-from logstream.tracing import accumulate
+from logstream._tracing import accumulate
 
 Ops = list[dict[str, Any]]
 TIMEOUT = 60.0
@@ -633,7 +633,7 @@ class TestBindContext:
 class TestTypes:
     def test_traced_keeps_the_signature_for_type_checkers(self) -> None:
         """``traced`` returns the same callable type (overloads), and records its spec."""
-        from logstream.tracing import traced_spec
+        from logstream._tracing import traced_spec
 
         def f(x: int) -> int:
             return x

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logstream import _apply, _values, keys
+from logstream import _apply, _keys, _values
 from logstream._values import (
     CUT,
     FROZENSET,
@@ -195,7 +195,7 @@ class TestConstants:
         assert _apply.MISSING is MISSING
         assert _apply.SCALAR_TYPES is _values.SCALAR_TYPES
         assert _apply.deep_copy is deep_copy
-        assert keys.escape_key is escape_key
+        assert _keys.escape_key is escape_key
 
 
 class TestUniqueKey:

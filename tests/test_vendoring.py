@@ -165,7 +165,7 @@ def _():
 @section("errors")
 def _():
     tc = importlib.import_module(PKG)
-    errors = importlib.import_module(PKG + ".errors")
+    errors = importlib.import_module(PKG + "._errors")
     caught = {}
     handler = tc.LogStreamCallbackHandler()
     try:
@@ -322,7 +322,7 @@ class TestVendoredCopy:
     def test_callbacks_rebuild_the_state(self, smoke: dict[str, Any]) -> None:
         """The copy's handler, driven by chain/chat/tool callbacks, streams an applicable log."""
         assert section(smoke, "callbacks") == {
-            "patch_types": [f"{VENDORED}.patches.RunLogPatch"],
+            "patch_types": [f"{VENDORED}._patches.RunLogPatch"],
             "keys": ["model", "weather"],
             "tokens": ["It is", " sunny"],
             "model_end": True,
@@ -353,8 +353,8 @@ class TestVendoredCopy:
     def test_errors_are_the_copy_own_classes(self, smoke: dict[str, Any]) -> None:
         """Misuse raises the copy's error classes, which ``except copy.XError`` catches."""
         assert section(smoke, "errors") == {
-            "unknown": [f"{VENDORED}.errors", True],
-            "duplicate": [f"{VENDORED}.errors", True],
+            "unknown": [f"{VENDORED}._errors", True],
+            "duplicate": [f"{VENDORED}._errors", True],
         }
 
     def test_every_module_of_the_copy_imports(self, smoke: dict[str, Any]) -> None:
@@ -366,7 +366,7 @@ class TestVendoredCopy:
         )
         submodules = section(smoke, "submodules")
         assert submodules["imported"] == expected
-        assert {"", "__main__", "callbacks", "tracer", "model"} <= set(expected)
+        assert {"", "__main__", "_callbacks", "_tracer", "_model"} <= set(expected)
         assert submodules["loaded_elsewhere"] == []
 
     def test_cli_of_the_copy_runs_the_demo(self, vendored: Vendored) -> None:

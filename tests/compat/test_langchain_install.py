@@ -24,11 +24,11 @@ from langchain_core.tracers.log_stream import RunLogPatch as LangChainRunLogPatc
 from langchain_core.tracers.log_stream import _astream_log_implementation
 
 import logstream
-import logstream.patches
+import logstream._patches
 from logstream import LangChainVersionError, LogStreamCallbackHandler, NotAPatchError
 from logstream import langchain as lc
-from logstream.callbacks import PatchSender
-from logstream.patches import RunLog, RunLogPatch
+from logstream._callbacks import PatchSender
+from logstream._patches import RunLog, RunLogPatch
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:astream_log is deprecated", "ignore:astream_events version='v1' is deprecated"
@@ -304,14 +304,14 @@ class TestDefectsFixedUnderLangChainsAstreamLog:
     ) -> None:
         """astream_log(diff=False) copies the state as often for 400 chunks as for 40."""
         copies = 0
-        real = logstream.patches.deep_copy
+        real = logstream._patches.deep_copy
 
         def counting(value: Any) -> Any:
             nonlocal copies
             copies += 1
             return real(value)
 
-        monkeypatch.setattr(logstream.patches, "deep_copy", counting)
+        monkeypatch.setattr(logstream._patches, "deep_copy", counting)
 
         def copies_for(n: int) -> int:
             nonlocal copies

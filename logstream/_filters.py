@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from typing_extensions import TypedDict, Unpack
 
-from .errors import FilterConfigError
+from ._errors import FilterConfigError
 
 __all__ = ["ALWAYS_INCLUDE", "RULE_NAMES", "FilterRules", "RunFilter"]
 

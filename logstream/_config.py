@@ -5,7 +5,7 @@ Every entry point takes the same options under the same names: :class:`~logstrea
 take them as keywords (typed by :class:`TracerOptions`) or as a ready :class:`TracerConfig`;
 only the LangChain-shaped adapter keeps LangChain's own keyword names (``_schema_format``)
 and maps them onto this object. The six filter rules are the ones
-:class:`~logstream.filters.FilterRules` names; the buffering options are checked by the
+:class:`~logstream._filters.FilterRules` names; the buffering options are checked by the
 channel's own rules; nothing here is spelled twice.
 
 Example:
@@ -25,12 +25,12 @@ from typing import Any, Callable, Optional
 
 from typing_extensions import Unpack
 
-from .emitter import SchemaFormat, check_schema_format
-from .errors import ConfigError
-from .filters import ALWAYS_INCLUDE, RULE_NAMES, FilterRules, RunFilter
-from .model import Clock, IdFactory, utc_now
-from .processors import RunProcessor, check_processors
-from .stream import WhenFull, check_buffer_policy
+from ._emitter import SchemaFormat, check_schema_format
+from ._errors import ConfigError
+from ._filters import ALWAYS_INCLUDE, RULE_NAMES, FilterRules, RunFilter
+from ._model import Clock, IdFactory, utc_now
+from ._processors import RunProcessor, check_processors
+from ._stream import WhenFull, check_buffer_policy
 
 __all__ = ["Redactor", "TracerConfig", "TracerOptions"]
 

@@ -24,15 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
-from .errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
+from ._errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
 
 __all__ = [
-    "EVENT_RULES",
     "LLM_TYPES",
     "UNSET",
     "Clock",
     "IdFactory",
-    "ReadOnlyDict",
     "Run",
     "RunEvent",
     "RunRecord",
@@ -270,7 +268,7 @@ class Run:
     """One run in the tree: a chain, an LLM or chat-model call, a tool, a retriever, ...
 
     ``inputs`` and ``outputs`` hold what the caller reported, in the envelope the caller
-    chose (see :mod:`logstream.envelopes`); the model never looks inside them.
+    chose (see :mod:`logstream._envelopes`); the model never looks inside them.
 
     Attributes:
         id: The run's id.
@@ -429,7 +427,7 @@ EVENT_RULES: Mapping[str, frozenset[str]] = ReadOnlyDict(
 
 A token, an LLM end or error needs an ``llm`` or ``chat_model`` run; a tool end or error
 a ``tool`` run; a retriever end or error a ``retriever`` run. An event that does not fit
-raises :class:`~logstream.errors.RunTypeError` and changes nothing. Both front ends
+raises :class:`~logstream._errors.RunTypeError` and changes nothing. Both front ends
 (LangChain-style callbacks and native runs) name their events the same way, so the
 same rule checks both.
 """

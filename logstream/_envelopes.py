@@ -6,7 +6,7 @@ depends on the kind of run and on the schema format (``"original"`` or
 prompts as ``{"prompts": [...]}``, and so on. The front ends build them here: the
 LangChain-shaped adapter from callback arguments, the native tracing API from plain
 values. What a log entry shows of them is the emitter's business
-(:mod:`logstream.emitter`).
+(:mod:`logstream._emitter`).
 
 Values are never revived into objects: a dict shaped like a serialized LangChain object
 (``{"lc": 1, "type": "constructor", ...}``) stays a dict.
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._emitter import SchemaFormat
 from ._values import MISSING
-from .emitter import SchemaFormat
 
 __all__ = [
     "wrap_chain_inputs",

@@ -1,31 +1,31 @@
 """The tracer: one run log's run tree, emitter and patch channel behind one lock.
 
 :class:`Tracer` is the edge where the pure core meets threads. Each method takes the
-lock, moves the run tree (:mod:`logstream.model`), asks the emitter
-(:mod:`logstream.emitter`) for the ops and puts them on the channel
-(:mod:`logstream.stream`) as one :class:`~logstream.patches.RunLogPatch`, so runs reported
+lock, moves the run tree (:mod:`logstream._model`), asks the emitter
+(:mod:`logstream._emitter`) for the ops and puts them on the channel
+(:mod:`logstream._stream`) as one :class:`~logstream._patches.RunLogPatch`, so runs reported
 from many threads produce patches in an order that applies. Both front ends sit on it:
-the LangChain-shaped callback adapter (:mod:`logstream.callbacks`) and the native tracing
-API (:mod:`logstream.tracing`); the same events give the same ops through either.
+the LangChain-shaped callback adapter (:mod:`logstream._callbacks`) and the native tracing
+API (:mod:`logstream._tracing`); the same events give the same ops through either.
 
-A tracer is made from one :class:`~logstream.config.TracerConfig` (or the keyword options
+A tracer is made from one :class:`~logstream._config.TracerConfig` (or the keyword options
 it is built from). Inputs and outputs arrive already in their envelope (see
-:mod:`logstream.envelopes`); the tracer applies the ``redact`` callable, if any, to every
+:mod:`logstream._envelopes`); the tracer applies the ``redact`` callable, if any, to every
 value before it is recorded. Which event may touch which run type is the model's rule
-(:data:`~logstream.model.EVENT_RULES`), the same for both front ends.
+(:data:`~logstream._model.EVENT_RULES`), the same for both front ends.
 
-Runs are handed out as frozen :class:`~logstream.model.RunRecord` snapshots, never the
-live objects, and the configured run processors (:mod:`logstream.processors`) see each
+Runs are handed out as frozen :class:`~logstream._model.RunRecord` snapshots, never the
+live objects, and the configured run processors (:mod:`logstream._processors`) see each
 one when it starts and ends, in event order, with the lock released.
 
 Misuse (an end for a run that is not open, a second start of an open id, a token for a
-chain run) raises a :class:`~logstream.errors.LogStreamError` subclass and emits nothing.
+chain run) raises a :class:`~logstream._errors.LogStreamError` subclass and emits nothing.
 After :meth:`Tracer.close` every method does nothing and raises nothing: a host program
 that keeps reporting after its consumer went away is never broken.
 
 The stream is unbounded by default. With ``max_buffer`` it holds at most that many
 patches; an event whose patch finds it full waits for the consumer (``when_full="block"``,
-up to ``block_timeout``) or raises :class:`~logstream.errors.BufferFullError`
+up to ``block_timeout``) or raises :class:`~logstream._errors.BufferFullError`
 (``"raise"``). Room is claimed before the run tree moves, so a rejected event leaves no
 trace and the patches that follow still apply. The consumer never takes the tracer's
 lock, so a producer blocked with the lock held is always freed by a read or a close.
@@ -54,14 +54,14 @@ from uuid import UUID
 
 from typing_extensions import Unpack
 
+from ._config import TracerConfig, TracerOptions
+from ._emitter import PatchEmitter, SchemaFormat, TokenRoute
+from ._filters import RunFilter
+from ._model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args, run_key
+from ._patches import JsonPatchOp, RunLogPatch
+from ._processors import ProcessorDispatch, ProcessorStats
+from ._stream import BufferStats, PatchChannel
 from ._values import snapshot
-from .config import TracerConfig, TracerOptions
-from .emitter import PatchEmitter, SchemaFormat, TokenRoute
-from .filters import RunFilter
-from .model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args, run_key
-from .patches import JsonPatchOp, RunLogPatch
-from .processors import ProcessorDispatch, ProcessorStats
-from .stream import BufferStats, PatchChannel
 
 __all__ = ["Tracer"]
 
@@ -78,14 +78,14 @@ class Tracer:
 
     Args:
         config: The configuration; the defaults if ``None``.
-        **options: Keyword options (:class:`~logstream.config.TracerOptions`: the six
+        **options: Keyword options (:class:`~logstream._config.TracerOptions`: the six
             filter rules, ``schema_format``, ``auto_close``, ``clock``, ``id_factory``,
             ``redact``, ``max_buffer``, ``when_full``, ``block_timeout``,
             ``processors``), applied on top of ``config``.
 
     Raises:
         ConfigError: An option is unknown, of the wrong type or out of range (also a
-            ``TypeError`` and a ``ValueError``; see :class:`~logstream.config.TracerConfig`).
+            ``TypeError`` and a ``ValueError``; see :class:`~logstream._config.TracerConfig`).
     """
 
     def __init__(
@@ -237,7 +237,7 @@ class Tracer:
 
         Args:
             patch: The patch.
-            event: The event it comes from, for a :class:`~logstream.errors.BufferFullError`.
+            event: The event it comes from, for a :class:`~logstream._errors.BufferFullError`.
             run_id: The run it belongs to, likewise.
 
         Returns:
@@ -543,7 +543,7 @@ class Tracer:
             error: What the run raised, if it failed.
             event: The event's name (``"chain end"``, ``"tool error"``, ...): which run
                 types it may end is the model's rule
-                (:data:`~logstream.model.EVENT_RULES`), and error messages name it.
+                (:data:`~logstream._model.EVENT_RULES`), and error messages name it.
             outputs_of_open_run: Builds ``outputs``, called under the lock only once the
                 run is known to be open (for outputs that are costly to build).
 

@@ -20,16 +20,16 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any, Callable, Optional, TextIO, Union
 
+from ._demo import demo_patches, format_state, run_demo, write_ops
+from ._errors import LogFileError
+from ._patches import RunLogPatch
+from ._reader import DEFAULT_MAX_LINE_BYTES, MISSING_END, EndRecord, Recording, is_fifo, read_jsonl
+from ._redact import SecretRedactor
+from ._sinks import JsonLinesSink
+from ._streaming import stream_log
 from ._text import error_text, printable, refuse_constant
-from .demo import demo_patches, format_state, run_demo, write_ops
-from .errors import LogFileError
-from .patches import RunLogPatch
-from .reader import DEFAULT_MAX_LINE_BYTES, MISSING_END, EndRecord, Recording, is_fifo, read_jsonl
-from .redact import SecretRedactor
-from .sinks import JsonLinesSink
-from .streaming import stream_log
 
-__all__ = ["CommandError", "main"]
+__all__ = ["main"]
 
 _STREAMED_KINDS = (("streamed_output_str", "token"), ("streamed_output", "chunk"))
 
@@ -418,7 +418,7 @@ def format_tree(recording: Recording) -> str:
     characters escaped.
 
     Args:
-        recording: A recording, e.g. from :func:`~logstream.reader.read_jsonl`.
+        recording: A recording, e.g. from :func:`~logstream._reader.read_jsonl`.
 
     Returns:
         The table, ending with a newline.

@@ -2,11 +2,11 @@
 
 :func:`astream_log` and :func:`stream_log` run a function, coroutine function,
 generator function or async generator function on one input as the root run of a fresh
-:class:`~logstream.tracer.Tracer`, and yield its patches as they are produced, the
+:class:`~logstream._tracer.Tracer`, and yield its patches as they are produced, the
 root's own ops included as ``Runnable.astream_log`` emits them: each output chunk is
 appended to ``/streamed_output`` and ``/final_output`` follows the chunks added up with
 ``+`` (the latest chunk where ``+`` fails), as JSON Patch diffs. Runs traced natively
-inside the target (:mod:`logstream.tracing`) appear under ``/logs``.
+inside the target (:mod:`logstream._tracing`) appear under ``/logs``.
 
 Sync targets run in a worker thread, so a consumer sees each token when it is produced
 even when the target never yields to the event loop; async targets run as a task in the
@@ -33,12 +33,12 @@ from uuid import UUID
 
 from typing_extensions import Unpack
 
-from .config import TracerConfig, TracerOptions
-from .emitter import RootOutput
-from .errors import ConfigError
-from .patches import RunLog, RunLogPatch
-from .tracer import Tracer
-from .tracing import RunScope, trace, traced_spec
+from ._config import TracerConfig, TracerOptions
+from ._emitter import RootOutput
+from ._errors import ConfigError
+from ._patches import RunLog, RunLogPatch
+from ._tracer import Tracer
+from ._tracing import RunScope, trace, traced_spec
 
 __all__ = ["astream_log", "stream_log"]
 
@@ -217,7 +217,7 @@ def _raisable(error: BaseException) -> BaseException:
     A ``StopIteration`` raised out of a generator (or set on a future) would be taken for
     its end (or refused); Python turns it into ``RuntimeError("generator raised
     StopIteration")`` with the original as its cause, and so do we, so that the cause is
-    there for :func:`~logstream.sinks` end records to name.
+    there for :func:`~logstream._sinks` end records to name.
     """
     if isinstance(error, StopIteration):
         wrapped = RuntimeError("generator raised StopIteration")
@@ -317,12 +317,12 @@ async def astream_log(
         metadata: The root run's metadata (inherited by the runs traced inside).
         run_id: The root run's id.
         config: A ready tracer configuration, used as given: its ``schema_format``
-            too (a :class:`~logstream.config.TracerConfig` defaults to
+            too (a :class:`~logstream._config.TracerConfig` defaults to
             ``"streaming_events"``, the handler's). Without one, the configuration is
             made from ``options`` with ``schema_format="original"`` (as
             ``Runnable.astream_log``). The stream ends with the root run, so
             ``auto_close=False`` is refused.
-        **options: Tracer options (:class:`~logstream.config.TracerOptions`), applied
+        **options: Tracer options (:class:`~logstream._config.TracerOptions`), applied
             on top of ``config``: the six filter rules, ``schema_format``, ``clock``,
             ``id_factory``, ``redact``, ``max_buffer`` (a target that gets ahead of its
             consumer then waits, or raises with ``when_full="raise"``), ``when_full``,

@@ -2,7 +2,7 @@
 
 A fake streaming chat model decides to call a weather tool, the tool answers, and the
 model streams its reply. The agent runs in a worker thread and drives
-:class:`~logstream.callbacks.LogStreamCallbackHandler` through LangChain-shaped callbacks;
+:class:`~logstream._callbacks.LogStreamCallbackHandler` through LangChain-shaped callbacks;
 the main thread prints each patch as it arrives, then the state the patches rebuild.
 Ids and times are deterministic, so two runs print the same thing.
 """
@@ -16,12 +16,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Optional, TextIO
 
-from .callbacks import LogStreamCallbackHandler
-from .config import Redactor
-from .patches import JsonPatchOp, RunLog, RunLogPatch
-from .testing import FakeClock  # re-exported: ``from logstream.demo import FakeClock``
+from ._callbacks import LogStreamCallbackHandler
+from ._config import Redactor
+from ._patches import JsonPatchOp, RunLog, RunLogPatch
+from .testing import FakeClock  # re-exported: ``from logstream._demo import FakeClock``
 
-__all__ = ["FakeClock", "demo_patches", "format_state", "run_agent", "run_demo", "write_ops"]
+__all__ = ["FakeClock", "demo_patches", "format_state", "run_demo", "write_ops"]
 
 _NAMESPACE = uuid.UUID("6f1c1b0e-8c2a-4d3e-9a53-0d6c1f2b7a10")
 
@@ -116,7 +116,7 @@ def run_demo(out: TextIO, delay: float = 0.0) -> RunLog:
         delay: Seconds the fake model waits before each token.
 
     Returns:
-        The :class:`~logstream.patches.RunLog` the patches built.
+        The :class:`~logstream._patches.RunLog` the patches built.
     """
     log = RunLog(state=None)
     out.write("patches, as they stream:\n")

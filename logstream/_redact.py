@@ -46,7 +46,7 @@ with no secret costs one scan.
 (their type is kept, namedtuples included), sets and frozensets are copied, recursively and
 without recursion limit; shared and cyclic references are kept as they are, except that
 a cycle closing through a tuple or frozenset gets the mask where it closes. A
-:class:`~logstream.patches.RunLogPatch` or :class:`~logstream.patches.RunLog` is copied
+:class:`~logstream._patches.RunLogPatch` or :class:`~logstream._patches.RunLog` is copied
 with its ops and state redacted. Strings are new only when something was masked.
 **Objects** are looked into as :func:`~logstream.dumps` renders them, so what it writes
 holds no secret: one that can say what it holds (``model_dump()``, as LangChain messages
@@ -74,6 +74,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Optional, Union
 
+from ._errors import RedactionConfigError
+from ._patches import RunLog, RunLogPatch
 from ._values import (
     FROZENSET,
     LEAF_TYPES,
@@ -92,17 +94,8 @@ from ._values import (
     safe_repr,
     unique_key,
 )
-from .errors import RedactionConfigError
-from .patches import RunLog, RunLogPatch
 
-__all__ = [
-    "DEFAULT_MASK",
-    "DEFAULT_PATTERNS",
-    "DEFAULT_SAFE_KEYS",
-    "DEFAULT_SECRET_KEYS",
-    "SecretRedactor",
-    "redact_secrets",
-]
+__all__ = ["SecretRedactor", "redact_secrets"]
 
 DEFAULT_MASK = "[REDACTED]"
 """What a secret is replaced by."""

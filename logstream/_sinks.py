@@ -1,9 +1,9 @@
 r"""Writing run logs: JSON Lines and Server-Sent Events sinks.
 
 This module's one responsibility is turning patches into text. A sink takes patches
-(from a handler, a :class:`~logstream.tracer.Tracer` or :func:`~logstream.stream_log`)
+(from a handler, a :class:`~logstream._tracer.Tracer` or :func:`~logstream.stream_log`)
 and writes one record per patch, then an end record. Reading a recording back, as
-untrusted data, is :mod:`logstream.reader`'s job.
+untrusted data, is :mod:`logstream._reader`'s job.
 
 The JSON Lines format (UTF-8, one JSON object per line, ``\n`` after each):
 
@@ -46,19 +46,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Se
 from types import TracebackType
 from typing import IO, Any, Callable, Optional, Union
 
+from ._errors import NotAPatchError, SinkClosedError, SinkTargetError
+from ._patches import JsonPatchOp, RunLog, RunLogPatch, check_op
+from ._serialize import dumps
 from ._text import error_text
-from .errors import NotAPatchError, SinkClosedError, SinkTargetError
-from .patches import JsonPatchOp, RunLog, RunLogPatch, check_op
-from .serialize import dumps
 
-__all__ = [
-    "JsonLinesSink",
-    "PatchSource",
-    "SseSink",
-    "Target",
-    "asse_frames",
-    "sse_frames",
-]
+__all__ = ["JsonLinesSink", "SseSink", "asse_frames", "sse_frames"]
 
 Target = Union[str, "os.PathLike[str]", IO[str], IO[bytes]]
 """Where a sink writes: a file name (created or truncated), or an open text or binary stream."""

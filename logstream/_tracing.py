@@ -1,7 +1,7 @@
 """Native tracing: open runs with ``with``/``async with`` blocks and decorators.
 
 Code that does not speak LangChain's callbacks traces its own steps here, on the same
-:class:`~logstream.tracer.Tracer` the callback adapter uses, so the same events give the
+:class:`~logstream._tracer.Tracer` the callback adapter uses, so the same events give the
 same ops. :func:`trace` opens a run around a block; :func:`traced` wraps a function, a
 coroutine function, a generator function or an async generator function. The run that
 is open in the current context is the parent of the next one: nesting follows plain
@@ -36,17 +36,15 @@ from types import TracebackType
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, cast, overload
 from uuid import UUID
 
-from .envelopes import wrap_run_inputs, wrap_run_outputs
-from .errors import RunArgumentError, ScopeError
-from .model import LLM_TYPES, UNSET, RunRecord, check_start_args
-from .patches import RunLogPatch  # noqa: F401  (used by the module example)
-from .tracer import Tracer
+from ._envelopes import wrap_run_inputs, wrap_run_outputs
+from ._errors import RunArgumentError, ScopeError
+from ._model import LLM_TYPES, UNSET, RunRecord, check_start_args
+from ._patches import RunLogPatch  # noqa: F401  (used by the module example)
+from ._tracer import Tracer
 
 __all__ = [
     "ContextThreadPoolExecutor",
     "RunScope",
-    "TracedSpec",
-    "accumulate",
     "bind_context",
     "current_run",
     "trace",

@@ -1,8 +1,8 @@
 r"""Reading recorded run logs: JSON Lines files, treated as untrusted data.
 
 This module's one responsibility is turning a JSON Lines recording (as
-:class:`~logstream.sinks.JsonLinesSink` writes it; the format is described in
-:mod:`logstream.sinks`) back into patches and the state they build, without trusting it:
+:class:`~logstream._sinks.JsonLinesSink` writes it; the format is described in
+:mod:`logstream._sinks`) back into patches and the state they build, without trusting it:
 nothing in the file becomes an object, every problem is one
 :class:`~logstream.LogFileError` naming the line, and the work one file can cause is
 bounded (``copy`` ops against a budget, lines against a length). :func:`follow_jsonl`
@@ -32,16 +32,14 @@ from typing import IO, Any, Callable, Optional, Union
 import jsonpointer
 
 from ._apply import replay
+from ._errors import LogFileError, ReadOptionError
+from ._patches import JsonPatchOp, RunLog, RunLogPatch, RunState, check_op
 from ._text import describe, printable, refuse_constant
-from .errors import LogFileError, ReadOptionError
-from .patches import JsonPatchOp, RunLog, RunLogPatch, RunState, check_op
 
 __all__ = [
-    "DEFAULT_MAX_COPIED_VALUES",
     "DEFAULT_MAX_LINE_BYTES",
     "MISSING_END",
     "EndRecord",
-    "OnRecord",
     "Recording",
     "follow_jsonl",
     "read_jsonl",

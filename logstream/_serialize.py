@@ -28,6 +28,8 @@ from itertools import chain, islice
 from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, Optional
 
+from ._errors import SerializeOptionError
+from ._patches import RunLog, RunLogPatch
 from ._values import (
     CUT,
     LIST,
@@ -42,18 +44,8 @@ from ._values import (
     safe_repr,
     unique_key,
 )
-from .errors import SerializeOptionError
-from .patches import RunLog, RunLogPatch
 
-__all__ = [
-    "CYCLE",
-    "DEFAULT_MAX_CHARS",
-    "DEFAULT_MAX_DEPTH",
-    "DEFAULT_MAX_VALUES",
-    "OVER_BUDGET",
-    "TOO_DEEP",
-    "dumps",
-]
+__all__ = ["dumps"]
 
 DEFAULT_MAX_DEPTH = 200
 """How many JSON containers :func:`dumps` nests before it cuts the rest off."""
@@ -169,8 +161,8 @@ def dumps(
     cut. Each set's elements are rendered once, to sort them and to write them.
 
     Args:
-        value: Any value; typically a :class:`~logstream.patches.RunLogPatch`, its
-            ops, or a :class:`~logstream.patches.RunLog` state.
+        value: Any value; typically a :class:`~logstream._patches.RunLogPatch`, its
+            ops, or a :class:`~logstream._patches.RunLog` state.
         indent: Indent nested values by this many spaces, one per line, as
             ``json.dumps(indent=...)`` does; ``None`` for one line.
         sort_keys: Sort each object's keys (after keys are converted to strings).

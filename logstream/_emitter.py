@@ -1,6 +1,6 @@
 """The patch emitter: turns run-tree events into the JSON Patch ops of a run log.
 
-Each method takes a run from :mod:`logstream.model` (or an id) and returns the ops of one
+Each method takes a run from :mod:`logstream._model` (or an id) and returns the ops of one
 patch, in LangChain's order and shapes; an empty list means "no patch". The first run the
 emitter sees is the root: it becomes the ``RunState`` (a ``replace`` at path ``""``) and
 never a log entry. Every other run that the filter includes gets a unique log key and an
@@ -11,7 +11,7 @@ The emitter holds no lock and no queue: the edge that calls it serializes calls 
 delivers the ops.
 
 Example:
-    >>> from logstream.model import RunTree
+    >>> from logstream._model import RunTree
     >>> tree, emitter = RunTree(), PatchEmitter()
     >>> root = tree.start(name="agent", run_type="chain")
     >>> [op["op"] for op in emitter.start(root)]
@@ -32,23 +32,14 @@ from uuid import UUID
 import jsonpatch
 from typing_extensions import Literal
 
+from ._errors import SchemaFormatError
+from ._filters import ALWAYS_INCLUDE, RunFilter
+from ._keys import KeyAllocator, escape_key
+from ._model import Run, id_string, isoformat_ms, run_key
+from ._patches import JsonPatchOp, LogEntry, RunState
 from ._values import SCALAR_TYPES, snapshot
-from .errors import SchemaFormatError
-from .filters import ALWAYS_INCLUDE, RunFilter
-from .keys import KeyAllocator, escape_key
-from .model import Run, id_string, isoformat_ms, run_key
-from .patches import JsonPatchOp, LogEntry, RunState
 
-__all__ = [
-    "SCHEMA_FORMATS",
-    "PatchEmitter",
-    "RootOutput",
-    "SchemaFormat",
-    "TokenRoute",
-    "check_schema_format",
-    "wire_inputs",
-    "wire_outputs",
-]
+__all__ = ["PatchEmitter", "RootOutput", "SchemaFormat", "TokenRoute", "check_schema_format"]
 
 SchemaFormat = Literal["original", "streaming_events"]
 """How inputs and outputs are shaped; LangChain's ``_schema_format`` values."""
@@ -58,7 +49,7 @@ SCHEMA_FORMATS: frozenset[str] = frozenset({"original", "streaming_events"})
 
 # -- the values of an entry --------------------------------------------------------------
 #
-# A run keeps its inputs and outputs in LangChain's envelope (logstream.envelopes); an
+# A run keeps its inputs and outputs in LangChain's envelope (logstream._envelopes); an
 # entry shows what is inside, per run type and schema format. The usual cases (the value
 # under "input"/"output" of a chain, tool or prompt run) take a fast path first.
 

@@ -1,7 +1,7 @@
 """Run processors: the supported hook that sees every run, as a frozen record.
 
 A processor is any object with ``on_start(run)`` and ``on_end(run)`` methods, each taking a
-:class:`~logstream.model.RunRecord`: an immutable snapshot of the run (id, parent id,
+:class:`~logstream._model.RunRecord`: an immutable snapshot of the run (id, parent id,
 ancestry, name, type, tags, metadata, inputs, outputs, error, times, token count), with
 every value already redacted. It may also have the optional hooks ``on_token(run_id,
 token, chunk)``, ``on_chunk(run_id, chunk)``, ``on_event(run_id, event)`` and
@@ -58,8 +58,8 @@ from uuid import UUID
 
 from typing_extensions import Protocol, runtime_checkable
 
-from .errors import ConfigError
-from .model import RunEvent, RunRecord
+from ._errors import ConfigError
+from ._model import RunEvent, RunRecord
 
 __all__ = ["ProcessorStats", "RunProcessor"]
 
@@ -72,7 +72,7 @@ class RunProcessor(Protocol):
 
     Optional hooks, looked up once when the processor is registered: ``on_token(run_id,
     token, chunk)``, ``on_chunk(run_id, chunk)``, ``on_event(run_id, event)`` (a retry
-    or custom event, as a :class:`~logstream.model.RunEvent`) and ``on_close()``.
+    or custom event, as a :class:`~logstream._model.RunEvent`) and ``on_close()``.
     """
 
     def on_start(self, run: RunRecord) -> None:
@@ -102,7 +102,7 @@ def check_processors(processors: Iterable[Any]) -> tuple[RunProcessor, ...]:
         if missing:
             msg = (
                 f"run processor {processor!r} has no {' or '.join(missing)} method: a processor "
-                "needs on_start(run) and on_end(run) (see logstream.processors)"
+                "needs on_start(run) and on_end(run) (see logstream._processors)"
             )
             raise ConfigError(msg)
     return checked

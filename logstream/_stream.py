@@ -12,7 +12,7 @@ By default the channel is unbounded and :meth:`~PatchChannel.put` never blocks n
 raises, as LangChain's stream. Given ``max_buffer``, at most that many items wait, and a
 put that finds the buffer full either blocks until the consumer makes room (``"block"``,
 for at most ``block_timeout`` seconds) or raises
-:class:`~logstream.errors.BufferFullError` (``"raise"``); nothing is dropped silently.
+:class:`~logstream._errors.BufferFullError` (``"raise"``); nothing is dropped silently.
 :meth:`~PatchChannel.reserve` claims room before the caller changes any state, so a
 producer that must not half-apply an event (the tracer) learns that the buffer is full
 while nothing has moved yet. :attr:`~PatchChannel.stats` counts what happened.
@@ -45,9 +45,9 @@ from typing import Any, Generic, Optional, TypeVar
 
 from typing_extensions import Literal
 
-from .errors import BufferFullError, ConfigError
+from ._errors import BufferFullError, ConfigError
 
-__all__ = ["WHEN_FULL_POLICIES", "BufferStats", "PatchChannel", "WhenFull"]
+__all__ = ["BufferStats", "PatchChannel", "WhenFull"]
 
 T = TypeVar("T")
 
@@ -135,9 +135,9 @@ class PatchChannel(Generic[T]):
         max_buffer: The most items that may wait at once; ``None`` for no limit.
         when_full: What a put does when ``max_buffer`` items wait: ``"block"`` (the
             default; ``None`` means the same) waits until the consumer reads one or the
-            channel closes, ``"raise"`` raises :class:`~logstream.errors.BufferFullError`.
+            channel closes, ``"raise"`` raises :class:`~logstream._errors.BufferFullError`.
         block_timeout: With ``"block"``, the most seconds a put waits before it raises
-            :class:`~logstream.errors.BufferFullError`; ``None`` waits as long as it takes.
+            :class:`~logstream._errors.BufferFullError`; ``None`` waits as long as it takes.
 
     Raises:
         TypeError: ``max_buffer`` or ``block_timeout`` has the wrong type.
@@ -150,7 +150,7 @@ class PatchChannel(Generic[T]):
         >>> channel.put("b")
         Traceback (most recent call last):
         ...
-        logstream.errors.BufferFullError: can't queue the patch of put: the buffer holds \
+        logstream._errors.BufferFullError: can't queue the patch of put: the buffer holds \
 its limit of 1 patch (when_full='raise')
         >>> channel.close(), list(channel), channel.stats.rejected
         (True, ['a'], 1)

@@ -8,12 +8,12 @@ conventions; it takes LangChain's objects (messages, generation chunks, ``LLMRes
 ``Document``, retry states, ``Run``) by duck typing and plain Python values just as well,
 and never imports LangChain.
 
-Each callback maps onto one method of a :class:`~logstream.tracer.Tracer`, which takes
+Each callback maps onto one method of a :class:`~logstream._tracer.Tracer`, which takes
 the lock, moves the run tree, asks the emitter for ops and puts them on the channel, so
 patches from many threads arrive in an order that applies.
 
 Misuse by a direct caller (an end or token for a run id that is not open, a second start
-of an open id, a token for a chain run) raises a :class:`~logstream.errors.LogStreamError`
+of an open id, a token for a chain run) raises a :class:`~logstream._errors.LogStreamError`
 subclass and leaves the log unchanged; LangChain's callback manager logs such errors and
 goes on (``raise_error`` is ``False``). After the stream is closed, callbacks do nothing
 and raise nothing.
@@ -28,23 +28,23 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Optional, TypeVar
 from uuid import UUID
 
-from .config import Redactor, TracerConfig
-from .emitter import SchemaFormat
-from .envelopes import (
+from ._config import Redactor, TracerConfig
+from ._emitter import SchemaFormat
+from ._envelopes import (
     wrap_chain_inputs,
     wrap_chain_outputs,
     wrap_llm_outputs,
     wrap_tool_inputs,
 )
-from .errors import NotAPatchError
-from .filters import RULE_NAMES
-from .model import UNSET, Clock
-from .patches import JsonPatchOp, RunLogPatch
-from .processors import RunProcessor
-from .stream import BufferStats, WhenFull
-from .tracer import Tracer
+from ._errors import NotAPatchError
+from ._filters import RULE_NAMES
+from ._model import UNSET, Clock
+from ._patches import JsonPatchOp, RunLogPatch
+from ._processors import RunProcessor
+from ._stream import BufferStats, WhenFull
+from ._tracer import Tracer
 
-__all__ = ["LogStreamCallbackHandler", "PatchSender"]
+__all__ = ["LogStreamCallbackHandler"]
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ class PatchSender:
     def send_nowait(self, patch: Any) -> bool:
         """Queue ``patch`` (ours, LangChain's, or anything with a list of ``ops``).
 
-        A patch of another class is queued as our :class:`~logstream.patches.RunLogPatch`
+        A patch of another class is queued as our :class:`~logstream._patches.RunLogPatch`
         of the same ops, so the consumer sees one class.
 
         Returns:
@@ -199,19 +199,19 @@ class LogStreamCallbackHandler:
             handler); ``None``, the default, for no limit, as LangChain's.
         when_full: With ``max_buffer``, what a callback does when the buffer is full:
             ``"block"`` (also for ``None``) waits for the consumer to read, ``"raise"``
-            raises :class:`~logstream.errors.BufferFullError`. Either way the event is
+            raises :class:`~logstream._errors.BufferFullError`. Either way the event is
             applied whole or not at all; LangChain's manager logs such an error.
         block_timeout: With ``"block"``, the most seconds a callback waits before it
-            raises :class:`~logstream.errors.BufferFullError`; ``None`` waits until the
+            raises :class:`~logstream._errors.BufferFullError`; ``None`` waits until the
             consumer reads or the stream is closed.
         processors: Run processors (not in LangChain's handler) that see each run's
-            frozen record when it starts and ends; see :mod:`logstream.processors`.
+            frozen record when it starts and ends; see :mod:`logstream._processors`.
 
     Raises:
         ValueError: ``_schema_format`` is unknown (a
-            :class:`~logstream.errors.SchemaFormatError`).
+            :class:`~logstream._errors.SchemaFormatError`).
         TypeError: A filter rule is a bare string (a
-            :class:`~logstream.errors.FilterConfigError`).
+            :class:`~logstream._errors.FilterConfigError`).
 
     Example:
         >>> import uuid

@@ -26,19 +26,10 @@ import jsonpointer
 from typing_extensions import Literal, NotRequired, TypedDict, get_args
 
 from ._apply import apply_atomic, deep_copy, replay
+from ._errors import NotAPatchError, PatchApplyError
 from ._text import describe, printable
-from .errors import NotAPatchError, PatchApplyError
 
-__all__ = [
-    "JsonPatchOp",
-    "LogEntry",
-    "OpName",
-    "RunLog",
-    "RunLogPatch",
-    "RunState",
-    "add_op",
-    "replace_op",
-]
+__all__ = ["JsonPatchOp", "LogEntry", "RunLog", "RunLogPatch", "RunState"]
 
 OpName = Literal["add", "remove", "replace", "move", "copy", "test"]
 """The operation names RFC 6902 defines."""
