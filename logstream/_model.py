@@ -320,6 +320,7 @@ class Run:
 
     def record(self) -> RunRecord:
         """Return a frozen snapshot of the run as it is now."""
+        metadata, children = self.metadata, self.children
         return _new_record(
             RunRecord,
             (
@@ -331,7 +332,7 @@ class Run:
                 self.trace_id,
                 self.dotted_order,
                 tuple(self.tags),
-                ReadOnlyDict(self.metadata),
+                ReadOnlyDict(metadata) if metadata else _NO_METADATA,
                 self.inputs,
                 self.outputs,
                 self.error,
@@ -340,12 +341,13 @@ class Run:
                 self.end_time,
                 self.token_count,
                 tuple(self.events),
-                tuple(self.children),
+                tuple(children) if children else (),
             ),
         )
 
 
 _new_record = tuple.__new__
+_NO_METADATA = ReadOnlyDict()
 
 
 class RunRecord(NamedTuple):
