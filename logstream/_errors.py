@@ -258,16 +258,18 @@ class LogMismatchError(UsageError, ValueError):
 
 class PatchApplyError(
     DataError,
+    TypeError,
     jsonpatch.JsonPatchException,
     jsonpointer.JsonPointerException,
 ):
     """A patch's ops do not apply to the run log's state; the log is unchanged.
 
     jsonpatch's own error (a ``JsonPatchConflict``, ``JsonPatchTestFailed``,
-    ``InvalidJsonPatch`` or jsonpointer's ``JsonPointerException``) is the
-    ``__cause__``. This is also a ``jsonpatch.JsonPatchException`` and a
-    ``jsonpointer.JsonPointerException``, so code that caught either keeps working (code
-    that caught one of jsonpatch's subclasses should catch this, or look at the cause).
+    ``InvalidJsonPatch``, jsonpointer's ``JsonPointerException``, or the ``TypeError``
+    older jsonpatch releases raise for some ops) is the ``__cause__``. This is also a
+    ``jsonpatch.JsonPatchException``, a ``jsonpointer.JsonPointerException`` and a
+    ``TypeError``, so code that caught any of them keeps working (code that caught one
+    of jsonpatch's subclasses should catch this, or look at the cause).
 
     Attributes:
         index: The 1-based place of the op that failed among the ops being applied, or

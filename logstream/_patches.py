@@ -225,7 +225,9 @@ def _apply(doc: Any, ops: list[JsonPatchOp]) -> Any:
     """
     try:
         return apply_atomic(doc, ops)
-    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError) as exc:
+        # TypeError: older jsonpatch (1.33) raises it for some ops that do not apply
+        # (an index into a value that is not a list, say)
         raise _apply_error(exc, doc, ops) from exc
 
 

@@ -52,7 +52,7 @@ GROUPS = [
     (
         PatchApplyError,
         DataError,
-        (ValueError, jsonpatch.JsonPatchException, jsonpointer.JsonPointerException),
+        (ValueError, TypeError, jsonpatch.JsonPatchException, jsonpointer.JsonPointerException),
     ),
 ]
 
