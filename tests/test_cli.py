@@ -526,14 +526,23 @@ class TestHardening:
         assert end is not None and end.error == error
 
     def test_replay_json_of_a_very_deep_state_is_one_line(self, project: Path) -> None:
-        """A state built deep from shallow lines gives a one-line error, not a traceback."""
+        """A state built deep from shallow lines prints, or gives a one-line error; no traceback.
+
+        Which one depends on the Python: 3.9-3.12's json module refuses 3,000 levels,
+        3.13's prints them.
+        """
         (project / "deep.jsonl").write_text(deep_recording(3000))
         done = run_cli("replay", "deep.jsonl", "--json", cwd=project)
-        assert done.returncode == 1
-        assert done.stderr == (
-            "logstream: error: deep.jsonl: the final state is nested too deeply to print "
-            "as JSON; replay without --json prints its run tree\n"
-        )
+        if done.returncode == 0:  # a Python whose json module takes this depth prints it
+            assert done.stderr == ""
+            assert done.stdout.count("{") == done.stdout.count("}") > 3000
+        else:
+            assert done.returncode == 1
+            assert done.stderr == (
+                "logstream: error: deep.jsonl: the final state is nested too deeply to print "
+                "as JSON; replay without --json prints its run tree\n"
+            )
+        assert "Traceback" not in done.stderr
         assert run_cli("replay", "deep.jsonl", cwd=project).returncode == 0
 
     def test_replay_of_an_endless_line_stops_at_the_line_limit(self, project: Path) -> None:
