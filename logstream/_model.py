@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
 from ._errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
+from ._values import MISSING
 
 __all__ = [
     "LLM_TYPES",
@@ -74,14 +75,13 @@ _UTC = timezone.utc
 _ONE_SECOND = timedelta(seconds=1)
 _DIGITS3 = tuple(f"{n:03d}" for n in range(1000))
 _MS_UTC = tuple(f".{digits}+00:00" for digits in _DIGITS3)
-_NOTHING: Any = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 
 # (start of the second, start of the next, its isoformat() without the offset, its
 # strftime("%Y%m%dT%H%M%S")) of the last second formatted, in UTC
 _last_second: tuple[datetime, datetime, str, str] = (_EPOCH, _EPOCH, "", "")
 # (id object, its text) of the last id formatted
-_last_id: tuple[Any, str] = (_NOTHING, "")
+_last_id: tuple[Any, str] = (MISSING, "")
 
 
 def _new_second(dt: datetime) -> tuple[datetime, datetime, str, str]:

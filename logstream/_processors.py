@@ -82,9 +82,6 @@ class RunProcessor(Protocol):
         """Called once a run has ended or failed (``run.error`` says which)."""
 
 
-_HOOKS = ("on_start", "on_end", "on_token", "on_chunk", "on_event", "on_close")
-
-
 def check_processors(processors: Iterable[Any]) -> tuple[RunProcessor, ...]:
     """Return ``processors`` as a tuple, checking each has ``on_start`` and ``on_end``.
 

@@ -61,12 +61,11 @@ from ._model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args,
 from ._patches import JsonPatchOp, RunLogPatch
 from ._processors import ProcessorDispatch, ProcessorStats
 from ._stream import BufferStats, PatchChannel
-from ._values import snapshot
+from ._values import MISSING, snapshot
 
 __all__ = ["Tracer"]
 
 _from_ops = RunLogPatch.from_ops
-_NO_RUN: Any = object()  # no token seen yet
 
 # An open run that streams tokens, with the route its tokens' ops take (``None`` when
 # the run is not logged): found once per run instead of tree, type check and path apart.
@@ -118,7 +117,7 @@ class Tracer:
         # The target of the last token, by the identity of its id object: a model
         # streams its tokens with the same id object, and a UUID hashes in Python code.
         # Both are read and written only under the lock.
-        self._last_token_id: Any = _NO_RUN
+        self._last_token_id: Any = MISSING
         self._last_token_target: Optional[_TokenTarget] = None
 
     # -- state ---------------------------------------------------------------------------
@@ -320,12 +319,6 @@ class Tracer:
             return self._channel.put_reserved(_from_ops(ops))
         # unbounded, or a bounded patch not foreseen: the policy applies now
         return self._channel.put_serial(_from_ops(ops), event, run_id)
-
-    def _run_processors(self) -> None:
-        # With the lock released: run the hooks the last event queued.
-        processors = self._processors
-        if processors is not None:
-            processors.run()
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -583,7 +576,7 @@ class Tracer:
                     run = tree.fail(run_id, error, outputs=outputs, inputs=inputs, event=event)
                 if run.run_type in LLM_TYPES:
                     self._token_targets.pop(run_key(run_id), None)
-                    self._last_token_id, self._last_token_target = _NO_RUN, None
+                    self._last_token_id, self._last_token_target = MISSING, None
                 ops = emitter.end(run)
             except BaseException:
                 self._release(claimed)

@@ -44,7 +44,6 @@ _OURS: dict[str, Any] = {
     "RunLog": RunLog,
     "RunLogPatch": RunLogPatch,
 }
-_SOURCE = "langchain_core.tracers.log_stream"
 
 _lock = threading.Lock()
 _originals: Optional[dict[str, Any]] = None  # LangChain's classes while installed
