@@ -48,7 +48,6 @@ __all__ = [
     "TokenRoute",
     "check_entry_fields",
     "check_schema_format",
-    "error_text",
 ]
 
 SchemaFormat = Literal["original", "streaming_events"]
@@ -200,23 +199,6 @@ def check_entry_fields(entry_fields: Any) -> tuple[EntryField, ...]:
         )
         raise EntryFieldsError(msg)
     return tuple(name for name in ENTRY_FIELDS if name in names)
-
-
-def error_text(error: BaseException) -> str:
-    """Return ``"Type: message"`` for an exception (just ``"Type"`` when it has no message).
-
-    Never raises: an exception whose ``str`` raises is shown by its type alone.
-
-    Example:
-        >>> error_text(ZeroDivisionError("division by zero"))
-        'ZeroDivisionError: division by zero'
-    """
-    name = type(error).__name__
-    try:
-        message = str(error)
-    except Exception:
-        message = ""
-    return f"{name}: {message}" if message else name
 
 
 class TokenRoute:
@@ -396,7 +378,7 @@ class PatchEmitter:
         Args:
             run: The finished run.
             error: With the ``error`` entry field, the text to show for a failed run
-                (:func:`error_text` of what it raised, redacted by the caller); ``None``
+                (``"Type: message"`` of what it raised, redacted by the caller); ``None``
                 for a run that did not fail.
         """
         run_id = run.id

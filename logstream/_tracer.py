@@ -55,12 +55,13 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ._config import TracerConfig, TracerOptions
-from ._emitter import PatchEmitter, SchemaFormat, TokenRoute, error_text
+from ._emitter import PatchEmitter, SchemaFormat, TokenRoute
 from ._filters import RunFilter
 from ._model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args, run_key
 from ._patches import JsonPatchOp, RunLogPatch
 from ._processors import ProcessorDispatch, ProcessorStats
 from ._stream import BufferStats, PatchChannel
+from ._text import error_text
 from ._values import MISSING, snapshot
 
 __all__ = ["Tracer"]

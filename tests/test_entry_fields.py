@@ -21,7 +21,8 @@ from logstream import (
     trace,
     traced,
 )
-from logstream._emitter import ENTRY_FIELDS, check_entry_fields, error_text
+from logstream._emitter import ENTRY_FIELDS, check_entry_fields
+from logstream._text import error_text
 
 BOTH = ["parent_ids", "error"]
 
@@ -95,13 +96,18 @@ class TestErrorText:
         assert error_text(KeyboardInterrupt()) == "KeyboardInterrupt"
 
     def test_str_that_raises(self) -> None:
-        """An exception whose ``str`` raises still gives its type name."""
+        """An exception whose ``str`` raises is named as such, on the wire too."""
 
         class Broken(Exception):
             def __str__(self) -> str:
                 raise RuntimeError
 
-        assert error_text(Broken()) == "Broken"
+        tracer = Tracer(entry_fields=["error"])
+        with pytest.raises(Broken), trace("agent", tracer=tracer):
+            with trace("tool", run_type="tool", tracer=tracer):
+                raise Broken
+        state = state_of(list(tracer))
+        assert state["logs"]["tool"]["error"] == "Broken: <str() raised RuntimeError>"
 
 
 class TestDefaultOff:
