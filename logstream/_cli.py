@@ -1,4 +1,4 @@
-"""The command line: ``logstream demo | record | replay`` (also ``python -m logstream``).
+"""The command line: ``logstream demo | record | replay | view`` (also ``python -m logstream``).
 
 This module's one responsibility is turning arguments into calls of the demo, the sinks
 and the reader, and their outcomes into text and an exit status: 0 on success, 1 when a
@@ -111,6 +111,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept a recording without its end record (it is shown as incomplete)",
     )
+    view = commands.add_parser(
+        "view",
+        help="write a self-contained HTML page that shows a recording as a waterfall",
+        description="Read a recording (one cut short is shown as unfinished) and write one "
+        "HTML file (inline CSS and JS, no network) that draws its runs on a time axis.",
+    )
+    view.add_argument("file", metavar="FILE.jsonl", help="the recording ('-': stdin)")
+    view.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.html",
+        help="the page to write ('-': stdout; default: FILE with .html for .jsonl)",
+    )
+    view.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="BYTES",
+        help="refuse a line longer than BYTES (default: %(default)s, 64 MiB)",
+    )
     return parser
 
 
@@ -136,6 +156,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _record(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "view":
+            return _view(args)
     except CommandError as exc:
         _say(f"logstream: error: {printable(str(exc), 500)}")
         return exc.status
@@ -368,6 +390,47 @@ def _replay(args: argparse.Namespace) -> int:
         raise CommandError(f"can't read {args.file}: {exc.strerror or exc}") from None
     out.write(text)
     out.flush()
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from ._viewer import page_html  # only the view command reads the page's assets
+
+    if args.max_line_bytes < 1:
+        msg = f"--max-line-bytes must be a positive number of bytes, not {args.max_line_bytes}"
+        raise CommandError(msg, 2)
+    out_name = args.output
+    if out_name is None:
+        if args.file == "-":
+            raise CommandError("-o OUT.html is needed when the recording comes from stdin", 2)
+        stem = args.file[:-6] if args.file.endswith(".jsonl") else args.file
+        out_name = stem + ".html"
+    source: Union[str, IO[bytes]]
+    if args.file == "-":
+        if sys.stdin is None:
+            raise CommandError("stdin is closed")
+        source = sys.stdin.buffer
+    else:
+        source = args.file
+    try:
+        recording = read_jsonl(source, require_end=False, max_line_bytes=args.max_line_bytes)
+    except LogFileError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"can't read {args.file}: {exc.strerror or exc}") from None
+    page = page_html(recording, title=os.path.basename(args.file) if args.file != "-" else "stdin")
+    if out_name == "-":
+        _stdout().write(page)
+        _stdout().flush()
+        return 0
+    try:
+        with open(out_name, "w", encoding="utf-8") as stream:
+            stream.write(page)
+    except OSError as exc:
+        raise CommandError(f"can't write {out_name}: {exc.strerror or exc}") from None
+    runs = len(recording.state.get("logs", {})) if isinstance(recording.state, dict) else 0
+    note = "" if recording.complete else " (incomplete: no end record)"
+    _say(f"wrote {out_name}: {_count(runs, 'logged run')}{note}")
     return 0
 
 
