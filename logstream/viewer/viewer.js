@@ -361,8 +361,18 @@
     this.rowsEl = document.getElementById("rows");
     this.detailEl = document.getElementById("detail");
     this.current = [];
+    this.offsets = null;
+    this.drawn = null;
     this.selected = undefined; // a log key, or null for the root
-    var self = this;
+    this.scroller = document.getElementById("waterfall");
+    this.headEl = document.getElementById("head");
+    var self = this, pending = false;
+    this.scroller.addEventListener("scroll", function () {
+      if (pending) return;
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; self.drawWindow(); });
+    }, { passive: true });
+    window.addEventListener("resize", function () { self.drawn = null; self.drawWindow(); });
     this.rowsEl.addEventListener("click", function (ev) {
       var target = ev.target;
       while (target && target !== self.rowsEl && !(target.dataset && target.dataset.index)) target = target.parentNode;
@@ -376,25 +386,70 @@
     });
   }
 
+  // Rows are virtualized: every row has a fixed height (taller with a sub-line for an error
+  // or streamed text), and only the rows in (or near) the scrolled-to window are in the DOM.
+  var ROW_H = 27, SUB_H = 18, OVERSCAN = 30;
+
   View.prototype.render = function () {
     var model = this.log.rows();
     var rows = model.rows;
-    var t0 = model.t0, span = Math.max(model.t1 - model.t0, 0.001);
-    var times = this.log.times;
-    var frag = document.createDocumentFragment();
+    var offsets = new Array(rows.length + 1);
+    offsets[0] = 0;
     var selectedIndex = -1;
     for (var i = 0; i < rows.length; i++) {
       var run = rows[i];
       if (run.key === this.selected) selectedIndex = i;
-      frag.appendChild(this.row(run, i, t0, span, model.t1, times));
+      run.streamed = streamedOf(run.entry);
+      run.hasError = run.error !== undefined && run.error !== null;
+      offsets[i + 1] = offsets[i] + ROW_H + (run.hasError || run.streamed ? SUB_H : 0);
+    }
+    this.model = model;
+    this.current = rows;
+    this.offsets = offsets;
+    this.rowsEl.style.height = offsets[rows.length] + "px";
+    this.drawn = null;
+    document.getElementById("axis-start").textContent = isNaN(model.t0) ? "" : "0";
+    document.getElementById("axis-end").textContent = isNaN(model.t0) ? "" : formatMs(model.t1 - model.t0);
+    this.summary(rows);
+    this.drawWindow();
+    if (selectedIndex >= 0) this.select(selectedIndex);
+  };
+
+  // Draws the rows that the scroll position shows, plus OVERSCAN on each side.
+  View.prototype.drawWindow = function () {
+    var rows = this.current, offsets = this.offsets, model = this.model;
+    if (!offsets) return;
+    var scroller = this.scroller, top = scroller.scrollTop - this.headEl.offsetHeight;
+    var first = Math.max(0, findRow(offsets, top) - OVERSCAN);
+    var last = Math.min(rows.length, findRow(offsets, top + scroller.clientHeight) + 1 + OVERSCAN);
+    if (this.drawn && this.drawn[0] === first && this.drawn[1] === last) return;
+    this.drawn = [first, last];
+    var t0 = model.t0, span = Math.max(model.t1 - model.t0, 0.001), times = this.log.times;
+    var frag = document.createDocumentFragment();
+    for (var i = first; i < last; i++) {
+      var rowEl = this.row(rows[i], i, t0, span, model.t1, times);
+      rowEl.style.top = offsets[i] + "px";
+      rowEl.style.height = (offsets[i + 1] - offsets[i]) + "px";
+      if (rows[i].key === this.selected) rowEl.classList.add("selected");
+      frag.appendChild(rowEl);
     }
     this.rowsEl.textContent = "";
     this.rowsEl.appendChild(frag);
-    this.current = rows;
-    document.getElementById("axis-start").textContent = isNaN(t0) ? "" : "0";
-    document.getElementById("axis-end").textContent = isNaN(t0) ? "" : formatMs(model.t1 - t0);
-    this.summary(rows);
-    if (selectedIndex >= 0) this.select(selectedIndex);
+  };
+
+  // The index of the row at pixel y (the last row whose top is at or above y).
+  function findRow(offsets, y) {
+    var lo = 0, hi = offsets.length - 2;
+    if (hi < 0) return 0;
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (offsets[mid] <= y) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  View.prototype.rowElement = function (index) {
+    return this.rowsEl.querySelector('.row[data-index="' + index + '"]');
   };
 
   View.prototype.row = function (run, index, t0, span, t1, times) {
@@ -431,8 +486,7 @@
       track.appendChild(bar);
     }
     row.appendChild(track);
-    var streamed = streamedOf(run.entry);
-    var hasError = run.error !== undefined && run.error !== null;
+    var streamed = run.streamed, hasError = run.hasError;
     if (hasError || streamed) {
       var sub = el("div", "sub");
       sub.style.paddingLeft = (run.depth * 14 + 14) + "px";
@@ -500,7 +554,7 @@
     this.selected = run.key;
     var old = this.rowsEl.querySelector(".row.selected");
     if (old) old.classList.remove("selected");
-    var rowEl = this.rowsEl.children[index];
+    var rowEl = this.rowElement(index);
     if (rowEl) rowEl.classList.add("selected");
     this.detail(run);
   };
@@ -689,6 +743,7 @@
     patches: function () { return log.seq; },
     ended: function () { return log.end !== null; },
     rows: function () { return view.current.length; },
+    scrollTo: function (index) { view.scroller.scrollTop = view.offsets[index] || 0; view.drawWindow(); },
     lastEventId: function () { return live ? live.lastEventId : ""; },
     disconnect: function () { if (live) live.disconnect(); },
     reconnect: function () { if (live) live.connect(); },
