@@ -64,7 +64,8 @@ def expected_depths(path: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def showcase(tmp_path_factory: Any) -> Path:
-    return record(showcase_agent, "weather in Paris?", tmp_path_factory.mktemp("v") / "run.jsonl")
+    path = tmp_path_factory.mktemp("v") / "run.jsonl"
+    return record(showcase_agent, "weather in Paris?", path, name="agent")
 
 
 class TestDemo:
