@@ -41,6 +41,7 @@ from ._errors import (
     UnknownRunError,
     UsageError,
 )
+from ._fanout import PositionedLog
 from ._filters import ALWAYS_INCLUDE, FilterRules, RunFilter
 from ._model import RunEvent, RunRecord
 from ._patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
@@ -87,6 +88,7 @@ __all__ = [
     "MalformedResumeIdError",
     "NotAPatchError",
     "PatchApplyError",
+    "PositionedLog",
     "ProcessorStats",
     "ReadOptionError",
     "Recording",
