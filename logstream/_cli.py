@@ -1,4 +1,4 @@
-"""The command line: ``logstream demo | record | replay | view`` (also ``python -m logstream``).
+"""The command line: ``logstream demo | record | replay | view | serve``.
 
 This module's one responsibility is turning arguments into calls of the demo, the sinks
 and the reader, and their outcomes into text and an exit status: 0 on success, 1 when a
@@ -16,6 +16,8 @@ import json
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import IO, Any, Callable, Optional, TextIO, Union
@@ -131,6 +133,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="refuse a line longer than BYTES (default: %(default)s, 64 MiB)",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="serve the viewer page for a run as it happens (needs logstream[serve])",
+        description="Follow FILE.jsonl while it is written, or run --target (the demo agent "
+        "if neither is given), and serve the viewer page at / that follows the run live "
+        "over a resumable Server-Sent Events stream (/runs/run/stream).",
+    )
+    serve.add_argument("file", nargs="?", metavar="FILE.jsonl", help="a recording to follow")
+    serve.add_argument("--target", metavar="MODULE:FUNCTION", help="the callable to run")
+    serve.add_argument("--input", metavar="JSON", help="the target's one argument, as JSON")
+    serve.add_argument("--redact", action="store_true", help="mask secrets (with --target)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="default: %(default)s (0: any free port)"
+    )
     return parser
 
 
@@ -158,6 +175,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _replay(args)
         if args.command == "view":
             return _view(args)
+        if args.command == "serve":
+            return _serve(args)
     except CommandError as exc:
         _say(f"logstream: error: {printable(str(exc), 500)}")
         return exc.status
@@ -431,6 +450,59 @@ def _view(args: argparse.Namespace) -> int:
     runs = len(recording.state.get("logs", {})) if isinstance(recording.state, dict) else 0
     note = "" if recording.complete else " (incomplete: no end record)"
     _say(f"wrote {out_name}: {_count(runs, 'logged run')}{note}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.file is not None and args.target is not None:
+        raise CommandError("serve takes FILE.jsonl or --target, not both", 2)
+    if args.target is None and args.input is not None:
+        raise CommandError("--input needs --target", 2)
+    if args.file is not None and args.redact:
+        raise CommandError("--redact applies to --target (a recording is served as written)", 2)
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be 0 to 65535, not {args.port}", 2)
+    try:
+        import uvicorn
+    except ImportError:
+        msg = "logstream serve needs uvicorn: pip install 'logstream[serve]'"
+        raise CommandError(msg) from None
+    from ._fanout import PositionedLog
+    from ._serve import follow_into, viewer_app
+
+    log = PositionedLog("run")
+    if args.file is not None:
+        what = args.file
+        follow_into(log, args.file, on_error=lambda message: _say(f"logstream: error: {message}"))
+    else:
+        redact = SecretRedactor() if args.redact else None
+        value = _parse_input(args.input)
+        if args.target is None:
+            what, patches = "the demo agent", demo_patches(delay=0.3, redact=redact)
+        else:
+            what = args.target
+            fields = ["parent_ids", "error"]
+            target = _load_target(args.target)
+            patches = stream_log(target, value, redact=redact, entry_fields=fields)
+        log.pump(patches)
+    title = os.path.basename(args.file) if args.file is not None else what
+    app = viewer_app(log, title=title)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="logstream-serve", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+    if not server.started:
+        raise CommandError(f"can't serve on {args.host}:{args.port} (see the message above)")
+    port = server.servers[0].sockets[0].getsockname()[1] if server.servers else args.port
+    _say(f"serving {what} at http://{args.host}:{port}/ (Ctrl-C to stop)")
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    finally:
+        server.should_exit = True
+        thread.join(5)
     return 0
 
 

@@ -217,6 +217,7 @@
     this.reset(null);
     this.end = null; // {patches, error} once the log ended
     this.seq = 0; // patches applied
+    this.snapshots = 0; // of them, snapshots (one replace of the whole state)
     this.times = []; // arrival time (ms) of each patch, when known (live)
   }
 
@@ -255,6 +256,7 @@
     var seq = ++this.seq;
     this.times.push(when === undefined ? null : when);
     if (ops.length === 1 && ops[0].op === "replace" && ops[0].path === "") {
+      this.snapshots++;
       this.reset(ops[0].value);
       return true;
     }
@@ -640,7 +642,11 @@
   Live.prototype.connect = function () {
     var self = this;
     if (this.source) this.source.close();
-    var es = new EventSource(this.url);
+    var url = this.url;
+    if (this.lastEventId) {  // resume exactly after the last frame applied
+      url += (url.indexOf("?") >= 0 ? "&" : "?") + "last_event_id=" + encodeURIComponent(this.lastEventId);
+    }
+    var es = new EventSource(url);
     this.source = es;
     this.status("connecting", "connecting\u2026");
     es.onopen = function () { if (self.log.end === null) self.status("live", "live"); };
@@ -674,7 +680,7 @@
     this.lastEventId = ev.lastEventId;
     if (this.source) { this.source.close(); this.source = null; }
     this.status("ended", "the run ended");
-    this.schedule();
+    this.view.render();  // at once: a page that says it ended shows the end
   };
 
   Live.prototype.onError = function (ev) {
@@ -697,6 +703,7 @@
   // Starts over from a fresh snapshot (a new EventSource sends no Last-Event-ID).
   Live.prototype.resync = function (why) {
     if (this.source) { this.source.close(); this.source = null; }
+    this.lastEventId = "";
     this.status("reconnecting", "resyncing (" + safeText(String(why)) + ")");
     var self = this;
     setTimeout(function () { self.connect(); }, 300);
@@ -741,6 +748,7 @@
   window.__logstream = {
     state: function () { return log.state; },
     patches: function () { return log.seq; },
+    snapshots: function () { return log.snapshots; },
     ended: function () { return log.end !== null; },
     rows: function () { return view.current.length; },
     scrollTo: function (index) { view.scroller.scrollTop = view.offsets[index] || 0; view.drawWindow(); },

@@ -1,0 +1,293 @@
+"""The live viewer (``logstream serve``): the page follows a run over SSE, in headless Chromium.
+
+A producer thread writes a recording line by line, slowly; the server follows the file into
+a PositionedLog and serves the page and the stream under a real uvicorn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from viewer_support import PageWatch, artifacts_dir, browser_or_skip, record, showcase_agent
+
+from logstream import PositionedLog, read_jsonl
+from logstream._cli import main
+from logstream._serve import follow_into, viewer_app
+
+uvicorn = pytest.importorskip("uvicorn")
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    yield from browser_or_skip()
+
+
+@pytest.fixture
+def watch(browser: Any) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 640})
+    try:
+        yield PageWatch(page)
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def showcase(tmp_path_factory: Any) -> Path:
+    path = tmp_path_factory.mktemp("live") / "run.jsonl"
+    return record(showcase_agent, "weather in Paris?", path, name="agent")
+
+
+def free_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+@contextlib.contextmanager
+def serving(app: Any, port: int = 0) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread; yield its base URL."""
+    sock = free_socket(port)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+        sock.close()
+
+
+class Producer:
+    """Writes a recording's lines into a file, one every ``delay`` seconds, in a thread."""
+
+    def __init__(self, source: Path, target: Path, delay: float) -> None:
+        self.lines = source.read_text("utf-8").splitlines(keepends=True)
+        self.target = target
+        self.delay = delay
+        self.written = 0
+        self.gate = threading.Event()  # cleared: the producer pauses
+        self.gate.set()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with open(self.target, "a", encoding="utf-8") as out:
+            for line in self.lines:
+                self.gate.wait(TIMEOUT)
+                time.sleep(self.delay)
+                out.write(line)
+                out.flush()
+                self.written += 1
+
+    def start(self) -> Producer:
+        self.thread.start()
+        return self
+
+    def join(self) -> None:
+        self.thread.join(TIMEOUT)
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def live_run(tmp_path: Path, showcase: Path) -> Iterator[tuple[str, PositionedLog, Producer]]:
+    """Serve an empty, growing file; yield the URL, the log and a not yet started producer."""
+    growing = tmp_path / "growing.jsonl"
+    growing.write_text("", "utf-8")
+    log = PositionedLog("run")
+    follow_into(log, str(growing), poll_interval=0.02)
+    producer = Producer(showcase, growing, delay=0.04)
+    with serving(viewer_app(log, title="growing.jsonl", keep_alive=1.0)) as url:
+        yield url, log, producer
+    producer.gate.set()
+    producer.join()
+
+
+def whole_replaces(recording: Any) -> int:
+    """How many patches replace the whole state (the page counts them as snapshots)."""
+    return sum(
+        1
+        for p in recording.patches
+        if len(p.ops) == 1 and p.ops[0]["op"] == "replace" and not p.ops[0]["path"]
+    )
+
+
+def state_of(watch: PageWatch) -> Any:
+    return watch.page.evaluate("window.__logstream.state()")
+
+
+def ended(watch: PageWatch) -> bool:
+    return bool(watch.page.evaluate("window.__logstream.ended()"))
+
+
+class TestLive:
+    def test_page_grows_as_patches_arrive(
+        self, watch: PageWatch, showcase: Path, tmp_path: Path
+    ) -> None:
+        """Rows appear while the run is written, and the final state is the recording's."""
+        expected = read_jsonl(str(showcase))
+        with live_run(tmp_path, showcase) as (url, _log, producer):
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            producer.start()
+            counts = []
+            while not ended(watch):
+                counts.append(watch.page.evaluate("window.__logstream.rows()"))
+                if len(counts) == 20:
+                    watch.page.screenshot(path=str(artifacts_dir() / "viewer-live-running.png"))
+                assert len(counts) < 2000, "the page never saw the end"
+                time.sleep(0.05)
+            watch.page.wait_for_function("window.__logstream.rows() > 0")
+            assert len(set(counts)) >= 4  # grew step by step, not all at once
+            assert counts == sorted(counts)
+            assert state_of(watch) == expected.state
+            rows = watch.page.evaluate("window.__logstream.rows()")
+            assert rows == 1 + len(expected.state["logs"])
+            watch.page.wait_for_function("document.querySelectorAll('#rows > .row').length > 1")
+            assert watch.page.text_content("#live-status") == "the run ended"
+            watch.page.locator("#rows > .row", has_text="[model:2]").click()
+            watch.page.screenshot(path=str(artifacts_dir() / "viewer-live.png"))
+            assert watch.errors == []
+            # live pages time tokens by arrival: milliseconds after the run started
+            assert "ms after the run started" in watch.page.text_content("#detail")
+
+    def test_catches_up_after_a_forced_disconnect(
+        self, watch: PageWatch, showcase: Path, tmp_path: Path
+    ) -> None:
+        """Closing the EventSource mid-run, then reopening, resumes after the last id: no gap."""
+        expected = read_jsonl(str(showcase))
+        total = len(expected.patches)
+        with live_run(tmp_path, showcase) as (url, log, producer):
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            producer.start()
+            wait_until(lambda: watch.page.evaluate("window.__logstream.patches()") > 6, "patches")
+            watch.page.evaluate("window.__logstream.disconnect()")
+            seen = watch.page.evaluate("window.__logstream.patches()")
+            wait_until(lambda: log.position >= seen + 8, "the producer to go on")
+            assert watch.page.evaluate("window.__logstream.patches()") == seen  # truly cut off
+            watch.page.evaluate("window.__logstream.reconnect()")
+            wait_until(lambda: ended(watch), "the end")
+            assert state_of(watch) == expected.state
+            # one snapshot (of the empty log, at position 0), then every patch exactly once
+            assert watch.page.evaluate("window.__logstream.snapshots()") == 1 + whole_replaces(
+                expected
+            )
+            assert watch.page.evaluate("window.__logstream.patches()") == total + 1
+            assert watch.errors == []
+
+    def test_catches_up_after_the_server_restarts(
+        self, watch: PageWatch, showcase: Path, tmp_path: Path
+    ) -> None:
+        """The server goes away mid-run and comes back: the page reconnects with its last id."""
+        expected = read_jsonl(str(showcase))
+        total = len(expected.patches)
+        growing = tmp_path / "growing.jsonl"
+        growing.write_text("", "utf-8")
+        log = PositionedLog("run")
+        follow_into(log, str(growing), poll_interval=0.02)
+        producer = Producer(showcase, growing, delay=0.04)
+        app = viewer_app(log, title="growing.jsonl", keep_alive=1.0, retry=200)
+        with serving(app) as url:
+            port = int(url.rsplit(":", 1)[1].strip("/"))
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            producer.start()
+            wait_until(lambda: watch.page.evaluate("window.__logstream.patches()") > 6, "patches")
+            producer.gate.clear()  # held while the server goes down
+        seen = watch.page.evaluate("window.__logstream.patches()")
+        assert seen - 1 < total - 5
+        producer.gate.set()
+        wait_until(lambda: log.position >= seen + 5, "the producer to go on")
+        with serving(app, port):
+            wait_until(lambda: ended(watch), "the end")
+            assert state_of(watch) == expected.state
+            assert watch.page.evaluate("window.__logstream.snapshots()") == 1 + whole_replaces(
+                expected
+            )
+            assert watch.page.evaluate("window.__logstream.patches()") == total + 1
+        producer.join()
+
+    def test_reload_catches_up_from_a_snapshot(
+        self, watch: PageWatch, showcase: Path, tmp_path: Path
+    ) -> None:
+        """A reload mid-run starts from a snapshot of the state so far, then follows live."""
+        expected = read_jsonl(str(showcase))
+        with live_run(tmp_path, showcase) as (url, log, producer):
+            watch.page.goto(url)
+            producer.start()
+            wait_until(lambda: log.position > 8, "patches")
+            watch.page.reload()
+            watch.page.wait_for_selector("html[data-ready]")
+            wait_until(lambda: ended(watch), "the end")
+            assert state_of(watch) == expected.state
+            assert watch.page.evaluate("window.__logstream.snapshots()") == 1
+            assert watch.page.evaluate("window.__logstream.patches()") < len(expected.patches)
+
+
+class TestServeCommand:
+    def test_serve_a_recording_from_the_command_line(
+        self, watch: PageWatch, showcase: Path
+    ) -> None:
+        """logstream serve FILE prints its URL, serves the page of the run, stops on Ctrl-C."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "logstream", "serve", str(showcase), "--port", "0"],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert process.stderr is not None
+            line = process.stderr.readline()
+            assert line.startswith("serving ") and "http://127.0.0.1:" in line
+            url = line.split(" at ", 1)[1].split(" ", 1)[0]
+            watch.page.goto(url)
+            wait_until(lambda: ended(watch), "the end")
+            assert state_of(watch) == read_jsonl(str(showcase)).state
+            assert watch.page.locator("#rows > .row[data-status='error']").count() == 1
+        finally:
+            process.send_signal(signal.SIGINT)
+            status = process.wait(TIMEOUT)
+        assert status == 130
+
+    def test_file_and_target_together_are_refused(self, showcase: Path, capsys: Any) -> None:
+        """serve with both a file and --target is a usage error, exit 2."""
+        assert main(["serve", str(showcase), "--target", "os:getcwd"]) == 2
+        assert "not both" in capsys.readouterr().err
+
+    def test_without_uvicorn_the_error_says_what_to_install(
+        self, showcase: Path, capsys: Any, monkeypatch: Any
+    ) -> None:
+        """serve without uvicorn installed is one line naming the serve extra, exit 1."""
+        monkeypatch.setitem(sys.modules, "uvicorn", None)
+        assert main(["serve", str(showcase)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "logstream[serve]" in err
