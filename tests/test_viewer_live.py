@@ -278,6 +278,48 @@ class TestServeCommand:
             status = process.wait(TIMEOUT)
         assert status == 130
 
+    def test_serve_a_target_nests_its_runs_and_marks_failures(
+        self, watch: PageWatch, tmp_path: Path
+    ) -> None:
+        """serve --target runs it with parent_ids and error on: the page nests and marks them."""
+        (tmp_path / "served_target.py").write_text(
+            "import time\n"
+            "from logstream import trace\n"
+            "def run(question):\n"
+            "    with trace('plan', run_type='chain'):\n"
+            "        with trace('lookup', run_type='tool'):\n"
+            "            time.sleep(0.05)\n"
+            "    try:\n"
+            "        with trace('broken', run_type='tool'):\n"
+            "            raise KeyError(question)\n"
+            "    except KeyError:\n"
+            "        pass\n"
+            "    return 'ok'\n",
+            "utf-8",
+        )
+        command = [sys.executable, "-m", "logstream", "serve", "--port", "0"]
+        command += ["--target", "served_target:run", "--input", '"why"']
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        try:
+            assert process.stderr is not None
+            line = process.stderr.readline()
+            assert "served_target:run" in line
+            watch.page.goto(line.split(" at ", 1)[1].split(" ", 1)[0])
+            wait_until(lambda: ended(watch), "the end")
+            rows = watch.page.locator("#rows > .row")
+            depths = {
+                rows.nth(i).locator(".label").text_content(): rows.nth(i).get_attribute(
+                    "data-depth"
+                )
+                for i in range(rows.count())
+            }
+            assert depths == {"run": "0", "plan": "1", "lookup": "2", "broken": "1"}
+            failed = watch.page.locator("#rows > .row[data-status='error']")
+            assert failed.locator(".err").text_content() == "\u2716 KeyError: 'why'"
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(TIMEOUT)
+
     def test_file_and_target_together_are_refused(self, showcase: Path, capsys: Any) -> None:
         """serve with both a file and --target is a usage error, exit 2."""
         assert main(["serve", str(showcase), "--target", "os:getcwd"]) == 2
