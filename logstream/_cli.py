@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--redact", action="store_true", help="mask secrets before they are recorded"
     )
+    record.add_argument(
+        "--timestamps",
+        action="store_true",
+        help='add "time" (epoch seconds) to each patch line, for the viewer\'s token timing',
+    )
     replay = commands.add_parser(
         "replay",
         help="print the run tree (or the final state) of a JSON Lines recording",
@@ -229,7 +234,8 @@ def _record(args: argparse.Namespace) -> int:
     with _output(args.out) as out:
         patches = source() if patches is None else patches
         try:
-            count = _write_all(JsonLinesSink(out), patches, where, redact)
+            sink = JsonLinesSink(out, timestamps=args.timestamps)
+            count = _write_all(sink, patches, where, redact)
         finally:
             close = getattr(patches, "close", None)
             if close is not None:

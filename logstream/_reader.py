@@ -76,6 +76,9 @@ class Recording:
         log: The :class:`RunLog` they build.
         end: The end record, or ``None`` if the file has none (it is incomplete).
         lines: How many lines were read.
+        times: For each patch, its ``"time"`` (epoch seconds, as
+            :class:`~logstream.JsonLinesSink` writes with ``timestamps=True``), or ``None``
+            for a line without one.
     """
 
     source: str
@@ -83,6 +86,7 @@ class Recording:
     log: RunLog
     end: Optional[EndRecord]
     lines: int
+    times: tuple[Optional[float], ...] = ()
 
     @property
     def state(self) -> RunState:
@@ -127,6 +131,7 @@ class _Reader:
         self.doc: Any = None
         self.ops: list[JsonPatchOp] = []
         self.patches: list[RunLogPatch] = []
+        self.times: list[Optional[float]] = []
         self.end: Optional[EndRecord] = None
         self.copy_budget = max_copied_values
         self.max_copied_values = max_copied_values
@@ -162,7 +167,10 @@ class _Reader:
             return self._patch(value)
         if isinstance(value, dict):
             if "ops" in value and "end" not in value:
-                return self._patch(value["ops"])
+                when = self._time(value.get("time"))
+                patch = self._patch(value["ops"])
+                self.times.append(when)
+                return patch
             if "end" in value and "ops" not in value:
                 return self._end(value)
         raise self.fail(
@@ -188,6 +196,13 @@ class _Reader:
             raise self.fail(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
         except ValueError as exc:  # NaN, 1e999, duplicate keys, too many digits
             raise self.fail(f"not valid JSON: {exc}") from None
+
+    def _time(self, value: Any) -> Optional[float]:
+        if value is None or (type(value) in (int, float) and value >= 0):
+            return None if value is None else float(value)
+        raise self.fail(
+            f'"time" must be a number of seconds since the epoch, not {describe(value)}'
+        )
 
     def _patch(self, ops: Any) -> RunLogPatch:
         if not isinstance(ops, list):
@@ -264,7 +279,9 @@ class _Reader:
         if require_end and self.end is None:
             raise self.fail(MISSING_END, line=self.line + 1)
         log = RunLog(*self.ops, state=self.doc)
-        return Recording(self.source, tuple(self.patches), log, self.end, self.line)
+        return Recording(
+            self.source, tuple(self.patches), log, self.end, self.line, tuple(self.times)
+        )
 
 
 OnRecord = Callable[[Union[RunLogPatch, EndRecord]], Any]

@@ -13,6 +13,8 @@ line                                                   meaning
 ``{"ops": [{"op": "add", "path": ..., ...}, ...]}``    one patch: RFC 6902 ops, in order (the
                                                        payload LangServe's ``stream_log``
                                                        endpoint sends)
+``{"ops": [...], "time": 1767225600.5}``               a patch written with ``timestamps=True``:
+                                                       when it was written (epoch seconds)
 ``{"end": true, "patches": 12, "error": null}``        the last line: the stream ended after
                                                        12 patches; ``error`` is ``null``, or
                                                        ``"ValueError: boom"`` if the traced
@@ -42,6 +44,7 @@ import contextlib
 import io
 import os
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, Any, Callable, Optional, Union
@@ -269,6 +272,10 @@ class JsonLinesSink(_Sink):
         target: A file name (created or truncated, and closed by :meth:`end` or
             :meth:`close`), or an open text or binary stream (flushed, never closed).
         flush: Flush after every line.
+        timestamps: Add ``"time"`` to each patch line: when it was written, in seconds
+            since the epoch (``{"ops": [...], "time": 1767225600.123456}``), so a viewer
+            can show when each token came. Off by default (the lines are then the same
+            for the same patches).
 
     Raises:
         SinkTargetError: ``target`` is neither a file name nor a stream (a ``TypeError``).
@@ -283,7 +290,14 @@ class JsonLinesSink(_Sink):
         '{"end":true,"patches":1,"error":null}'
     """
 
+    def __init__(self, target: Target, *, flush: bool = True, timestamps: bool = False) -> None:
+        """Open the sink (see the class docs)."""
+        super().__init__(target, flush=flush)
+        self._timestamps = timestamps
+
     def _format_patch(self, number: int, ops: Sequence[JsonPatchOp]) -> str:
+        if self._timestamps:
+            return '{"ops":' + dumps(ops) + f',"time":{time.time():.6f}}}\n'
         return '{"ops":' + dumps(ops) + "}\n"
 
     def _format_end(self, patches: int, error: Optional[str]) -> str:

@@ -85,9 +85,12 @@ def page_html(
     data: dict[str, Any] = {
         "source": title,
         "patches": [] if recording is None else [patch.ops for patch in recording.patches],
+        "times": None,
         "end": None,
         "live": live,
     }
+    if recording is not None and any(when is not None for when in recording.times):
+        data["times"] = list(recording.times)
     if recording is not None and recording.end is not None:
         data["end"] = {"patches": recording.end.patches, "error": recording.end.error}
     values = {

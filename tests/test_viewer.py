@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from viewer_support import (
     showcase_agent,
 )
 
-from logstream import read_jsonl
+from logstream import JsonLinesSink, LogFileError, read_jsonl
 from logstream._cli import main
 from logstream._viewer import page_html, script_json
 
@@ -196,6 +197,54 @@ class TestShowcase:
         assert watch.errors == []
 
 
+class TestTimestamps:
+    def test_sink_writes_the_time_of_each_patch_and_the_reader_returns_it(self) -> None:
+        """With timestamps=True each patch line has its write time; read_jsonl returns them."""
+        out = io.StringIO()
+        before = time.time()
+        with JsonLinesSink(out, timestamps=True) as sink:
+            sink.write([{"op": "replace", "path": "", "value": {"logs": {}}}])
+            sink.write([{"op": "add", "path": "/x", "value": 1}])
+        after = time.time()
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [sorted(line) for line in lines] == [
+            ["ops", "time"],
+            ["ops", "time"],
+            ["end", "error", "patches"],
+        ]
+        times = read_jsonl(io.StringIO(out.getvalue())).times
+        assert times == (lines[0]["time"], lines[1]["time"])
+        assert before - 1e-6 <= times[0] <= times[1] <= after + 1e-6
+
+    def test_without_timestamps_lines_have_no_time(self) -> None:
+        """By default the lines are unchanged and every time reads as None."""
+        out = io.StringIO()
+        with JsonLinesSink(out) as sink:
+            sink.write([{"op": "replace", "path": "", "value": {"logs": {}}}])
+        assert '"time"' not in out.getvalue()
+        assert read_jsonl(io.StringIO(out.getvalue())).times == (None,)
+
+    @pytest.mark.parametrize("bad", ['"noon"', "-1", "true", "[1]"])
+    def test_a_time_that_is_not_epoch_seconds_is_refused(self, bad: str) -> None:
+        """A "time" that is not a non-negative number is a LogFileError naming the line."""
+        text = '{"ops":[{"op":"replace","path":"","value":{}}],"time":' + bad + "}\n"
+        with pytest.raises(LogFileError, match=r'<stream>:1: "time" must be a number'):
+            read_jsonl(io.StringIO(text), require_end=False)
+
+    def test_page_shows_token_times_from_the_recording(
+        self, watch: PageWatch, tmp_path: Path
+    ) -> None:
+        """A recording with times shows each token's milliseconds after its run started."""
+        path = record(showcase_agent, "q", tmp_path / "t.jsonl", timestamps=True, name="agent")
+        watch.open(view(path, tmp_path / "t.html"))
+        watch.page.locator("#rows > .row", has_text="[model:2]").click()
+        assert "ms after the run started" in watch.page.text_content("#detail h3")
+        whens = watch.page.locator("#detail .token .when").all_text_contents()
+        millis = [float(w.strip("+ ms")) for w in whens]
+        assert len(millis) == 9 and millis == sorted(millis)
+        assert millis[-1] - millis[0] >= 8 * 3.5  # the agent sleeps 4 ms before each token
+
+
 class TestCutShort:
     def test_recording_without_end_shows_unfinished_runs(
         self, watch: PageWatch, showcase: Path, tmp_path: Path
@@ -319,7 +368,7 @@ class TestHostile:
     def test_a_value_cannot_end_the_data_element(self) -> None:
         """The embedded JSON has no '<', '>' or '&', so '</script>' in a value stays inside."""
         recording = read_jsonl(
-            __import__("io").StringIO(
+            io.StringIO(
                 json.dumps({"ops": [{"op": "replace", "path": "", "value": {"x": HOSTILE}}]}) + "\n"
             ),
             require_end=False,

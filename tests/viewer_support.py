@@ -126,12 +126,14 @@ def showcase_agent(question: str) -> str:
     return "It's 18\u00b0C and sunny in Paris."
 
 
-def record(target: Any, value: Any, path: Path, **options: Any) -> Path:
+def record(
+    target: Any, value: Any, path: Path, *, timestamps: bool = False, **options: Any
+) -> Path:
     """Record ``target(value)`` through stream_log into ``path`` (parent_ids and error on)."""
     options.setdefault("entry_fields", ["parent_ids", "error"])
     options.setdefault("schema_format", "streaming_events")  # entries carry inputs
     try:
-        with JsonLinesSink(str(path)) as sink:
+        with JsonLinesSink(str(path), timestamps=timestamps) as sink:
             for patch in stream_log(target, value, **options):
                 sink.write(patch)
     except Exception:

@@ -726,10 +726,10 @@
   legend();
   var log = new Log(Boolean(data.live));
   var failure = null;
-  var patches = data.patches || [];
+  var patches = data.patches || [], times = data.times || [];
   for (var i = 0; i < patches.length; i++) {
     try {
-      log.apply(patches[i]);
+      log.apply(patches[i], typeof times[i] === "number" ? times[i] * 1000 : undefined);
     } catch (e) {
       failure = "patch " + (i + 1) + " does not apply: " + (e && e.message ? e.message : String(e));
       break;
