@@ -207,6 +207,7 @@ class RunScope:
         "_finished",
         "_parent_id",
         "_record",
+        "_reports_root_output",
         "_token",
         "outputs",
         "spec",
@@ -223,6 +224,9 @@ class RunScope:
         self._finished = False
         self._token: Optional[contextvars.Token[Optional[RunScope]]] = None
         self._parent_id = parent_id
+        # A root run reports its outputs in /final_output when it ends; stream_log and
+        # astream_log turn this off, as they report the root's output with their own ops.
+        self._reports_root_output = True
 
     @property
     def run(self) -> Optional[RunRecord]:
@@ -323,7 +327,12 @@ class RunScope:
         run_type = self.spec.run_type
         if error is None:
             outputs = wrap_run_outputs(run_type, self.outputs, tracer.schema_format)
-            ended = tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
+            if self._reports_root_output and run.parent_id is None:
+                ended = tracer.end_run(
+                    run.id, outputs=outputs, event=f"{run_type} end", root_output=self.outputs
+                )
+            else:
+                ended = tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
         else:
             ended = tracer.end_run(run.id, error=error, event=f"{run_type} error")
         # None: the stream closed before the run could end; keep its record as it is now
