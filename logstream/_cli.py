@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
         "replay",
         help="print the run tree (or the final state) of a JSON Lines recording",
         description="Read a recording, check every line, and print its run tree: name, "
-        "type, status, duration and streamed tokens per run.",
+        "type, status, duration and streamed tokens per run (nested, with failed runs' "
+        "errors, when it was recorded with --entry-fields parent_ids,error).",
     )
     replay.add_argument("file", metavar="FILE.jsonl", help="the recording ('-': stdin)")
     replay.add_argument(
