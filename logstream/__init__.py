@@ -14,6 +14,7 @@ from ._config import TracerConfig, TracerOptions
 from ._errors import (
     BufferFullError,
     ConfigError,
+    ContextLostError,
     DataError,
     DuplicateRunError,
     EntryFieldsError,
@@ -48,10 +49,14 @@ from ._stream import BufferStats
 from ._streaming import astream_log, stream_log
 from ._tracer import Tracer
 from ._tracing import (
+    ContextThread,
     ContextThreadPoolExecutor,
     RunScope,
     bind_context,
     current_run,
+    orphan_runs,
+    run_in_executor,
+    set_strict_context,
     trace,
     traced,
 )
@@ -63,6 +68,8 @@ __all__ = [
     "BufferFullError",
     "BufferStats",
     "ConfigError",
+    "ContextLostError",
+    "ContextThread",
     "ContextThreadPoolExecutor",
     "DataError",
     "DuplicateRunError",
@@ -113,8 +120,11 @@ __all__ = [
     "current_run",
     "dumps",
     "follow_jsonl",
+    "orphan_runs",
     "read_jsonl",
     "redact_secrets",
+    "run_in_executor",
+    "set_strict_context",
     "sse_frames",
     "stream_log",
     "trace",

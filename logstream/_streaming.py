@@ -68,6 +68,7 @@ class _Run:
         self.scope = trace(
             name, run_type, inputs=value, tags=tags, metadata=metadata, run_id=run_id, tracer=tracer
         )
+        self.scope._reports_root_output = False  # the root ops below report it
         self.output = RootOutput(with_streamed_output_list, tracer.redact)
 
     def emit(self, chunk: Any) -> None:
