@@ -35,6 +35,7 @@ from ._errors import (
     UnknownRunError,
     UsageError,
 )
+from ._events import EventStream, StreamEvent, astream_events, stream_events
 from ._filters import ALWAYS_INCLUDE, FilterRules, RunFilter
 from ._model import RunEvent, RunRecord
 from ._patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
@@ -66,6 +67,7 @@ __all__ = [
     "DataError",
     "DuplicateRunError",
     "EndRecord",
+    "EventStream",
     "FilterConfigError",
     "FilterRules",
     "JsonLinesSink",
@@ -99,6 +101,7 @@ __all__ = [
     "SinkClosedError",
     "SinkTargetError",
     "SseSink",
+    "StreamEvent",
     "Tracer",
     "TracerConfig",
     "TracerOptions",
@@ -106,6 +109,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "asse_frames",
+    "astream_events",
     "astream_log",
     "bind_context",
     "current_run",
@@ -114,6 +118,7 @@ __all__ = [
     "read_jsonl",
     "redact_secrets",
     "sse_frames",
+    "stream_events",
     "stream_log",
     "trace",
     "traced",
