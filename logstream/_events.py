@@ -294,17 +294,21 @@ class EventStream:
     def on_event(self, run_id: UUID, event: RunEvent) -> None:
         """Queue a custom event (a retry is no event here, as in LangChain)."""
         details = event.kwargs
-        if event.name == "retry" and set(details) != {"data"}:
+        if "data" not in details:  # a retry (custom events always have data)
             return
         info = self._runs.get(run_id)
+        tags = details.get("tags")  # as dispatched, when the caller said
+        metadata = details.get("metadata")
         custom: StreamEvent = {
             "event": "on_custom_event",
             "name": event.name,
             "run_id": id_string(run_id),
             "parent_ids": [] if info is None else info.parent_ids,
-            "tags": [] if info is None else info.tags,
-            "metadata": {} if info is None else info.metadata,
-            "data": details.get("data"),
+            "tags": list(tags) if tags is not None else [] if info is None else info.tags,
+            "metadata": (
+                dict(metadata) if metadata is not None else {} if info is None else info.metadata
+            ),
+            "data": details["data"],
         }
         self._send(custom, event.name)
 
