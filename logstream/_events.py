@@ -365,6 +365,15 @@ class EventStream:
 class _EventsRun(_Run):
     """A streamed call whose root output chunks become the root's stream events."""
 
+    events: Optional[EventStream] = None
+    """Where the events go; closed first when the consumer leaves."""
+
+    def stop(self) -> None:
+        """Close the events first (a report waiting for room gives up), then the tracer."""
+        if self.events is not None:
+            self.events.close()
+        super().stop()
+
     def emit(self, chunk: Any) -> None:
         """Add up the root's output and report the chunk to the processors."""
         output = self.output
@@ -424,6 +433,8 @@ def _prepare_events(
         with_streamed_output_list=False,
     )
     run.blocks = events.bounded
+    if isinstance(run, _EventsRun):
+        run.events = events
     return run, events
 
 

@@ -242,6 +242,22 @@ class TestStreamEvents:
         events = list(stream_events(chatty, 20, max_buffer=1))
         assert len([e for e in events if e["event"] == "on_chain_stream"]) == 20
 
+    def test_early_break_frees_a_blocked_target(self) -> None:
+        """A consumer leaving a full blocking buffer frees the target, which then ends."""
+        ended = threading.Event()
+
+        def chatty(n: int) -> Iterator[int]:
+            try:
+                yield from range(n)
+            finally:
+                ended.set()
+
+        for event in stream_events(chatty, 10_000, max_buffer=1):
+            if event["event"] == "on_chain_stream":
+                threading.Event().wait(0.3)  # the target fills the buffer and waits
+                break
+        assert ended.wait(5)
+
     def test_refuses_original_schema_format(self) -> None:
         """schema_format='original' does not apply to the events view."""
         with pytest.raises(ConfigError, match="schema_format='original'"):
