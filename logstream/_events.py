@@ -179,7 +179,9 @@ class EventStream:
         max_buffer: The most events that may wait for the consumer; ``None`` for no limit.
         when_full: With ``max_buffer``: ``"block"`` (a reporting thread waits for room)
             or ``"raise"``. An event that finds no room ends the stream, and iterating it
-            raises :class:`~logstream._errors.BufferFullError` after the last event.
+            raises :class:`~logstream._errors.BufferFullError` after the last event. A
+            consumer that stops reading a blocking stream should :meth:`close` it, which
+            frees a reporting thread that waits for room.
         block_timeout: With ``"block"``, the most seconds a report waits for room.
         **rules: The six include/exclude rules (``include_names=[...]``, ...).
 
