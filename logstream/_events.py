@@ -88,6 +88,28 @@ class _Info(NamedTuple):
 
 
 _EMPTY_INPUT = {"input": ""}  # what a streamed run starts with before its input is known
+_PLAIN = frozenset({str, bytes, list, tuple, dict, set, int, float, bool})
+
+
+def _is_empty_input(value: Any) -> bool:
+    """Whether ``value`` is the placeholder ``{"input": ""}``; never calls user ``==``."""
+    return (
+        type(value) is dict
+        and len(value) == 1
+        and type(value.get("input")) is str
+        and value["input"] == ""
+    )
+
+
+def _or_empty(value: Any) -> Any:
+    """Return ``value``, or ``{}`` for ``None`` and empty or zero plain values.
+
+    As LangChain's ``inputs or {}``, without asking the truth value of other objects
+    (numpy arrays and data frames refuse to answer).
+    """
+    if value is None or (type(value) in _PLAIN and not value):
+        return {}
+    return value
 
 
 def _unwrap(envelope: Any, key: str) -> Any:
@@ -136,11 +158,11 @@ def _model_output(run_type: str, outputs: Any) -> Any:
 
 
 def _start_input(run_type: str, inputs: Any) -> Any:
-    """Return the ``data.input`` of a run's start event, or ``_EMPTY_INPUT`` for none."""
+    """Return the ``data.input`` of a run's start event (the placeholder for none yet)."""
     if run_type in LLM_TYPES or run_type == "retriever":
         return inputs
     if run_type == "tool":
-        return _unwrap(inputs, "input") or {}
+        return _or_empty(_unwrap(inputs, "input"))
     return _unwrap(inputs, "input")
 
 
@@ -155,9 +177,10 @@ def _end_data(record: RunRecord) -> dict[str, Any]:
         data = {"output": _unwrap(outputs, "output"), "input": _unwrap(inputs, "input")}
     else:
         given = _unwrap(inputs, "input")
-        data = {"output": _unwrap(outputs, "output"), "input": given or {}}
-        if given == _EMPTY_INPUT:
-            data["input"] = {}
+        data = {
+            "output": _unwrap(outputs, "output"),
+            "input": {} if _is_empty_input(given) else _or_empty(given),
+        }
     if record.error is not None:
         data = {"error": record.exception, "input": data["input"]}
         if run_type == "tool":
@@ -274,7 +297,7 @@ class EventStream:
         )
         self._runs[run.id] = info
         given = _start_input(run.run_type, run.inputs)
-        data = {} if given == _EMPTY_INPUT else {"input": given}
+        data = {} if _is_empty_input(given) else {"input": given}
         if not self._started:
             self._started = True
             if data:

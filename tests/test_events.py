@@ -273,6 +273,46 @@ class TestStreamEvents:
         with pytest.raises(ConfigError, match="callable"):
             list(stream_events(42, "q"))  # type: ignore[arg-type]
 
+    def test_values_that_refuse_comparison(self) -> None:
+        """Inputs and outputs whose ==, truth value and hash raise pass through as given."""
+
+        class Stubborn:
+            def __eq__(self, other: object) -> bool:
+                raise ValueError("no ==")
+
+            def __bool__(self) -> bool:
+                raise ValueError("no truth value")
+
+            __hash__ = None  # type: ignore[assignment]
+
+        value = Stubborn()
+
+        @traced(run_type="tool")
+        def echo(x: Any) -> Any:
+            return x
+
+        def root(x: Any) -> Any:
+            return echo(x)
+
+        events = list(stream_events(root, value))
+        inputs = [e["data"]["input"] for e in events if "input" in e["data"]]
+        assert len(inputs) == 3 and all(given is value for given in inputs)
+        assert events[-1]["data"]["output"] is value
+
+    def test_falsy_chain_input_on_end(self) -> None:
+        """A chain's end shows a falsy plain input as {}, as LangChain's handler does."""
+        events = EventStream()
+        tracer = Tracer(processors=[events])
+        root = tracer.start_run("agent", inputs={"input": "x"})
+        assert root is not None
+        child = tracer.start_run("step", parent_id=root.id, inputs={"input": 0})
+        assert child is not None
+        tracer.end_run(child.id, outputs={"output": 1})
+        tracer.end_run(root.id, outputs={"output": 1})
+        got = list(events)
+        assert got[1]["data"] == {"input": 0}
+        assert got[2]["data"] == {"output": 1, "input": {}}
+
     def test_user_processors_still_run(self) -> None:
         """Processors given as options see the runs next to the events view."""
         ended: list[str] = []
