@@ -415,14 +415,11 @@ _DEFAULT = TracerConfig()
 def _prepare_events(
     target: Callable[..., Any],
     value: Any,
-    *,
-    name: Optional[str],
-    tags: Optional[list[str]],
-    metadata: Optional[dict[str, Any]],
-    run_id: Optional[UUID],
+    root: dict[str, Any],
     config: Optional[TracerConfig],
     options: TracerOptions,
 ) -> tuple[_Run, EventStream]:
+    """Make the streamed call and its events; ``root`` has the root run's name, tags, ..."""
     config = resolve_config(config, options, _DEFAULT, "stream_events and astream_events")
     if config.schema_format != "streaming_events":
         msg = (
@@ -449,10 +446,7 @@ def _prepare_events(
     run = prepare(
         target,
         value,
-        name=name,
-        tags=tags,
-        metadata=metadata,
-        run_id=run_id,
+        **root,
         tracer=Tracer(tracer_config),
         run_class=_EventsRun,
         with_streamed_output_list=False,
@@ -505,16 +499,8 @@ def stream_events(
         ConfigError: ``target`` is not callable, ``auto_close=False``,
             ``schema_format="original"``, or an option is bad.
     """
-    run, events = _prepare_events(
-        target,
-        input,
-        name=name,
-        tags=tags,
-        metadata=metadata,
-        run_id=run_id,
-        config=config,
-        options=options,
-    )
+    root = {"name": name, "tags": tags, "metadata": metadata, "run_id": run_id}
+    run, events = _prepare_events(target, input, root, config, options)
     yield from drive_sync(run, target, events)
 
 
@@ -542,15 +528,7 @@ async def astream_events(
     Raises:
         ConfigError: As :func:`stream_events`.
     """
-    run, events = _prepare_events(
-        target,
-        input,
-        name=name,
-        tags=tags,
-        metadata=metadata,
-        run_id=run_id,
-        config=config,
-        options=options,
-    )
+    root = {"name": name, "tags": tags, "metadata": metadata, "run_id": run_id}
+    run, events = _prepare_events(target, input, root, config, options)
     async for event in drive_async(run, target, events.__aiter__()):
         yield event
