@@ -46,7 +46,7 @@ from ._errors import BufferFullError, ConfigError
 from ._filters import FilterRules, RunFilter
 from ._model import LLM_TYPES, RunEvent, RunRecord, id_string
 from ._stream import PatchChannel, WhenFull
-from ._streaming import _Run, drive_async, drive_sync, prepare, resolve_config
+from ._streaming import StreamedCall, drive_async, drive_sync, prepare, resolve_config
 from ._tracer import Tracer
 from ._tracing import accumulate
 
@@ -387,7 +387,7 @@ class EventStream:
         return f"<EventStream open_runs={len(self._runs)} channel={self._channel!r}>"
 
 
-class _EventsRun(_Run):
+class _EventsRun(StreamedCall):
     """A streamed call whose root output chunks become the root's stream events."""
 
     events: Optional[EventStream] = None
@@ -418,7 +418,7 @@ def _prepare_events(
     root: dict[str, Any],
     config: Optional[TracerConfig],
     options: TracerOptions,
-) -> tuple[_Run, EventStream]:
+) -> tuple[StreamedCall, EventStream]:
     """Make the streamed call and its events; ``root`` has the root run's name, tags, ..."""
     config = resolve_config(config, options, _DEFAULT, "stream_events and astream_events")
     if config.schema_format != "streaming_events":

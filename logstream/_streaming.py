@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class _Run:
+class StreamedCall:
     """One streamed call of a target: its tracer, its root run and how to stop it.
 
     This one streams the run log: each output chunk becomes the root's ops, as
@@ -290,9 +290,9 @@ def prepare(
     metadata: Optional[dict[str, Any]],
     run_id: Optional[UUID],
     tracer: Tracer,
-    run_class: type[_Run] = _Run,
+    run_class: type[StreamedCall] = StreamedCall,
     with_streamed_output_list: bool = True,
-) -> _Run:
+) -> StreamedCall:
     """Check ``target`` and make the streamed call of it as the root run on ``tracer``.
 
     A ``@traced`` target's own run is the root (its name, type, tags and metadata, under
@@ -331,7 +331,7 @@ def prepare(
 
 
 async def drive_async(
-    run: _Run, target: Callable[..., Any], items: AsyncIterator[T]
+    run: StreamedCall, target: Callable[..., Any], items: AsyncIterator[T]
 ) -> AsyncIterator[T]:
     """Run ``run`` in the background and yield ``items`` (what it produces) as they come.
 
@@ -366,7 +366,7 @@ async def drive_async(
                 logger.debug("target ended after its consumer left", exc_info=True)
 
 
-def drive_sync(run: _Run, target: Callable[..., Any], items: Iterable[T]) -> Iterator[T]:
+def drive_sync(run: StreamedCall, target: Callable[..., Any], items: Iterable[T]) -> Iterator[T]:
     """Run ``run`` in a worker thread and yield ``items`` (what it produces) as they come.
 
     A consumer that leaves early stops the target; when ``items`` ends, the target's

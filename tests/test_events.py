@@ -519,11 +519,12 @@ class TestEventStream:
 
 Tree = Any  # (fails, [children]) nested
 
-trees = st.recursive(
-    st.tuples(st.booleans(), st.just(())),
-    lambda children: st.tuples(st.booleans(), st.lists(children, max_size=3).map(tuple)),
-    max_leaves=12,
-)
+
+def _node(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.tuples(st.booleans(), st.lists(children, max_size=3).map(tuple))
+
+
+trees = st.recursive(st.tuples(st.booleans(), st.just(())), _node, max_leaves=12)
 
 
 def _run_tree(tree: Tree, path: str, started: list[str]) -> None:
