@@ -328,6 +328,21 @@ class TestIntendedDifferences:
         assert [c.text for c in theirs] == mine == ["one", "two"]
         assert all(isinstance(c, GenerationChunk) for c in theirs)
 
+    def test_invoked_root_has_no_stream_events(self) -> None:
+        """Driven by ainvoke, the root streams nothing: astream_events streams it itself."""
+
+        def root_chunks(events: list[Any]) -> list[Any]:
+            root = events[0]["run_id"]
+            return [
+                e["data"] for e in events if e["run_id"] == root and e["event"] == "on_chain_stream"
+            ]
+
+        expected, _ = langchain_events(SCENARIOS["sequence"])
+        invoked, _ = our_events(SCENARIOS["sequence"], invoke=True)
+        streamed, _ = our_events(SCENARIOS["sequence"])  # driven by astream it has them
+        assert root_chunks(expected) == root_chunks(streamed) == [{"chunk": 4}]
+        assert root_chunks(invoked) == []
+
     def test_tool_error_has_no_tool_call_id(self) -> None:
         """on_tool_error's tool_call_id is None, even for a tool called with a tool call."""
         call = {"name": "explode", "args": {"x": "a"}, "id": "call-1", "type": "tool_call"}
@@ -342,6 +357,16 @@ class TestIntendedDifferences:
 
 class TestBothViewsFromOneHandler:
     """One handler gives the run log and the events from one set of callbacks."""
+
+    def test_sync_stream_gives_the_async_events(self) -> None:
+        """Sync callbacks (Runnable.stream) give the events async ones (astream) give."""
+        runnable, value = SCENARIOS["prompt_chat"]()
+        events = EventStream()
+        handler = LogStreamCallbackHandler(processors=[events])
+        for _ in runnable.stream(value, config={"callbacks": [handler]}):
+            pass
+        ours, _ = our_events(SCENARIOS["prompt_chat"])
+        assert Normalizer().value(list(events)) == Normalizer().value(ours)
 
     def test_patches_and_events(self) -> None:
         """The handler's patches rebuild the log while the processor streams the events."""
