@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DuplicateRunError",
+    "EntryFieldsError",
     "FilterConfigError",
     "LangChainVersionError",
     "LogFileError",
@@ -212,6 +213,14 @@ class SchemaFormatError(ConfigError):
 
 class FilterConfigError(ConfigError):
     """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""
+
+
+class EntryFieldsError(ConfigError):
+    """``entry_fields`` is not a collection of known field names.
+
+    A bare string where a collection goes (``entry_fields="error"``), or a name other
+    than ``"parent_ids"`` and ``"error"``. A ``TypeError`` and a ``ValueError``.
+    """
 
 
 class RedactionConfigError(ConfigError):

@@ -61,6 +61,7 @@ from ._model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args,
 from ._patches import JsonPatchOp, RunLogPatch
 from ._processors import ProcessorDispatch, ProcessorStats
 from ._stream import BufferStats, PatchChannel
+from ._text import error_text
 from ._values import MISSING, snapshot
 
 __all__ = ["Tracer"]
@@ -80,7 +81,7 @@ class Tracer:
         **options: Keyword options (:class:`~logstream._config.TracerOptions`: the six
             filter rules, ``schema_format``, ``auto_close``, ``clock``, ``id_factory``,
             ``redact``, ``max_buffer``, ``when_full``, ``block_timeout``,
-            ``processors``), applied on top of ``config``.
+            ``processors``, ``entry_fields``), applied on top of ``config``.
 
     Raises:
         ConfigError: An option is unknown, of the wrong type or out of range (also a
@@ -101,7 +102,7 @@ class Tracer:
         # on an unbounded stream); the consumer never takes it.
         self._lock = threading.Lock()
         self._tree = RunTree(clock=config.clock, new_id=config.id_factory)
-        self._emitter = PatchEmitter(config.run_filter, config.schema_format)
+        self._emitter = PatchEmitter(config.run_filter, config.schema_format, config.entry_fields)
         self._channel: PatchChannel[RunLogPatch] = PatchChannel(
             config.max_buffer, when_full=config.when_full, block_timeout=config.block_timeout
         )
@@ -554,6 +555,11 @@ class Tracer:
         if inputs is not UNSET:
             inputs = snapshot(inputs) if redact is None else redact(inputs)
         tree, emitter, processors = self._tree, self._emitter, self._processors
+        shown_error: Any = None  # the error entry field's text, redacted outside the lock
+        if error is not None and emitter.error:
+            shown_error = error_text(error)
+            if redact is not None:
+                shown_error = redact(shown_error)
         closes = False
         with self._lock:
             if self._channel.closed:  # a hint (see add_token)
@@ -561,7 +567,7 @@ class Tracer:
             claimed = False
             if self._claims:
                 tree.check_event(run_id, event)
-                emits = emitter.path_of(run_id) is not None
+                emits = emitter.emits_end(run_id, shown_error is not None)
                 if not self._claim(emits, event, run_id):
                     return None
                 claimed = emits
@@ -577,7 +583,7 @@ class Tracer:
                 if run.run_type in LLM_TYPES:
                     self._token_targets.pop(run_key(run_id), None)
                     self._last_token_id, self._last_token_target = MISSING, None
-                ops = emitter.end(run)
+                ops = emitter.end(run, shown_error)
             except BaseException:
                 self._release(claimed)
                 raise
