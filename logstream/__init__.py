@@ -37,6 +37,7 @@ from ._errors import (
     UnknownRunError,
     UsageError,
 )
+from ._events import EventStream, StreamEvent, astream_events, stream_events
 from ._filters import ALWAYS_INCLUDE, FilterRules, RunFilter
 from ._model import RunEvent, RunRecord
 from ._patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
@@ -75,6 +76,7 @@ __all__ = [
     "DuplicateRunError",
     "EndRecord",
     "EntryFieldsError",
+    "EventStream",
     "FilterConfigError",
     "FilterRules",
     "JsonLinesSink",
@@ -108,6 +110,7 @@ __all__ = [
     "SinkClosedError",
     "SinkTargetError",
     "SseSink",
+    "StreamEvent",
     "Tracer",
     "TracerConfig",
     "TracerOptions",
@@ -115,6 +118,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "asse_frames",
+    "astream_events",
     "astream_log",
     "bind_context",
     "current_run",
@@ -126,6 +130,7 @@ __all__ = [
     "run_in_executor",
     "set_strict_context",
     "sse_frames",
+    "stream_events",
     "stream_log",
     "trace",
     "traced",
