@@ -733,8 +733,17 @@ class LogStreamCallbackHandler:
         metadata: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        """Record a custom event on its run if that run is open (no patch, as in LangChain)."""
-        self._tracer.add_event(run_id, name, {"data": data}, missing_ok=True)
+        """Record a custom event on its run if that run is open (no patch, as in LangChain).
+
+        The event's details are ``{"data": data}``, with the ``tags`` and ``metadata`` it
+        was dispatched with when given (the events view shows those).
+        """
+        details: dict[str, Any] = {"data": data}
+        if tags is not None:
+            details["tags"] = list(tags)
+        if metadata is not None:
+            details["metadata"] = metadata
+        self._tracer.add_event(run_id, name, details, missing_ok=True)
 
     def on_text(
         self, text: str, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any

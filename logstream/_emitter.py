@@ -38,7 +38,7 @@ from ._filters import ALWAYS_INCLUDE, RunFilter
 from ._keys import KeyAllocator, escape_key
 from ._model import Run, id_string, isoformat_ms, run_key
 from ._patches import JsonPatchOp, LogEntry, RunState
-from ._values import SCALAR_TYPES, snapshot
+from ._values import MISSING, SCALAR_TYPES, snapshot
 
 __all__ = [
     "EntryField",
@@ -300,11 +300,19 @@ class PatchEmitter:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
         return not self.is_root(run_id) and self.run_filter.should_include(name, run_type, tags)
 
-    def emits_end(self, run_id: UUID, failed: bool) -> bool:
-        """Return whether :meth:`end` returns ops for this run (an entry, or a failed root)."""
+    def emits_end(self, run_id: UUID, failed: bool, root_output: bool = False) -> bool:
+        """Return whether :meth:`end` returns ops for this run.
+
+        Args:
+            run_id: The run's id.
+            failed: Whether the run failed (and the ``error`` text is given).
+            root_output: Whether a root output is given (a run that did not fail).
+        """
         if self._paths.get(run_key(run_id)) is not None:
             return True
-        return failed and self.error and self.is_root(run_id)
+        if not self.is_root(run_id):
+            return False
+        return (failed and self.error) or (root_output and not failed)
 
     def start(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that started: the root state, or its log entry.
@@ -372,7 +380,9 @@ class PatchEmitter:
             return []
         return [{"op": "add", "path": path + "/streamed_output/-", "value": snapshot(chunk)}]
 
-    def end(self, run: Run, error: Optional[Any] = None) -> list[JsonPatchOp]:
+    def end(
+        self, run: Run, error: Optional[Any] = None, root_output: Any = MISSING
+    ) -> list[JsonPatchOp]:
         """Return the ops for a run that ended or failed.
 
         Args:
@@ -380,18 +390,27 @@ class PatchEmitter:
             error: With the ``error`` entry field, the text to show for a failed run
                 (``"Type: message"`` of what it raised, redacted by the caller); ``None``
                 for a run that did not fail.
+            root_output: For the root run of a native trace, the output to put in the
+                state's ``/final_output`` (already copied or redacted); left out, the
+                root's output is not reported (the handler, and ``stream_log``, which
+                reports it with its own ops).
         """
         run_id = run.id
         path = self._paths.get(run_id.int if type(run_id) is UUID else run_key(run_id))
         if path is None:
-            if error is not None and self.error and self.is_root(run_id):
-                return [{"op": "replace", "path": "/error", "value": error}]
-            return []
+            if not self.is_root(run_id):
+                return []
+            ops: list[JsonPatchOp] = []
+            if root_output is not MISSING and error is None and run.error is None:
+                ops.append({"op": "replace", "path": "/final_output", "value": root_output})
+            if error is not None and self.error:
+                ops.append({"op": "replace", "path": "/error", "value": error})
+            return ops
         schema_format = self.schema_format
         end_time = None if run.end_time is None else isoformat_ms(run.end_time)
         final_output = wire_outputs(run.run_type, run.outputs, schema_format)
         if schema_format == "streaming_events":
-            ops: list[JsonPatchOp] = [
+            ops = [
                 {
                     "op": "replace",
                     "path": path + "/inputs",

@@ -29,6 +29,7 @@ import jsonpointer
 __all__ = [
     "BufferFullError",
     "ConfigError",
+    "ContextLostError",
     "DataError",
     "DuplicateRunError",
     "EntryFieldsError",
@@ -210,6 +211,16 @@ class ScopeError(UsageError, RuntimeError, ValueError):
     Entered a second time (make a new ``trace()`` per run; a ``RuntimeError``, as
     before), or given a ``parent`` recorded on another tracer than ``tracer`` (a
     ``ValueError``, as before).
+    """
+
+
+class ContextLostError(UsageError, RuntimeError):
+    """A traced run opened with no tracer in reach while other traced runs are open.
+
+    Raised only in strict mode (:func:`logstream.set_strict_context`, or the environment
+    variable ``LOGSTREAM_STRICT_CONTEXT=1``); otherwise such a run is counted
+    (:func:`logstream.orphan_runs`) and logged once per site. The usual cause is a thread
+    or executor that does not carry the caller's context; the message says the fix.
     """
 
 

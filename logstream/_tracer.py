@@ -527,6 +527,7 @@ class Tracer:
         error: Optional[BaseException] = None,
         event: str = "end",
         outputs_of_open_run: Optional[Callable[[], Any]] = None,
+        root_output: Any = MISSING,
     ) -> Optional[RunRecord]:
         """End a run (or fail it, given ``error``) and emit its final output and end time.
 
@@ -540,6 +541,10 @@ class Tracer:
                 (:data:`~logstream._model.EVENT_RULES`), and error messages name it.
             outputs_of_open_run: Builds ``outputs``, called under the lock only once the
                 run is known to be open (for outputs that are costly to build).
+            root_output: If the run is the root and did not fail, this value (redacted)
+                goes to the state's ``/final_output``, in the end's patch. Native traces
+                pass it; the handler and ``stream_log`` (which report the root's output
+                with their own ops) do not.
 
         Returns:
             The finished run's frozen record, or ``None`` if the stream is closed.
@@ -560,6 +565,11 @@ class Tracer:
             shown_error = error_text(error)
             if redact is not None:
                 shown_error = redact(shown_error)
+        if root_output is not MISSING:
+            if error is not None:
+                root_output = MISSING
+            else:
+                root_output = snapshot(root_output) if redact is None else redact(root_output)
         closes = False
         with self._lock:
             if self._channel.closed:  # a hint (see add_token)
@@ -567,7 +577,9 @@ class Tracer:
             claimed = False
             if self._claims:
                 tree.check_event(run_id, event)
-                emits = emitter.emits_end(run_id, shown_error is not None)
+                emits = emitter.emits_end(
+                    run_id, shown_error is not None, root_output is not MISSING
+                )
                 if not self._claim(emits, event, run_id):
                     return None
                 claimed = emits
@@ -583,7 +595,7 @@ class Tracer:
                 if run.run_type in LLM_TYPES:
                     self._token_targets.pop(run_key(run_id), None)
                     self._last_token_id, self._last_token_target = MISSING, None
-                ops = emitter.end(run, shown_error)
+                ops = emitter.end(run, shown_error, root_output)
             except BaseException:
                 self._release(claimed)
                 raise

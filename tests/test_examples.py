@@ -166,7 +166,20 @@ def check_processor_tree(out: str) -> None:
     assert re.fullmatch(r"\d+ patches streamed", lines[5])
 
 
+def check_nested_agent(out: str) -> None:
+    """The tree rebuilt from parent_ids nests the sub-agents' tools; the orphan is counted."""
+    assert out.splitlines() == [
+        "agent [chain] final_output=\"answers: [2, 'error: division by zero']\"",
+        "  researcher [chain] ok",
+        "    calculator [tool] ok",
+        "    calculator [tool] error: ZeroDivisionError: division by zero",
+        "  writer [chain] ok",
+        "orphan runs from a plain thread: 1",
+    ]
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
+    "nested_agent": check_nested_agent,
     "async_agent": check_async_agent,
     "custom_agent": check_custom_agent,
     "processor_tree": check_processor_tree,
