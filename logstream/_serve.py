@@ -24,7 +24,7 @@ from ._viewer import page_html
 from ._wire import LogSource
 from .asgi import Request, RunLogApp, Send
 
-__all__ = ["RUN_ID", "follow_into", "viewer_app"]
+__all__ = ["follow_into", "viewer_app"]
 
 RUN_ID = "run"
 """The id the served run has in the app's routes (``/runs/run/stream``)."""

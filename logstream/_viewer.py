@@ -31,7 +31,7 @@ from typing import Any, Optional
 from ._reader import Recording
 from ._text import printable
 
-__all__ = ["page_html", "script_json"]
+__all__ = ["page_html"]
 
 _MARKER = re.compile(r"@@(CSS|JS|DATA|TITLE|NONCE)@@")
 _SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
