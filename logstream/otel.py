@@ -119,7 +119,7 @@ AttributeValue = Any  # str, bool, int, float or a homogeneous sequence of them
 
 def _field(value: Any, key: str) -> Any:
     """``value[key]`` for a mapping, ``value.key`` for an object, else ``None``."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return value.get(key)
     if value is None or isinstance(value, (str, bytes, int, float, list, tuple)):
         return None
