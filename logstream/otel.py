@@ -21,7 +21,8 @@ Each run becomes one span, started at the run's start time and ended at its end 
   inputs and outputs (``llm_output.token_usage``, a generation message's
   ``usage_metadata``).
 - **Errors**: a failed run's span has status ``ERROR``, ``error.type`` (the exception's
-  qualified class name) and an ``exception`` event.
+  qualified class name) and an ``exception`` event. Retries and custom events are span
+  events (a custom event's data only when content is captured).
 - **Tags and metadata** become ``logstream.tags`` and ``logstream.metadata.<key>``
   attributes (nested mappings flattened with dots; values that are not OpenTelemetry
   attribute types are written as JSON text by :func:`logstream.dumps`).
@@ -53,7 +54,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import __version__
 from ._errors import ConfigError
-from ._model import RunRecord
+from ._model import RunEvent, RunRecord
 from ._serialize import dumps
 
 __all__ = ["CAPTURE_CONTENT_ENV", "OpenTelemetryProcessor"]
@@ -500,6 +501,21 @@ class OpenTelemetryProcessor:
                 span.set_attributes(attributes)
         finally:
             span.end(end_time=end_time)
+
+    def on_event(self, run_id: Any, event: RunEvent) -> None:
+        """Add a retry or custom event to the run's span, at the event's time.
+
+        A retry's details (attempt, wait, outcome) are its attributes; a custom event's
+        data only when content is captured (it is the host's own data).
+        """
+        with self._lock:
+            opened = self._open.get(run_id)
+        if opened is None:
+            return
+        attributes: dict[str, AttributeValue] = {}
+        if event.name == "retry" or self.capture_content:
+            _flatten("logstream.event", dict(event.kwargs), attributes)
+        opened.span.add_event(event.name, attributes, timestamp=_ns(event.time))
 
     def on_close(self) -> None:
         """End the spans of runs still open, unless ``end_on_close=False``."""

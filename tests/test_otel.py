@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
@@ -79,10 +79,14 @@ def spans() -> Iterator[Spans]:
     made.provider.shutdown()
 
 
-def ns(record: RunRecord, field: str) -> int:
-    """A record's start or end time in ns, computed independently of the processor."""
-    when = getattr(record, field)
+def ns_of(when: datetime) -> int:
+    """A time in ns since the epoch, computed independently of the processor."""
     return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1_000
+
+
+def ns(record: RunRecord, field: str) -> int:
+    """A record's start or end time in ns."""
+    return ns_of(getattr(record, field))
 
 
 class TestTree:
@@ -247,6 +251,33 @@ class TestErrors:
         assert span.end_time is not None
         assert "gen_ai.usage.input_tokens" not in (span.attributes or {})
         assert tracer.processor_stats.total == 0
+
+
+class TestEvents:
+    def test_retry_and_custom_events_become_span_events(self, spans: Spans) -> None:
+        """A retry is a span event with its details; a custom event has no data by default."""
+        tracer = Tracer(processors=[spans.processor()], clock=FakeClock())
+        root = tracer.start_run("agent")
+        tracer.add_event(root.id, "retry", {"attempt": 2})
+        tracer.add_event(root.id, "progress", {"note": "private"})
+        end = tracer.end_run(root.id)
+        assert end is not None
+        retry, progress = spans.one("agent").events
+        assert (retry.name, dict(retry.attributes or {})) == (
+            "retry",
+            {"logstream.event.attempt": 2},
+        )
+        assert retry.timestamp == ns_of(end.events[1].time)
+        assert (progress.name, dict(progress.attributes or {})) == ("progress", {})
+
+    def test_custom_event_data_when_content_is_captured(self, spans: Spans) -> None:
+        """With capture_content=True a custom event carries its data."""
+        tracer = Tracer(processors=[spans.processor(capture_content=True)])
+        root = tracer.start_run("agent")
+        tracer.add_event(root.id, "progress", {"note": "half"})
+        tracer.end_run(root.id)
+        (event,) = spans.one("agent").events
+        assert dict(event.attributes or {}) == {"logstream.event.note": "half"}
 
 
 class TestAttributes:
