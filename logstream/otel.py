@@ -41,6 +41,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import traceback
 import weakref
@@ -52,7 +53,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from . import __version__
 from ._errors import ConfigError
 from ._model import RunEvent, RunRecord
 from ._serialize import dumps
@@ -60,6 +60,10 @@ from ._serialize import dumps
 __all__ = ["CAPTURE_CONTENT_ENV", "OpenTelemetryProcessor"]
 
 logger = logging.getLogger(__name__)
+
+# The instrumentation scope's version: the package's own (the one source, in __init__),
+# read from the loaded package, which works under any name a vendored copy has.
+_VERSION: Optional[str] = getattr(sys.modules[__name__.rpartition(".")[0]], "__version__", None)
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The GenAI conventions' switch for recording message content (``true`` turns it on)."""
@@ -427,7 +431,7 @@ class OpenTelemetryProcessor:
         self.capture_content = capture_content
         self.end_on_close = end_on_close
         self._redact = redact
-        self._tracer = trace.get_tracer("logstream", __version__, tracer_provider=tracer_provider)
+        self._tracer = trace.get_tracer("logstream", _VERSION, tracer_provider=tracer_provider)
         self._open: dict[Any, _Open] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+import logstream
 from logstream import (
     ConfigError,
     RunRecord,
@@ -718,6 +719,7 @@ class TestOtlpHttp:
             for resource_spans in request.resource_spans:
                 for scope_spans in resource_spans.scope_spans:
                     assert scope_spans.scope.name == "logstream"
+                    assert scope_spans.scope.version == logstream.__version__
                     decoded.extend(scope_spans.spans)
         by_name = {span.name: span for span in decoded}
         assert set(by_name) == {"agent", "chat gpt-4o", "execute_tool search"}
