@@ -98,8 +98,15 @@ def recorded_spans(trees: int) -> list[ReadableSpan]:
     return list(exporter.get_finished_spans())
 
 
+END_KEYS = ("gen_ai.usage.", "gen_ai.response.", "gen_ai.request.stream", "gen_ai.tool.call.id")
+
+
 def by_hand(provider: TracerProvider, script: list[ReadableSpan]) -> Callable[[], None]:
-    """Make the script's spans with the SDK directly: same tree, times, kinds, attributes."""
+    """Make the script's spans with the SDK directly: same tree, times, kinds, attributes.
+
+    As hand-written instrumentation must, it sets what is known only at the end (usage,
+    response, tool call id) just before ending the span, and the rest at its start.
+    """
     sdk_tracer = provider.get_tracer("by-hand")
     starts = sorted(script, key=lambda span: span.start_time or 0)
     parent_of = {
@@ -107,13 +114,17 @@ def by_hand(provider: TracerProvider, script: list[ReadableSpan]) -> Callable[[]
     }
     plan = []
     for span in starts:
+        attributes = dict(span.attributes or {})
+        at_end = {key: value for key, value in attributes.items() if key.startswith(END_KEYS)}
+        at_start = {key: value for key, value in attributes.items() if key not in at_end}
         plan.append(
             (
                 span.context.span_id,
                 parent_of[span.context.span_id],
                 span.name,
                 span.kind,
-                dict(span.attributes or {}),
+                at_start,
+                at_end,
                 span.start_time,
                 span.end_time,
             )
@@ -124,15 +135,18 @@ def by_hand(provider: TracerProvider, script: list[ReadableSpan]) -> Callable[[]
     def run() -> None:
         opened: dict[int, Any] = {}
         contexts: dict[int, Any] = {}
-        for span_id, parent_id, name, kind, attributes, start, _ in plan:
+        for span_id, parent_id, name, kind, attributes, _, start, _ in plan:
             context = contexts[parent_id] if parent_id is not None else None
             span = sdk_tracer.start_span(
                 name, context=context, kind=kind, attributes=attributes, start_time=start
             )
             opened[span_id] = span
             contexts[span_id] = trace.set_span_in_context(span, context)
-        for span_id, _, _, _, _, _, end in reversed(plan):  # children before parents
-            opened[span_id].end(end_time=end)
+        for span_id, _, _, _, _, at_end, _, end in reversed(plan):  # children first
+            span = opened[span_id]
+            if at_end:
+                span.set_attributes(at_end)
+            span.end(end_time=end)
 
     return run
 
