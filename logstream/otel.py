@@ -434,6 +434,7 @@ class OpenTelemetryProcessor:
         self._tracer = trace.get_tracer("logstream", _VERSION, tracer_provider=tracer_provider)
         self._open: dict[Any, _Open] = {}
         self._lock = threading.Lock()
+        self._exit_hook_placed = False
         _LIVE.add(self)
 
     def __repr__(self) -> str:
@@ -453,7 +454,8 @@ class OpenTelemetryProcessor:
                 found = self._open.get(run.parent_id)
             if found is not None:
                 parent = found.context
-        else:
+        elif not self._exit_hook_placed:
+            self._exit_hook_placed = True
             _keep_exit_hook_last()
         operation = _OPERATIONS.get(run.run_type)
         attributes: dict[str, AttributeValue] = {
@@ -685,8 +687,10 @@ def _keep_exit_hook_last() -> None:
     """Register the exit flush again, so it runs before providers registered earlier.
 
     ``atexit`` runs the last registered function first; an SDK ``TracerProvider``
-    registers its own shutdown when made. Moving ours to the end at each root run's start
-    ends open spans before any provider that exists by then shuts down.
+    registers its own shutdown when made. Moving ours to the end when a processor sees its
+    first root run ends open spans before any provider that exists by then shuts down
+    (providers are made at start-up, before runs; once per processor, as
+    ``atexit.unregister`` compares every registered function).
     """
     with _exit_hook_lock:
         atexit.unregister(_flush_live_at_exit)
