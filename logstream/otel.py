@@ -381,8 +381,9 @@ class OpenTelemetryProcessor:
             ``exception.message``). A tracer's ``redact=`` masks recorded values, not the
             errors runs fail with; pass the same redactor here (``redact_secrets``).
         end_on_close: Whether ``on_close`` (the stream closing) ends the spans of runs
-            still open. Share one processor among streams that close at different times
-            only with ``end_on_close=False``: ``on_close`` cannot tell whose runs are whose.
+            still open. ``on_close`` cannot tell whose runs are whose: make one processor
+            per stream, or share one only with ``end_on_close=False`` (and call
+            :meth:`flush` yourself).
 
     Raises:
         ConfigError: ``redact`` is not callable, or ``capture_content`` or
