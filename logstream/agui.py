@@ -73,7 +73,7 @@ from uuid import UUID
 
 from ._callbacks import LogStreamCallbackHandler
 from ._errors import ConfigError
-from ._model import LLM_TYPES, RunRecord, id_string
+from ._model import LLM_TYPES, UNSET, RunRecord, id_string
 from ._patches import JsonPatchOp, RunLogPatch
 from ._serialize import dumps
 from ._stream import PatchChannel
@@ -154,6 +154,8 @@ def _result_content(outputs: Any) -> str:
     """Return a tool's outputs as the text of its ``TOOL_CALL_RESULT``."""
     if isinstance(outputs, Mapping) and set(outputs) == {"output"}:
         outputs = outputs["output"]
+    if outputs is None:
+        return ""
     return outputs if isinstance(outputs, str) else dumps(outputs)
 
 
@@ -337,6 +339,7 @@ class AguiEncoder:
             return
         self._pump()
         at = _millis(run.end_time)
+        outputs = None if run.outputs is UNSET else run.outputs  # a run ended without outputs
         if run.id == self._root:
             self._close_open(at)
             if run.error is not None:
@@ -349,15 +352,15 @@ class AguiEncoder:
                     }
                 )
             else:
-                self._finish(
-                    {
-                        "type": "RUN_FINISHED",
-                        "timestamp": at,
-                        "threadId": self._thread_id,
-                        "runId": self._run_id,
-                        "result": run.outputs,
-                    }
-                )
+                finished: AguiEvent = {
+                    "type": "RUN_FINISHED",
+                    "timestamp": at,
+                    "threadId": self._thread_id,
+                    "runId": self._run_id,
+                }
+                if outputs is not None:  # the protocol leaves an absent result out
+                    finished["result"] = outputs
+                self._finish(finished)
             return
         part = self._open.pop(run.id, None)
         if part is None:
@@ -365,7 +368,7 @@ class AguiEncoder:
         kind, ident, has_text = part
         extra: dict[str, Any] = {} if run.error is None else {"metadata": _error_metadata(run)}
         if kind == _MESSAGE:
-            text = "" if has_text else _output_text(run.outputs)
+            text = "" if has_text else _output_text(outputs)
             if text:
                 self._emit(
                     {
@@ -377,7 +380,7 @@ class AguiEncoder:
                 )
             self._emit({"type": "TEXT_MESSAGE_END", "timestamp": at, "messageId": ident, **extra})
         elif kind == _TOOL:
-            content = run.error if run.error is not None else _result_content(run.outputs)
+            content = run.error if run.error is not None else _result_content(outputs)
             self._emit(
                 {
                     "type": "TOOL_CALL_RESULT",
