@@ -81,12 +81,11 @@ def check_models(events: Iterable[AguiEvent]) -> None:
 
 
 def run_cli(events: list[AguiEvent], path: Path) -> dict[str, Any]:
-    """Record ``events`` as SSE into ``path``, run the ag-ui-validate CLI on it, return its report."""
+    """Record ``events`` as SSE into ``path``, run the ag-ui-validate CLI on it; its report."""
     path.write_text("".join(sse_events(events)), encoding="utf-8")
-    script = "import sys; from ag_ui_validate.cli import main; sys.argv[0] = 'ag-ui-validate'; main()"
+    cli = Path(sys.executable).with_name("ag-ui-validate")  # the installed console script
     done = subprocess.run(
-        [sys.executable, "-c", script, "--json", "--fail-on", "warning", "--features", FEATURES]
-        + [str(path)],
+        [str(cli), "--json", "--fail-on", "warning", "--features", FEATURES, str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -361,7 +360,7 @@ class TestEvents:
         assert len({e["messageId"] for e in events if e["type"] == "TOOL_CALL_RESULT"}) == 2
 
     def test_run_that_never_ends_ends_with_an_unfinished_error_on_close(self) -> None:
-        """Closing the tracer with the root open closes its parts and sends RUN_ERROR (unfinished)."""
+        """Closing the tracer with the root open closes its parts, then sends RUN_ERROR."""
         events = encode(never_ends)
         assert types(events)[-3:] == ["TEXT_MESSAGE_END", "STEP_FINISHED", "RUN_ERROR"]
         assert events[-1]["code"] == UNFINISHED_CODE
