@@ -40,7 +40,11 @@ the open parts are closed and the stream ends with ``RUN_ERROR`` with
 ``code="logstream.unfinished"``.
 
 The encoder takes the tracer's patch stream: it drains the tracer in its hooks, so do not
-also iterate the tracer. Events after the terminal event are dropped.
+also iterate the tracer. Left unbound (as with :func:`~logstream.stream_log`, which reads
+its tracer's stream itself: pass ``processors=[encoder]`` and read both), it makes every
+event but the state ones, for every run (it cannot see the filter). Events after the
+terminal event are dropped. Timestamps are the run's start or end time for the events of
+a start or an end, else the time the event was made, in milliseconds since the epoch.
 
 Example:
     >>> from logstream import Tracer
@@ -193,6 +197,7 @@ class AguiEncoder:
         self._ended = False
         self._keys: dict[str, str] = {}  # run id string -> its run-log key (included runs)
         self._open: dict[UUID, _Open] = {}  # open parts of the run, in start order
+        self._names: dict[str, int] = {}  # runs per name, for step names when unbound
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -270,9 +275,13 @@ class AguiEncoder:
         self._pump()
         if run.trace_id != self._root:
             return  # a later root of the same tracer: not part of this AG-UI run
-        key = self._keys.get(id_string(run.id))
-        if key is None:
-            return  # filtered out of the run log
+        key: Optional[str]
+        if self._source is None:  # unbound: no run log to follow, so every run counts
+            key = self._own_key(run.name)
+        else:
+            key = self._keys.get(id_string(run.id))
+            if key is None:
+                return  # filtered out of the run log
         at = _millis(run.start_time)
         ident = id_string(run.id)
         if run.run_type in LLM_TYPES:
@@ -437,6 +446,12 @@ class AguiEncoder:
                 self._emit({"type": "STEP_FINISHED", "timestamp": at, "stepName": ident})
             # a tool call's arguments were complete at its start: it stays without result
         self._open.clear()
+
+    def _own_key(self, name: str) -> str:
+        """Name a run as the run log would, ``name``, then ``name:2``, ... (when unbound)."""
+        count = self._names.get(name, 0) + 1
+        self._names[name] = count
+        return name if count == 1 else f"{name}:{count}"
 
     def _pump(self) -> None:
         """Turn the patches the tracer queued so far into state events."""

@@ -30,6 +30,9 @@ from logstream import (
     Tracer,
     dumps,
     redact_secrets,
+    stream_log,
+    trace,
+    traced,
 )
 from logstream.agui import (
     PROTOCOL_VERSION,
@@ -96,11 +99,11 @@ def run_cli(events: list[AguiEvent], path: Path) -> dict[str, Any]:
     return report
 
 
-def validate_in_process(events: list[AguiEvent]) -> list[str]:
+def validate_in_process(events: list[AguiEvent], features: str = FEATURES) -> list[str]:
     """Run ag-ui-validate's engine on the wire events; return its error and warning lines."""
     from ag_ui_validate.pytest_plugin import validate_agui
 
-    report = validate_agui([wire(e) for e in events], features=FEATURES.split(","))
+    report = validate_agui([wire(e) for e in events], features=features.split(","))
     return [
         f"{d.rule} {d.severity} #{d.event_index}: {d.message}"
         for d in report.diagnostics
@@ -415,15 +418,46 @@ class TestEvents:
         """No run, then close: the event stream ends with nothing in it."""
         assert encode(lambda tracer: None) == []
 
-    def test_encoder_not_bound_makes_no_state_events(self) -> None:
-        """Without bind the encoder still maps runs, but has no patches to send."""
+    def test_encoder_not_bound_maps_every_run_but_sends_no_state(self) -> None:
+        """Unbound, the encoder maps every run (no filter known) and sends no state events."""
         encoder = AguiEncoder()
-        tracer = Tracer(processors=[encoder])
-        nested(tracer)
+        tracer = Tracer(processors=[encoder], **FILTER)
+        filtered(tracer)
         events = list(encoder)
-        assert types(events, state=True) == types(events)
         check_models(events)
+        assert types(events, state=True) == types(events)
+        steps = [e["stepName"] for e in events if e["type"] == "STEP_STARTED"]
+        assert steps == ["internal", "answer"]
+        assert "TOOL_CALL_RESULT" in types(events)
         assert events[0]["threadId"] == events[0]["runId"]
+
+    def test_stream_log_with_an_unbound_encoder_gives_the_run_events(self) -> None:
+        """``stream_log(..., processors=[encoder])`` streams patches and the encoder its events."""
+
+        @traced(run_type="tool")
+        def search(query: str) -> str:
+            return query * 2
+
+        def agent(question: str) -> str:
+            with trace("plan"):
+                pass
+            return search(question) + search(question)
+
+        encoder = AguiEncoder()
+        patches = list(stream_log(agent, "ab", processors=[encoder]))
+        events = list(encoder)
+        assert patches
+        check_models(events)
+        assert types(events) == [
+            "RUN_STARTED",
+            "STEP_STARTED",
+            "STEP_FINISHED",
+            *(["TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END", "TOOL_CALL_RESULT"] * 2),
+            "RUN_FINISHED",
+        ]
+        assert events[-1]["result"] == {"output": "abababab"}
+        if sys.version_info >= (3, 11):  # no state events, so no shared-state feature
+            assert validate_in_process(events, "backend-tool-rendering") == []
 
 
 class TestThreadsAndAsync:
