@@ -255,6 +255,7 @@ class AguiEncoder:
     def on_start(self, run: RunRecord) -> None:
         """Open the AG-UI run for the root, or a step, message or tool call for a child."""
         if self._ended:
+            self._discard()
             return
         if self._root is None:
             self._root = run.id
@@ -320,6 +321,7 @@ class AguiEncoder:
     def on_token(self, run_id: UUID, token: Any, chunk: Any) -> None:
         """Add a non-empty token to its run's text message."""
         if self._ended:
+            self._discard()
             return
         self._pump()
         part = self._open.get(run_id)
@@ -339,12 +341,15 @@ class AguiEncoder:
 
     def on_chunk(self, run_id: UUID, chunk: Any) -> None:
         """Pass on the state delta of an output chunk."""
-        if not self._ended:
+        if self._ended:
+            self._discard()
+        else:
             self._pump()
 
     def on_end(self, run: RunRecord) -> None:
         """Close what the run opened; for the root, end the AG-UI run."""
         if self._ended:
+            self._discard()
             return
         self._pump()
         at = _millis(run.end_time)
@@ -407,6 +412,7 @@ class AguiEncoder:
     def on_close(self) -> None:
         """End the event stream; a root still open ends with ``RUN_ERROR`` (unfinished)."""
         if self._ended:
+            self._discard()
             return
         self._pump()
         if self._root is None:
@@ -452,6 +458,11 @@ class AguiEncoder:
         count = self._names.get(name, 0) + 1
         self._names[name] = count
         return name if count == 1 else f"{name}:{count}"
+
+    def _discard(self) -> None:
+        """Drop what the tracer queued after the terminal event, so it never fills up."""
+        if self._source is not None:
+            self._source.drain()
 
     def _pump(self) -> None:
         """Turn the patches the tracer queued so far into state events."""

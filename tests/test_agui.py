@@ -385,7 +385,7 @@ class TestEvents:
         assert "result" not in events[-1]
 
     def test_events_after_the_terminal_event_are_dropped(self) -> None:
-        """A second root on a tracer that stays open after the first makes no events."""
+        """Later roots on a tracer that stays open make no events and never fill its buffer."""
 
         def two_roots(tracer: Tracer) -> None:
             first = tracer.start_run("first")
@@ -395,8 +395,11 @@ class TestEvents:
             assert second is not None
             tracer.end_run(second.id)
 
-        events = encode(two_roots, auto_close=False)
-        assert types(events) == ["RUN_STARTED", "RUN_FINISHED"]
+        encoder, tracer = make_tracer(auto_close=False, max_buffer=2, when_full="raise")
+        two_roots(tracer)  # the second root's patches are dropped, never left to fill up
+        two_roots(tracer)
+        tracer.close()
+        assert types(list(encoder)) == ["RUN_STARTED", "RUN_FINISHED"]
 
     def test_redacted_values_never_reach_an_event(self) -> None:
         """With redact_secrets, a secret in a tool's inputs appears in no event."""
