@@ -127,12 +127,11 @@ def _token_text(token: Any) -> str:
     if isinstance(token, str):
         return token
     if isinstance(token, list):
-        parts = [
-            block.get("text")
+        return "".join(
+            str(block["text"])
             for block in token
             if isinstance(block, Mapping) and isinstance(block.get("text"), str)
-        ]
-        return "".join(parts)  # type: ignore[arg-type]
+        )
     return ""
 
 

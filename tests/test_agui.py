@@ -384,6 +384,23 @@ class TestEvents:
         assert content == ["Hello"]
         assert "result" not in events[-1]
 
+    def test_content_block_tokens_send_their_text_parts(self) -> None:
+        """A token that is a list of content blocks sends its text; one without text sends none."""
+
+        def blocks(tracer: Tracer) -> None:
+            root = tracer.start_run("agent")
+            assert root is not None
+            model = tracer.start_run("model", "chat_model", parent_id=root.id)
+            assert model is not None
+            tracer.add_token(model.id, [{"type": "text", "text": "Hi"}, {"type": "image"}])
+            tracer.add_token(model.id, [{"type": "tool_call_chunk", "args": "{"}])
+            tracer.end_run(model.id)
+            tracer.end_run(root.id)
+
+        events = encode(blocks)
+        check_models(events)
+        assert [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"] == ["Hi"]
+
     def test_events_after_the_terminal_event_are_dropped(self) -> None:
         """Later roots on a tracer that stays open make no events and never fill its buffer."""
 
