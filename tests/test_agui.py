@@ -256,6 +256,8 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "filtered": (filtered, FILTER),
     "concurrent_tools": (concurrent_tools, {}),
     "never_ends": (never_ends, {}),
+    "failing_with_entry_fields": (failing, {"entry_fields": ["parent_ids", "error"]}),
+    "recovering_with_entry_fields": (recovering, {"entry_fields": ["parent_ids", "error"]}),
 }
 
 
@@ -609,8 +611,13 @@ ACTIONS = st.lists(
     max_size=25,
 )
 ENDINGS = st.sampled_from(["end", "fail", "close"])
-FILTERS = st.sampled_from(
-    [{}, {"exclude_types": ["tool"]}, {"include_names": ["search", "model"]}, {"exclude_tags": []}]
+TRACER_OPTIONS = st.sampled_from(
+    [
+        {},
+        {"exclude_types": ["tool"]},
+        {"include_names": ["search", "model"]},
+        {"entry_fields": ["parent_ids", "error"], "schema_format": "original"},
+    ]
 )
 
 
@@ -647,7 +654,7 @@ def random_run(actions: list[Any], ending: str) -> Scenario:
 
 class TestRandomRuns:
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(actions=ACTIONS, ending=ENDINGS, rules=FILTERS)
+    @given(actions=ACTIONS, ending=ENDINGS, rules=TRACER_OPTIONS)
     def test_random_runs_give_valid_consistent_streams(
         self, actions: list[Any], ending: str, rules: dict[str, Any]
     ) -> None:
