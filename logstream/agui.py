@@ -112,9 +112,12 @@ _Open = list[Any]
 
 def _millis(moment: Optional[datetime]) -> int:
     """Return ``moment`` (or now) as milliseconds since the Unix epoch."""
-    if moment is None:
-        return time.time_ns() // 1_000_000
-    return int(moment.timestamp() * 1000)
+    if moment is not None:
+        try:
+            return int(moment.timestamp() * 1000)
+        except (OverflowError, ValueError, OSError):  # a clock far outside the epoch's range
+            pass
+    return time.time_ns() // 1_000_000
 
 
 def _unescape(token: str) -> str:

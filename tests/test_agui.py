@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -402,6 +403,12 @@ class TestEvents:
         events = encode(blocks)
         check_models(events)
         assert [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"] == ["Hi"]
+
+    def test_a_clock_outside_the_epochs_range_still_gives_valid_events(self) -> None:
+        """Times that have no epoch timestamp (year 1, naive) fall back to the time now."""
+        events = encode(nested, clock=lambda: datetime(1, 1, 1))
+        check_models(events)
+        assert all(event["timestamp"] > 0 for event in events)
 
     def test_events_after_the_terminal_event_are_dropped(self) -> None:
         """Later roots on a tracer that stays open make no events and never fill its buffer."""
