@@ -78,7 +78,7 @@ from uuid import UUID
 from ._callbacks import LogStreamCallbackHandler
 from ._errors import ConfigError
 from ._model import LLM_TYPES, UNSET, RunRecord, id_string
-from ._patches import JsonPatchOp, RunLogPatch
+from ._patches import JsonPatchOp
 from ._serialize import dumps
 from ._stream import PatchChannel
 from ._tracer import Tracer
@@ -471,29 +471,29 @@ class AguiEncoder:
         source = self._source
         if source is None:
             return
-        for patch in source.drain():
-            self._state_event(patch)
+        patches = source.drain()
+        if patches:
+            at = _millis(None)
+            for patch in patches:
+                self._state_event(patch.ops, at)
 
-    def _state_event(self, patch: RunLogPatch) -> None:
-        ops: list[JsonPatchOp] = patch.ops
+    def _state_event(self, ops: list[JsonPatchOp], at: int) -> None:
+        """Send one patch's ops as a state event; note the log key of each new entry."""
         if not ops:
             return
         keys = self._keys
         for op in ops:
             path = op.get("path")
-            value = op.get("value")
-            if (
-                op.get("op") == "add"
-                and isinstance(path, str)
-                and path.startswith("/logs/")
-                and path.count("/") == 2
-                and isinstance(value, Mapping)
-                and isinstance(value.get("id"), str)
-            ):
-                keys[value["id"]] = _unescape(path[6:])
-        at = _millis(None)
-        if len(ops) == 1 and ops[0].get("op") == "replace" and ops[0].get("path") == "":
-            self._emit({"type": "STATE_SNAPSHOT", "timestamp": at, "snapshot": ops[0]["value"]})
+            # A new entry is "add /logs/<key>" (no further "/"): a token's op is not one.
+            if type(path) is str and path.startswith("/logs/") and path.find("/", 6) < 0:
+                value = op.get("value")
+                if op.get("op") == "add" and isinstance(value, Mapping):
+                    ident = value.get("id")
+                    if isinstance(ident, str):
+                        keys[ident] = _unescape(path[6:])
+        first = ops[0]
+        if len(ops) == 1 and first.get("path") == "" and first.get("op") == "replace":
+            self._emit({"type": "STATE_SNAPSHOT", "timestamp": at, "snapshot": first["value"]})
         else:
             self._emit({"type": "STATE_DELTA", "timestamp": at, "delta": list(ops)})
 
