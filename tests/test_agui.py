@@ -274,6 +274,10 @@ class TestEvents:
         assert events
         check_models(events)
 
+    def test_protocol_version_is_the_installed_protocols(self) -> None:
+        """The version RUN_STARTED declares is the one ag-ui-protocol's models were made from."""
+        assert PROTOCOL_VERSION == ag_ui.core.PROTOCOL_VERSION
+
     @pytest.mark.parametrize("name", sorted(SCENARIOS))
     def test_state_events_rebuild_the_tracers_run_log(self, name: str) -> None:
         """The snapshot and then every delta give the state the same run gives the tracer."""
