@@ -33,11 +33,11 @@ from ._errors import (
     StaleResumeIdError,
     SubscriberLagError,
 )
-from ._patches import JsonPatchOp, RunLog, RunLogPatch, _apply
+from ._patches import JsonPatchOp, RunLog, RunLogPatch, apply_ops
 from ._text import error_text
 from ._wire import Frame, LogEnd, WireItem, check_log_id, check_not_future, snapshot_ops
 
-__all__ = ["OnLag", "PositionedLog"]
+__all__ = ["PositionedLog"]
 
 OnLag = Literal["resync", "error"]
 """What happens to a subscriber that fell past its bound: a fresh snapshot, or an error."""
@@ -265,7 +265,7 @@ class PositionedLog:
                     f"{self._position}"
                 )
                 raise SinkClosedError(msg)
-            self._state = _apply(self._state, ops)
+            self._state = apply_ops(self._state, ops)
             self._history.append(ops)
             self._position += 1
             position = self._position

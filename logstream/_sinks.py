@@ -53,7 +53,6 @@ from ._text import error_text
 from ._wire import Frame, LogEnd, WireItem, error_payload, format_event_id
 
 __all__ = [
-    "SSE_KEEP_ALIVE",
     "JsonLinesSink",
     "SseSink",
     "asse_frames",
