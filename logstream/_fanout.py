@@ -177,7 +177,8 @@ class PositionedLog:
 
         Args:
             at: The position; ``None`` for the latest. A past position must not be older
-                than :attr:`oldest`.
+                than :attr:`oldest`; it is rebuilt from the compacted base state by
+                replaying the patches up to it, with the log's lock held.
 
         Returns:
             A frame with ``snapshot=True``; its value is a copy no one else changes
@@ -411,9 +412,10 @@ class PositionedLog:
     ) -> tuple[Optional[Frame], list[list[JsonPatchOp]], Optional[LogEnd]]:
         """Return what a subscriber at ``cursor`` reads next: a resync, patches, the end."""
         position = self._position
-        if (bound is not None and position - cursor > bound) or cursor < self._oldest_locked():
+        lagging = bound is not None and position - cursor > bound
+        if lagging or cursor < self._oldest_locked():
             if policy == "error":
-                raise SubscriberLagError(self._log_id, cursor, position, bound or 0)
+                raise SubscriberLagError(self._log_id, cursor, position, bound if lagging else None)
             return self._snapshot_locked(), [], self._end
         base = self._base
         return None, self._history[cursor - base : position - base], self._end
