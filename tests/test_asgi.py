@@ -87,7 +87,9 @@ class Client:
                 kind = event.get("event")
                 if kind == "data":
                     ops = json.loads(event["data"])["ops"]
-                    self.state = jsonpatch.apply_patch(self.state, copy.deepcopy(ops))
+                    self.state = jsonpatch.apply_patch(
+                        self.state, copy.deepcopy(ops), in_place=True
+                    )
                     self.last_id = event["id"]
                     self.positions.append(int(event["id"].rpartition(":")[2]))
                     if len(ops) == 1 and ops[0]["op"] == "replace" and ops[0]["path"] == "":

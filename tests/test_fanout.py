@@ -6,6 +6,7 @@ import asyncio
 import copy
 import random
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -99,7 +100,7 @@ def rebuild(items: list[Any]) -> tuple[Any, list[int]]:
     positions = []
     for item in items:
         if isinstance(item, Frame):
-            state = jsonpatch.apply_patch(state, copy.deepcopy(item.ops))
+            state = jsonpatch.apply_patch(state, copy.deepcopy(item.ops), in_place=True)
             positions.append(item.position)
     return state, positions
 
@@ -384,6 +385,7 @@ class TestFanOut:
         @traced(run_type="llm")
         def model(n: int) -> Any:
             for i in range(n):
+                time.sleep(0.0005)  # the run lasts a while: readers join during it
                 yield f"t{i} "
 
         @traced(run_type="tool")
@@ -413,12 +415,10 @@ class TestFanOut:
                 results[name] = [i async for i in log.aframes(snapshot_first=snapshot_first)]
 
             start.wait(TIMEOUT)
-            await asyncio.gather(
-                *(one(f"a{k}", k % 2 == 0, rng.random() * 0.05) for k in range(20))
-            )
+            await asyncio.gather(*(one(f"a{k}", k % 2 == 0, rng.random() * 0.3) for k in range(20)))
 
         threads = [
-            run_in_thread(lambda k=k: sync_reader(f"s{k}", k % 2 == 0, rng.random() * 0.05))
+            run_in_thread(lambda k=k: sync_reader(f"s{k}", k % 2 == 0, rng.random() * 0.3))
             for k in range(10)
         ]
         threads.append(run_in_thread(lambda: asyncio.run(async_readers())))
@@ -432,6 +432,12 @@ class TestFanOut:
             log.log_id, log.position, None
         )
         assert len(results) == 30
+        mid_run = [
+            name
+            for name, items in results.items()
+            if items[0].snapshot and 0 < items[0].position < log.position
+        ]
+        assert mid_run  # the test exercised joining a live run, not only the two ends
         for name, items in results.items():
             state, positions = rebuild(items)
             assert state == expected, name
