@@ -32,6 +32,7 @@ from logstream import (
     traced,
 )
 from logstream._wire import Frame, LogEnd, LogSource
+from tests.source_contract import LogSourceContract, Writer
 from tests.threading_helpers import TIMEOUT, join_thread, run_in_thread
 
 # -- a random run, made with the native Tracer API ----------------------------------------
@@ -479,3 +480,11 @@ class TestFanOut:
         expected, all_items = asyncio.run(main())
         for items in all_items:
             assert rebuild(items)[0] == expected
+
+
+class TestPositionedLogContract(LogSourceContract):
+    """The LogSource contract, against PositionedLog."""
+
+    def make_log(self, log_id: str) -> tuple[Writer, LogSource]:
+        log = PositionedLog(log_id)
+        return log, log
