@@ -327,16 +327,19 @@ class TestFanOut:
         assert info.value.max_lag is None and "compacted" in str(info.value)
 
     def test_a_subscriber_that_never_reads_does_not_hold_up_the_producer(self) -> None:
-        """The producer appends 20,000 patches with a stalled subscriber of each kind."""
+        """The producer appends 20,000 patches past a stalled subscriber, which holds nothing."""
         log = PositionedLog(max_history=100)
         log.append([{"op": "replace", "path": "", "value": 0}])
-        stalled = log.frames(after=1)
-        next(iter([stalled]))  # made, never advanced
+        stalled = log.frames(after=0)
+        assert next(stalled).position == 1  # subscribed, then never reads again
         thread, box = run_in_thread(
             lambda: [log.append([{"op": "replace", "path": "", "value": n}]) for n in range(20_000)]
         )
         join_thread(thread, box)
         assert log.position == 20_001 and len(log._history) <= 200
+        assert log.subscribers == 1
+        resumed = next(stalled)  # it fell behind the compacted history: a resync
+        assert resumed.snapshot and resumed.position == 20_001
 
     def test_idle_subscribers_get_heartbeats(self) -> None:
         """With a timeout, a subscriber of an idle log gets None, sync and async."""
