@@ -211,10 +211,14 @@ class RunLogApp:
         return add
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection (``http``; ``lifespan`` is acknowledged)."""
+        """Serve one ASGI connection: ``http``; ``lifespan`` acknowledged; websockets refused."""
         kind = scope["type"]
         if kind == "lifespan":
             await _lifespan(receive, send)
+            return
+        if kind == "websocket":  # not served: refuse the handshake (HTTP 403)
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
             return
         if kind != "http":
             msg = f"RunLogApp serves HTTP only, not {kind!r} connections"

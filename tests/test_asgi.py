@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import json
 import socket
 import threading
@@ -87,7 +88,9 @@ class Client:
                 kind = event.get("event")
                 if kind == "data":
                     ops = json.loads(event["data"])["ops"]
-                    self.state = jsonpatch.apply_patch(self.state, copy.deepcopy(ops))
+                    self.state = jsonpatch.apply_patch(
+                        self.state, copy.deepcopy(ops), in_place=True
+                    )
                     self.last_id = event["id"]
                     self.positions.append(int(event["id"].rpartition(":")[2]))
                     if len(ops) == 1 and ops[0]["op"] == "replace" and ops[0]["path"] == "":
@@ -265,6 +268,21 @@ class TestJsonRoutes:
                 assert response.status_code == 404 and response.json()["error"] == "not_found"
             response = http.post("/runs")
             assert response.status_code == 405 and response.headers["allow"] == "GET"
+
+    def test_a_websocket_handshake_is_refused(self) -> None:
+        """A websocket upgrade is refused (403), and the server keeps serving."""
+        # Without a websocket library uvicorn serves the upgrade as plain HTTP: a 404 here.
+        ws = importlib.util.find_spec("websockets") or importlib.util.find_spec("wsproto")
+        log = PositionedLog("w")
+        with serving(RunLogApp(log)) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+            headers = {
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            }
+            assert http.get("/ws", headers=headers).status_code == (403 if ws else 404)
+            assert http.get("/runs").json()["runs"][0]["log_id"] == "w"
 
     def test_extra_routes_can_be_added(self) -> None:
         """app.route adds a handler with path parameters, tried after the built-in ones."""
