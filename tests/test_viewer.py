@@ -235,14 +235,16 @@ class TestTimestamps:
         self, watch: PageWatch, tmp_path: Path
     ) -> None:
         """A recording with times shows each token's milliseconds after its run started."""
-        path = record(showcase_agent, "q", tmp_path / "t.jsonl", timestamps=True, name="agent")
-        watch.open(view(path, tmp_path / "t.html"))
+        path = tmp_path / "run.jsonl"
+        record(showcase_agent, "weather in Paris?", path, timestamps=True, name="agent")
+        watch.open(view(path, tmp_path / "run.html"))
         watch.page.locator("#rows > .row", has_text="[model:2]").click()
         assert "ms after the run started" in watch.page.text_content("#detail h3")
         whens = watch.page.locator("#detail .token .when").all_text_contents()
         millis = [float(w.strip("+ ms")) for w in whens]
         assert len(millis) == 9 and millis == sorted(millis)
         assert millis[-1] - millis[0] >= 8 * 3.5  # the agent sleeps 4 ms before each token
+        watch.page.screenshot(path=str(artifacts_dir() / "viewer-static-timed.png"))
 
 
 class TestCutShort:

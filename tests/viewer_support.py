@@ -119,7 +119,9 @@ def showcase_agent(question: str) -> str:
                 float("18C")
         except ValueError:
             pass
-    with trace("model", run_type="chat_model", metadata={"ls_model_name": "fake-chat"}) as model:
+    messages = [{"role": "user", "content": question}, {"role": "tool", "content": "18C"}]
+    metadata = {"ls_model_name": "fake-chat"}
+    with trace("model", run_type="chat_model", inputs=messages, metadata=metadata) as model:
         for token in ["It", "'s", " 18", "\u00b0C", " and", " sunny", " in", " Paris", "."]:
             time.sleep(0.004)
             model.token(token)
