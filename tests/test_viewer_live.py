@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from viewer_support import PageWatch, artifacts_dir, browser_or_skip, record, showcase_agent
+from viewer_support import (
+    HOSTILE,
+    PageWatch,
+    artifacts_dir,
+    browser_or_skip,
+    hostile_recording,
+    record,
+    showcase_agent,
+)
 
 from logstream import PositionedLog, read_jsonl
 from logstream._cli import main
@@ -251,6 +259,68 @@ class TestLive:
             assert state_of(watch) == expected.state
             assert watch.page.evaluate("window.__logstream.snapshots()") == 1
             assert watch.page.evaluate("window.__logstream.patches()") < len(expected.patches)
+
+    def test_a_refused_resume_id_starts_over_from_a_snapshot(
+        self, watch: PageWatch, showcase: Path, tmp_path: Path
+    ) -> None:
+        """A resume id of another run gets an error frame; the page resyncs from a snapshot."""
+        expected = read_jsonl(str(showcase))
+        with live_run(tmp_path, showcase) as (url, log, producer):
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            producer.start()
+            wait_until(lambda: log.position > 6, "patches")
+            watch.page.evaluate("window.__logstream.reconnect('another-run:3')")
+            wait_until(lambda: ended(watch), "the end")
+            assert state_of(watch) == expected.state
+            assert watch.page.evaluate("window.__logstream.snapshots()") == 2 + whole_replaces(
+                expected
+            )
+            assert watch.errors == []
+
+    def test_hostile_values_stay_inert_live(self, watch: PageWatch, tmp_path: Path) -> None:
+        """Markup arriving over the stream is shown as text too: nothing runs, no dialog."""
+        evil = hostile_recording(tmp_path / "evil.jsonl")
+        log = PositionedLog("run")
+        follow_into(log, str(evil))
+        with serving(viewer_app(log, title=HOSTILE[1])) as url:
+            watch.page.goto(url)
+            wait_until(lambda: ended(watch), "the end")
+            for i in range(watch.page.evaluate("window.__logstream.rows()")):
+                watch.page.click(f".row[data-index='{i}']")
+            assert watch.page.evaluate("typeof window.__pwned") == "undefined"
+            assert watch.dialogs == []
+            assert watch.page.evaluate("document.querySelectorAll('img, svg, iframe').length") == 0
+            labels = watch.page.locator("#rows > .row .label").all_text_contents()
+            assert labels[1 : 1 + len(HOSTILE)] == HOSTILE
+            assert watch.page.text_content("#run-title") == HOSTILE[1]
+
+
+class TestFollowInto:
+    def test_a_bad_line_ends_the_served_run_with_the_error(self, tmp_path: Path) -> None:
+        """A followed file that turns bad ends the log with the LogFileError and reports it."""
+        path = tmp_path / "bad.jsonl"
+        path.write_text('{"ops":[{"op":"replace","path":"","value":{}}]}\n{"ops": [}\n', "utf-8")
+        log = PositionedLog("run")
+        said: list[str] = []
+        follow_into(log, str(path), poll_interval=0.01, on_error=said.append).join(TIMEOUT)
+        end = log.end_record()
+        assert end is not None and end.position == 1
+        assert end.error is not None and end.error.startswith("LogFileError: ")
+        assert "bad.jsonl:2: not valid JSON" in end.error
+        assert said == [end.error]
+
+    def test_the_end_record_ends_the_served_run_with_its_error(self, tmp_path: Path) -> None:
+        """The recording's end record (with the traced code's error) ends the log the same way."""
+        path = tmp_path / "run.jsonl"
+        path.write_text(
+            '{"ops":[{"op":"replace","path":"","value":{}}]}\n'
+            '{"end":true,"patches":1,"error":"ValueError: boom"}\n',
+            "utf-8",
+        )
+        log = PositionedLog("run")
+        follow_into(log, str(path), poll_interval=0.01).join(TIMEOUT)
+        assert log.end_record() == (log.log_id, 1, "ValueError: boom")
 
 
 class TestServeCommand:

@@ -216,3 +216,67 @@ def many_runs(path: Path, runs: int) -> Path:
     sink.end()
     path.write_text(out.getvalue(), "utf-8")
     return path
+
+
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    "</script><script>window.__pwned = 2</script>",
+    '"><img src=x onerror="window.__pwned = 3">',
+    "javascript:window.__pwned = 4",
+    "<!--",
+    "<svg onload=window.__pwned=5>",
+    "]]><iframe src=javascript:window.__pwned=6>",
+]
+
+
+def hostile_recording(path: Path) -> Path:
+    """A recording whose every name, key, tag, value and error is an attack or a bidi trick."""
+    ops: list[Any] = [
+        {
+            "op": "replace",
+            "path": "",
+            "value": {
+                "id": "r",
+                "name": HOSTILE[0],
+                "type": HOSTILE[2],
+                "logs": {},
+                "streamed_output": [],
+                "final_output": None,
+            },
+        }
+    ]
+    lines = [{"ops": ops}]
+    names = [*HOSTILE, "admin\u202etxt.exe", "\u2066\u2067x\u2069", "__proto__"]
+    for n, name in enumerate(names):
+        key = name.replace("~", "~0").replace("/", "~1")
+        entry = {
+            "id": f"id{n}",
+            "name": name,
+            "type": HOSTILE[n % len(HOSTILE)],
+            "tags": HOSTILE,
+            "metadata": {"href": HOSTILE[3], "__proto__": {"polluted": True}, name: name},
+            "inputs": {"html": HOSTILE, "url": "javascript:alert(1)"},
+            "start_time": f"2026-01-01T00:00:0{n % 10}+00:00",
+            "streamed_output_str": [],
+            "streamed_output": [],
+            "final_output": None,
+            "end_time": None,
+            "parent_ids": ["r", HOSTILE[1]],
+            "error": None,
+        }
+        lines.append({"ops": [{"op": "add", "path": f"/logs/{key}", "value": entry}]})
+        lines.append(
+            {"ops": [{"op": "add", "path": f"/logs/{key}/streamed_output_str/-", "value": name}]}
+        )
+        lines.append(
+            {
+                "ops": [
+                    {"op": "add", "path": f"/logs/{key}/end_time", "value": "2026-01-01T00:00:11Z"},
+                    {"op": "replace", "path": f"/logs/{key}/error", "value": name},
+                ]
+            }
+        )
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    text += json.dumps({"end": True, "patches": len(lines), "error": HOSTILE[1]}) + "\n"
+    path.write_text(text, "utf-8")
+    return path

@@ -754,7 +754,11 @@
     scrollTo: function (index) { view.scroller.scrollTop = view.offsets[index] || 0; view.drawWindow(); },
     lastEventId: function () { return live ? live.lastEventId : ""; },
     disconnect: function () { if (live) live.disconnect(); },
-    reconnect: function () { if (live) live.connect(); },
+    reconnect: function (resumeId) {  // resumeId: resume from there instead (tests)
+      if (!live) return;
+      if (typeof resumeId === "string") live.lastEventId = resumeId;
+      live.connect();
+    },
     render: function () { view.render(); },
     applyPatch: applyPatch
   };
