@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Optional
 
 import httpx
@@ -17,7 +17,8 @@ import jsonpatch
 import pytest
 import uvicorn
 
-from logstream import ConfigError, PositionedLog, stream_log, traced
+from logstream import ConfigError, PositionedLog, StaleResumeIdError, stream_log, traced
+from logstream._wire import Frame, LogEnd, WireItem
 from logstream.asgi import Request, RunLogApp, send_json
 from tests.threading_helpers import TIMEOUT, join_thread, run_in_thread
 
@@ -236,6 +237,60 @@ class TestStreaming:
             assert seen[0] == {"retry": "1000"}
             assert seen[1]["event"] == "data"
         wait_for(lambda: log.subscribers == 0)
+
+
+class FailingSource:
+    """A LogSource whose subscriptions fail: stale before any frame, or mid-stream."""
+
+    log_id = "flaky"
+
+    def __init__(self, log: PositionedLog) -> None:
+        self.log = log
+
+    def snapshot(self) -> Frame:
+        return self.log.snapshot()
+
+    async def asnapshot(self) -> Frame:
+        return self.log.snapshot()
+
+    def end_record(self) -> Optional[LogEnd]:
+        return None
+
+    async def aend_record(self) -> Optional[LogEnd]:
+        return None
+
+    def frames(self, after: Optional[int] = None, **kwargs: Any) -> Iterator[WireItem]:
+        raise NotImplementedError
+
+    async def aframes(self, after: Optional[int] = None, **kwargs: Any) -> AsyncIterator[WireItem]:
+        if after is not None:
+            msg = f"can't resume log flaky after {after}: trimmed past its snapshot"
+            raise StaleResumeIdError(msg, "flaky", None, after, 9)
+        async for item in self.log.aframes(**kwargs):
+            yield item
+            if isinstance(item, Frame) and item.position >= 2:
+                break
+        msg = "lost the connection to the log's store"
+        raise ConnectionError(msg)
+
+
+class TestSourceFailures:
+    def test_a_stale_id_and_a_source_failing_mid_stream_give_error_events(self) -> None:
+        """A source's StaleResumeIdError, or an error after some frames, ends with event: error."""
+        log = PositionedLog("flaky")
+        for n in range(2):
+            log.append([{"op": "replace", "path": "", "value": n}])
+        with serving(RunLogApp({"f": FailingSource(log)})) as base:
+            stale = Client(base, "f")
+            stale.last_id = "flaky:1"
+            stale.read()
+            assert [e["error"] for e in stale.errors] == ["StaleResumeIdError"]
+            assert stale.errors[0]["position"] == 1 and stale.positions == []
+            broken = Client(base, "f")
+            broken.read()
+            assert broken.positions == [2] and broken.end is None
+            assert [e["error"] for e in broken.errors] == ["ConnectionError"]
+            assert "lost the connection" in broken.errors[0]["message"]
 
 
 class TestJsonRoutes:

@@ -17,9 +17,9 @@ PUBLIC_MODULES = {
     "testing",
     "langchain",
     "pytest_plugin",
-    "asgi",
     "otel",
     "agui",
+    "asgi",
 }
 
 
