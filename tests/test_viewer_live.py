@@ -30,6 +30,7 @@ from viewer_support import (
 
 from logstream import PositionedLog, read_jsonl
 from logstream._cli import main
+from logstream._demo import demo_patches
 from logstream._serve import follow_into, viewer_app
 
 uvicorn = pytest.importorskip("uvicorn")
@@ -259,6 +260,26 @@ class TestLive:
             assert state_of(watch) == expected.state
             assert watch.page.evaluate("window.__logstream.snapshots()") == 1
             assert watch.page.evaluate("window.__logstream.patches()") < len(expected.patches)
+
+    def test_the_demo_agent_live(self, watch: PageWatch) -> None:
+        """The demo agent pumped into a served log: the page ends with the demo's runs, nested."""
+        log = PositionedLog("run")
+        with serving(viewer_app(log, title="the demo agent")) as url:
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            log.pump(demo_patches(delay=0.02, entry_fields=["parent_ids", "error"]))
+            wait_until(lambda: ended(watch), "the end")
+            state = log.snapshot().ops[0]["value"]
+            assert state_of(watch) == state
+            labels = watch.page.locator("#rows > .row .label").all_text_contents()
+            assert labels == ["agent", *[entry["name"] for entry in state["logs"].values()]]
+            depths = watch.page.eval_on_selector_all(
+                "#rows > .row", "rows => rows.map(r => r.dataset.depth)"
+            )
+            assert depths == ["0"] + ["1"] * len(state["logs"])
+            watch.page.locator("#rows > .row", has_text="[model:2]").click()
+            watch.page.screenshot(path=str(artifacts_dir() / "viewer-demo-live.png"))
+            assert watch.errors == []
 
     def test_a_refused_resume_id_starts_over_from_a_snapshot(
         self, watch: PageWatch, showcase: Path, tmp_path: Path
