@@ -32,14 +32,18 @@ __all__ = [
     "DataError",
     "DuplicateRunError",
     "FilterConfigError",
+    "ForeignResumeIdError",
+    "FutureResumeIdError",
     "LangChainVersionError",
     "LogFileError",
     "LogMismatchError",
     "LogStreamError",
+    "MalformedResumeIdError",
     "NotAPatchError",
     "PatchApplyError",
     "ReadOptionError",
     "RedactionConfigError",
+    "ResumeError",
     "RunArgumentError",
     "RunTypeError",
     "SchemaFormatError",
@@ -47,6 +51,8 @@ __all__ = [
     "SerializeOptionError",
     "SinkClosedError",
     "SinkTargetError",
+    "StaleResumeIdError",
+    "SubscriberLagError",
     "UnknownRunError",
     "UsageError",
 ]
@@ -443,3 +449,108 @@ class LangChainVersionError(ConfigError, ImportError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.found, self.supported))
+
+
+class ResumeError(DataError):
+    """A resume point (an SSE ``Last-Event-ID``, or a position) the log cannot resume from.
+
+    The id came from outside (a browser, a client that reconnects), so this is a
+    :class:`DataError` (also a ``ValueError``). The subclasses say why; the ASGI app sends
+    each as an ``event: error`` frame and ends the response, never a silent gap.
+
+    Attributes:
+        log_id: The id of the log asked to resume.
+        resume_id: The resume id as given (text), or ``None`` for a bare position.
+        position: The position it names, or ``None`` if it names none.
+        latest: The log's latest position when it was checked, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        log_id: str,
+        resume_id: Optional[str] = None,
+        position: Optional[int] = None,
+        latest: Optional[int] = None,
+    ) -> None:
+        """Build the error; ``message`` says which log, which id and what to do.
+
+        Args:
+            message: The whole message.
+            log_id: The id of the log asked to resume.
+            resume_id: The resume id as given, if any.
+            position: The position it names, if any.
+            latest: The log's latest position, if known.
+        """
+        self.log_id = log_id
+        self.resume_id = resume_id
+        self.position = position
+        self.latest = latest
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (
+            type(self),
+            (self.args[0], self.log_id, self.resume_id, self.position, self.latest),
+        )
+
+
+class MalformedResumeIdError(ResumeError):
+    """A resume id is not ``<log_id>:<position>`` (or the position is not an int >= 0)."""
+
+
+class ForeignResumeIdError(ResumeError):
+    """A resume id names another log (another run, or the same run's earlier life)."""
+
+
+class FutureResumeIdError(ResumeError):
+    """A resume id names a position the log has not reached."""
+
+
+class StaleResumeIdError(ResumeError):
+    """The patches after a resume position are gone, and no snapshot can stand in for them.
+
+    Raised only by a source that cannot give a snapshot covering the position (an
+    in-process log always can; a Redis stream trimmed past its last snapshot cannot).
+    """
+
+
+class SubscriberLagError(LogStreamError):
+    """A subscriber fell more than its bound behind the log, under ``on_lag="error"``.
+
+    Like :class:`BufferFullError`, the fault is a consumer that reads too slowly; only
+    that subscriber ends, the producer and the other subscribers go on. Resume it from its
+    last position (or take a snapshot) to continue.
+
+    Attributes:
+        log_id: The log's id.
+        position: The position of the last frame the subscriber received.
+        latest: The log's latest position when it fell behind.
+        max_lag: The subscriber's bound, in frames.
+    """
+
+    def __init__(self, log_id: str, position: int, latest: int, max_lag: int) -> None:
+        """Build the error for the subscriber of ``log_id`` stuck at ``position``.
+
+        Args:
+            log_id: The log's id.
+            position: The last position the subscriber received.
+            latest: The log's latest position.
+            max_lag: The subscriber's bound.
+        """
+        self.log_id = log_id
+        self.position = position
+        self.latest = latest
+        self.max_lag = max_lag
+        unit = "frame" if max_lag == 1 else "frames"
+        msg = (
+            f"can't keep the subscriber of log {log_id} going: it is at position "
+            f"{position} while the log is at {latest}, past its bound of {max_lag} {unit} "
+            f"(on_lag='error'); resume from position {position} or subscribe again"
+        )
+        super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.log_id, self.position, self.latest, self.max_lag))

@@ -50,8 +50,17 @@ from ._errors import NotAPatchError, SinkClosedError, SinkTargetError
 from ._patches import JsonPatchOp, RunLog, RunLogPatch, check_op
 from ._serialize import dumps
 from ._text import error_text
+from ._wire import Frame, LogEnd, WireItem, error_payload, format_event_id
 
-__all__ = ["JsonLinesSink", "SseSink", "asse_frames", "sse_frames"]
+__all__ = [
+    "SSE_KEEP_ALIVE",
+    "JsonLinesSink",
+    "SseSink",
+    "asse_frames",
+    "sse_error",
+    "sse_frames",
+    "sse_wire",
+]
 
 Target = Union[str, "os.PathLike[str]", IO[str], IO[bytes]]
 """Where a sink writes: a file name (created or truncated), or an open text or binary stream."""
@@ -372,3 +381,56 @@ async def asse_frames(patches: AsyncIterable[PatchSource]) -> AsyncIterator[str]
         yield _sse_end(count, error_text(exc))
         raise
     yield _sse_end(count, None)
+
+
+SSE_KEEP_ALIVE = ": keep-alive\n\n"
+"""The comment a server sends when no frame came for a while (clients ignore it)."""
+
+
+def sse_wire(item: WireItem) -> str:
+    r"""Return the Server-Sent Events text of one item of a served log.
+
+    A :class:`~logstream._wire.Frame` (patch or snapshot) is an ``event: data`` frame
+    whose ``id`` is ``<log_id>:<position>``; a :class:`~logstream._wire.LogEnd` is the
+    ``event: end`` frame, with the same kind of ``id``; ``None`` (a heartbeat) is a
+    keep-alive comment.
+
+    Args:
+        item: What a :class:`~logstream._wire.LogSource` yielded.
+
+    Returns:
+        The frame's text, ending with a blank line.
+
+    Example:
+        >>> from logstream._wire import Frame, LogEnd
+        >>> print(sse_wire(Frame("r1", 2, [{"op": "remove", "path": "/a"}], False)), end="")
+        event: data
+        id: r1:2
+        data: {"ops":[{"op":"remove","path":"/a"}]}
+        <BLANKLINE>
+        >>> sse_wire(LogEnd("r1", 2, None))
+        'event: end\nid: r1:2\ndata: {"patches":2,"error":null}\n\n'
+    """
+    if item is None:
+        return SSE_KEEP_ALIVE
+    event_id = format_event_id(item.log_id, item.position)
+    if isinstance(item, Frame):
+        return f'event: data\nid: {event_id}\ndata: {{"ops":{dumps(item.ops)}}}\n\n'
+    if isinstance(item, LogEnd):
+        body = dumps({"patches": item.position, "error": item.error})
+        return f"event: end\nid: {event_id}\ndata: {body}\n\n"
+    msg = f"sse_wire takes a Frame, a LogEnd or None, not {type(item).__name__}"
+    raise NotAPatchError(item, "sse_wire", msg)
+
+
+def sse_error(exc: BaseException, log_id: Optional[str] = None) -> str:
+    """Return the ``event: error`` frame for ``exc`` (a resume error, a failed source).
+
+    Args:
+        exc: The error.
+        log_id: The log, when ``exc`` does not name it.
+
+    Returns:
+        The frame's text; its ``data`` is :func:`~logstream._wire.error_payload`'s JSON.
+    """
+    return f"event: error\ndata: {dumps(error_payload(exc, log_id))}\n\n"
