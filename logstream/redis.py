@@ -144,9 +144,10 @@ def _check_id(log_id: Any, who: str) -> str:
         raise ConfigError(msg) from None
 
 
-def _sync_client(client: Any, who: str) -> tuple[redis.Redis, bool]:
+def _sync_client(client: Any, who: str, timeout: Optional[float]) -> tuple[redis.Redis, bool]:
     if isinstance(client, str):
-        return redis.Redis.from_url(client), True
+        made = redis.Redis.from_url(client, socket_connect_timeout=5, socket_timeout=timeout)
+        return made, True
     if isinstance(client, redis.Redis):
         return client, False
     msg = f"{who} takes a Redis URL or a redis.Redis client, not {type(client).__name__}"
@@ -225,7 +226,7 @@ class RedisSink:
         if ttl is not None and (not isinstance(ttl, (int, float)) or ttl <= 0):
             msg = f"RedisSink: ttl must be a number of seconds > 0 or None, got {ttl!r}"
             raise ConfigError(msg)
-        self._client, self._owns_client = _sync_client(client, "RedisSink")
+        self._client, self._owns_client = _sync_client(client, "RedisSink", 30)
         self._keys = _keys(prefix, self.log_id)
         self.stream = self._keys[0]
         """The Redis key of the log's stream."""
@@ -475,7 +476,7 @@ class RedisSink:
                 if self._stopping:
                     return None
                 self._cond.wait()
-            if self._stopping and self._end_text is None:
+            if self._stopping:
                 return None  # close(): what is queued is dropped
             count = min(len(self._queue), self._batch_size)
             texts = [self._queue.popleft() for _ in range(count)]
@@ -507,7 +508,7 @@ class RedisSink:
                         if self._failing_since is None:
                             self._failing_since = time.monotonic()
                         self._cond.notify_all()
-                        if self._stopping and self._closed and self._end_text is None:
+                        if self._stopping:
                             return  # close(): give up on what is queued
                         self._cond.wait(backoff)
                     backoff = min(backoff * 2, 0.5)
@@ -665,7 +666,7 @@ class RedisSource:
         """Make the source; nothing is read before the first call."""
         self._log_id = _check_id(log_id, "RedisSource")
         self._url = client if isinstance(client, str) else None
-        self._client, _ = _sync_client(client, "RedisSource")
+        self._client, _ = _sync_client(client, "RedisSource", None)
         self._aclient = aclient
         self._keys = _keys(prefix, self._log_id)
         self.stream = self._keys[0]
@@ -805,7 +806,7 @@ class RedisSource:
                 "aclient=redis.asyncio.Redis(...) for the async methods, or a URL"
             )
             raise ConfigError(msg)
-        return aioredis.Redis.from_url(self._url), True
+        return aioredis.Redis.from_url(self._url, socket_connect_timeout=5), True
 
     async def _asnapshot(self, client: aioredis.Redis) -> Frame:
         async with client.pipeline(transaction=True) as pipe:
