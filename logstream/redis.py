@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Optional, Union
 
@@ -66,6 +66,7 @@ from ._text import error_text
 from ._wire import Frame, LogEnd, WireItem, check_log_id, check_not_future, snapshot_ops
 
 __all__ = [
+    "RedisLogs",
     "RedisSink",
     "RedisSource",
     "RedisUnavailableError",
@@ -908,3 +909,70 @@ class RedisSource:
         finally:
             if owned:
                 await client.aclose()
+
+
+def _is_log_id(text: Any) -> bool:
+    try:
+        check_log_id(text)
+    except ValueError:
+        return False
+    return True
+
+
+class RedisLogs(Mapping[str, RedisSource]):
+    """Every log in a Redis database, by log id: a live mapping of :class:`RedisSource`.
+
+    Hand it to the ASGI app (``RunLogApp(RedisLogs(url))``) to serve every run that any
+    producer process writes, as it appears: the mapping asks Redis at each lookup, so a run
+    started after the server is listed and served at once.
+
+    Args:
+        client: A Redis URL (the sources then work sync and async).
+        prefix: The prefix of the logs' keys, as the sinks were given it.
+
+    Raises:
+        ConfigError: ``client`` is not a URL.
+    """
+
+    def __init__(self, client: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+        """Make the mapping; nothing is read before the first lookup."""
+        if not isinstance(client, str):
+            msg = f"RedisLogs takes a Redis URL, not {type(client).__name__}"
+            raise ConfigError(msg)
+        self._url = client
+        self._prefix = prefix
+        self._client, _ = _sync_client(client, "RedisLogs", 30)
+        self._sources: dict[str, RedisSource] = {}
+
+    def __getitem__(self, log_id: str) -> RedisSource:
+        """Return the source of ``log_id``; ``KeyError`` if no producer wrote it."""
+        source = self._sources.get(log_id)
+        if source is not None:
+            return source
+        if not _is_log_id(log_id):
+            raise KeyError(log_id)
+        if not self._client.exists(_keys(self._prefix, log_id)[1]):
+            raise KeyError(log_id)
+        source = RedisSource(self._url, log_id, prefix=self._prefix)
+        if len(self._sources) >= 10_000:
+            self._sources.clear()  # a bound: sources are cheap to make again
+        self._sources[log_id] = source
+        return source
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield the log ids in the database (``SCAN``: each at least once, in no order)."""
+        seen: set[str] = set()
+        start, end = len(self._prefix), -len(":meta")
+        for key in self._client.scan_iter(match=self._prefix + "*:meta", count=1000):
+            log_id = _text(key)[start:end]
+            if log_id not in seen and _is_log_id(log_id):
+                seen.add(log_id)
+                yield log_id
+
+    def __len__(self) -> int:
+        """Return how many logs the database holds."""
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        """Show the prefix."""
+        return f"<RedisLogs {self._prefix}*>"

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 try:
     import redis
 
-    from logstream.redis import RedisSink, RedisSource
+    from logstream.redis import RedisLogs, RedisSink, RedisSource
 except ImportError:  # pragma: no cover - the test extra installs redis
     if REQUIRED:
         raise
@@ -636,6 +636,25 @@ class TestRestart:
         assert len(calls) >= 2
         positions = [i.position for i in RedisSource(redis_url, log_id).frames(after=0)]
         assert positions == [*range(1, len(patches) + 1), len(patches)]
+
+
+class TestRedisLogs:
+    def test_lists_and_finds_logs_as_they_appear(self, redis_url: str) -> None:
+        """RedisLogs finds a log once a producer wrote it, and no other key."""
+        prefix = "t" + uuid.uuid4().hex[:8] + ":"
+        logs = RedisLogs(redis_url, prefix=prefix)
+        log_id = new_id()
+        assert log_id not in logs and list(logs) == []
+        sink = RedisSink(redis_url, log_id, prefix=prefix)
+        sink.write(make_run(60, 1)[0])
+        sink.flush()
+        redis.Redis.from_url(redis_url).set(prefix + "not a log:meta", "x")
+        assert list(logs) == [log_id] and len(logs) == 1
+        assert logs[log_id].log_id == log_id and logs[log_id] is logs[log_id]
+        with pytest.raises(KeyError):
+            logs["not a log"]
+        sink.end()
+        assert logs[log_id].end_record() == LogEnd(log_id, 1, None)
 
 
 class TestMisuse:
