@@ -43,6 +43,7 @@ from ._errors import (
     UnknownRunError,
     UsageError,
 )
+from ._fanout import PositionedLog
 from ._filters import ALWAYS_INCLUDE, FilterRules, RunFilter
 from ._model import RunEvent, RunRecord
 from ._patches import JsonPatchOp, LogEntry, RunLog, RunLogPatch, RunState
@@ -89,6 +90,7 @@ __all__ = [
     "MalformedResumeIdError",
     "NotAPatchError",
     "PatchApplyError",
+    "PositionedLog",
     "ProcessorStats",
     "ReadOptionError",
     "Recording",

@@ -1,0 +1,286 @@
+"""logstream.asgi.RunLogApp under a real uvicorn server, with real httpx clients."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import httpx
+import jsonpatch
+import pytest
+import uvicorn
+
+from logstream import ConfigError, PositionedLog, stream_log, traced
+from logstream.asgi import Request, RunLogApp, send_json
+from tests.threading_helpers import TIMEOUT, join_thread, run_in_thread
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread on a free port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+        sock.close()
+
+
+def events(response: httpx.Response) -> Iterator[dict[str, str]]:
+    """Parse a text/event-stream body into events (comments as {"comment": ...})."""
+    event: dict[str, str] = {}
+    for line in response.iter_lines():
+        if line == "":
+            if event:
+                yield event
+            event = {}
+        elif line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            event[name] = event[name] + "\n" + value if name in event else value
+    if event:
+        yield event
+
+
+class Client:
+    """A browser-like SSE client: applies patches, remembers the last id, can reconnect."""
+
+    def __init__(self, base: str, run: str) -> None:
+        self.url = f"{base}/runs/{run}/stream"
+        self.state: Any = None
+        self.last_id: Optional[str] = None
+        self.positions: list[int] = []
+        self.snapshots = 0
+        self.end: Optional[dict[str, Any]] = None
+        self.errors: list[dict[str, Any]] = []
+
+    def read(self, stop_after: Optional[int] = None, **params: str) -> None:
+        """Read until the end (or ``stop_after`` data frames, then drop the connection)."""
+        headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+        count = 0
+        with (
+            httpx.Client(timeout=TIMEOUT) as http,
+            http.stream("GET", self.url, headers=headers, params=params) as response,
+        ):
+            assert response.status_code == 200
+            for event in events(response):
+                kind = event.get("event")
+                if kind == "data":
+                    ops = json.loads(event["data"])["ops"]
+                    self.state = jsonpatch.apply_patch(self.state, copy.deepcopy(ops))
+                    self.last_id = event["id"]
+                    self.positions.append(int(event["id"].rpartition(":")[2]))
+                    if len(ops) == 1 and ops[0]["op"] == "replace" and ops[0]["path"] == "":
+                        self.snapshots += 1
+                    count += 1
+                    if stop_after is not None and count >= stop_after:
+                        return
+                elif kind == "end":
+                    self.end = json.loads(event["data"])
+                elif kind == "error":
+                    self.errors.append(json.loads(event["data"]))
+
+
+def live_log(tokens: int = 60, delay: float = 0.002) -> PositionedLog:
+    """A log pumped live from a traced agent that streams ``tokens`` tokens slowly."""
+
+    @traced(run_type="llm")
+    def model(n: int) -> Iterator[str]:
+        for i in range(n):
+            time.sleep(delay)
+            yield f"t{i} "
+
+    @traced(run_type="tool")
+    def search(q: str) -> str:
+        return q.upper()
+
+    def agent(q: str) -> str:
+        return search(q) + "".join(model(tokens))
+
+    log = PositionedLog()
+    log.pump(stream_log(agent, "hi"))
+    return log
+
+
+def final_state(log: PositionedLog) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while not log.ended:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return log.snapshot().ops[0]["value"]
+
+
+def wait_for(predicate: Any) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+class TestStreaming:
+    def test_many_clients_some_reconnecting_rebuild_the_same_final_state(self) -> None:
+        """Twelve clients at once; half drop mid-stream and resume with Last-Event-ID."""
+        log = live_log(tokens=150)
+        with serving(RunLogApp({"run": log}, keep_alive=0.2)) as base:
+
+            def steady() -> Client:
+                client = Client(base, "run")
+                client.read(history="1")
+                return client
+
+            def flaky(k: int) -> Client:
+                client = Client(base, "run")
+                client.read(stop_after=3 + k, history="1")
+                time.sleep(0.02 * k)
+                client.read(stop_after=5)
+                client.read()
+                return client
+
+            threads = [run_in_thread(steady) for _ in range(6)]
+            threads += [run_in_thread(lambda k=k: flaky(k)) for k in range(6)]
+            clients = [join_thread(*pair) for pair in threads]
+            expected = final_state(log)
+            for client in clients:
+                assert client.state == expected
+                assert client.positions == list(range(1, log.position + 1))
+                assert client.end == {"patches": log.position, "error": None}
+                assert client.errors == []  # and positions 1.. in order: no snapshot stood in
+            wait_for(lambda: log.subscribers == 0)  # dropped connections let go
+
+    def test_a_new_client_starts_from_a_snapshot_and_the_query_id_resumes(self) -> None:
+        """Without an id a client gets a snapshot first; ?last_event_id= resumes too."""
+        log = live_log(tokens=40)
+        with serving(RunLogApp(log)) as base:
+            first = Client(base, log.log_id)
+            first.read(stop_after=2)
+            assert first.snapshots == 1
+            resumed = Client(base, log.log_id)
+            resumed.state = first.state
+            resumed.read(last_event_id=str(first.last_id))
+            assert resumed.state == final_state(log)
+            assert resumed.positions[0] == first.positions[-1] + 1
+
+    def test_a_resume_from_compacted_history_gets_a_snapshot_then_the_tail(self) -> None:
+        """With max_history, a client that was away long resumes from a snapshot."""
+        log = PositionedLog(max_history=5)
+        log.append([{"op": "replace", "path": "", "value": {"n": []}}])
+        with serving(RunLogApp({"r": log})) as base:
+            client = Client(base, "r")
+            client.read(stop_after=1, history="1")
+            for n in range(50):
+                log.append([{"op": "add", "path": "/n/-", "value": n}])
+            log.end()
+            client.read()
+            assert client.state == {"n": list(range(50))}
+            # patch 1 (a replace at "" itself), then the snapshot at 51 for the 50 gone
+            assert client.snapshots == 2 and client.positions == [1, 51]
+
+    def test_foreign_future_and_malformed_ids_get_an_error_event(self) -> None:
+        """Each bad resume id gets one event: error naming its class, then the body ends."""
+        log = PositionedLog("run-a")
+        log.append([{"op": "replace", "path": "", "value": 1}])
+        cases = {
+            "run-b:1": "ForeignResumeIdError",
+            "run-a:9": "FutureResumeIdError",
+            "nonsense": "MalformedResumeIdError",
+        }
+        with serving(RunLogApp(log)) as base:
+            for resume_id, error in cases.items():
+                client = Client(base, "run-a")
+                client.last_id = resume_id
+                client.read()
+                assert [e["error"] for e in client.errors] == [error]
+                assert client.positions == [] and client.end is None
+                assert client.errors[0]["log_id"] == "run-a"
+            wait_for(lambda: log.subscribers == 0)
+
+    def test_sse_headers_and_keep_alive_comments(self) -> None:
+        """The stream has SSE headers, a retry field, and keep-alive comments when idle."""
+        log = PositionedLog()
+        with (
+            serving(RunLogApp(log, keep_alive=0.05, retry=1000)) as base,
+            httpx.Client(timeout=TIMEOUT) as http,
+            http.stream("GET", f"{base}/runs/{log.log_id}/stream") as response,
+        ):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert "no-cache" in response.headers["cache-control"]
+            assert response.headers["x-accel-buffering"] == "no"
+            seen = []
+            for event in events(response):
+                seen.append(event)
+                if event.get("comment") == "keep-alive":
+                    break
+            assert seen[0] == {"retry": "1000"}
+            assert seen[1]["event"] == "data"
+        wait_for(lambda: log.subscribers == 0)
+
+
+class TestJsonRoutes:
+    def test_runs_state_and_not_found(self) -> None:
+        """/runs lists the runs, /state has the state and position, unknown ids are 404."""
+        done = PositionedLog("done")
+        done.append([{"op": "replace", "path": "", "value": {"x": 1}}])
+        done.end(ValueError("boom"))
+        live = PositionedLog("live")
+        with (
+            serving(RunLogApp({"a": done, "b": live})) as base,
+            httpx.Client(base_url=base, timeout=TIMEOUT) as http,
+        ):
+            runs = http.get("/runs").json()["runs"]
+            assert runs == [
+                {"id": "a", "log_id": "done", "ended": True, "error": "ValueError: boom"},
+                {"id": "b", "log_id": "live", "ended": False, "error": None},
+            ]
+            state = http.get("/runs/a/state").json()
+            assert state == {
+                "id": "a",
+                "log_id": "done",
+                "position": 1,
+                "state": {"x": 1},
+                "ended": True,
+                "error": "ValueError: boom",
+            }
+            for path in ("/runs/zz/state", "/runs/zz/stream", "/nowhere"):
+                response = http.get(path)
+                assert response.status_code == 404 and response.json()["error"] == "not_found"
+            response = http.post("/runs")
+            assert response.status_code == 405 and response.headers["allow"] == "GET"
+
+    def test_extra_routes_can_be_added(self) -> None:
+        """app.route adds a handler with path parameters, tried after the built-in ones."""
+        app = RunLogApp({})
+
+        @app.route("GET", "/hello/{name}")
+        async def hello(request: Request, send: Any) -> None:
+            await send_json(send, 200, {"hi": request.params["name"]})
+
+        with serving(app) as base:
+            assert httpx.get(f"{base}/hello/bob", timeout=TIMEOUT).json() == {"hi": "bob"}
+
+    def test_bad_options_are_config_errors(self) -> None:
+        """A bad keep_alive, retry or sources argument is refused when the app is made."""
+        for kwargs in ({"keep_alive": 0}, {"keep_alive": "1"}, {"retry": -1}):
+            with pytest.raises(ConfigError):
+                RunLogApp({}, **kwargs)
+        with pytest.raises(ConfigError):
+            RunLogApp([PositionedLog()])  # type: ignore[arg-type]
