@@ -89,11 +89,8 @@ local stop = first + n - 1
 if owner and owner ~= ARGV[1] then
   return redis.error_reply('LOGSTREAM owner ' .. last)
 end
-if not owner then
-  if redis.call('EXISTS', KEYS[1]) == 1 or last ~= 0 then
-    return redis.error_reply('LOGSTREAM owner ' .. last)
-  end
-  redis.call('HSET', KEYS[2], 'producer', ARGV[1], 'last', 0)
+if not owner and (redis.call('EXISTS', KEYS[1]) == 1 or last ~= 0) then
+  return redis.error_reply('LOGSTREAM owner ' .. last)
 end
 if ended then
   if ARGV[3] ~= '' and last == stop then return last end
@@ -102,6 +99,9 @@ end
 if n > 0 and last >= stop then return last end
 if last ~= first - 1 then
   return redis.error_reply('LOGSTREAM gap ' .. last)
+end
+if not owner then
+  redis.call('HSET', KEYS[2], 'producer', ARGV[1], 'last', 0)
 end
 for i = 1, n do
   redis.call('XADD', KEYS[1], string.format('%d-0', first + i - 1), 'ops', ARGV[6 + i])

@@ -616,6 +616,31 @@ class TestRestart:
         client = redis.Redis.from_url(own_server.url)
         assert client.xlen(sink.stream) == len(patches) + 1  # the patches and the end
 
+    def test_restart_without_persistence_is_a_conflict(self) -> None:
+        """A server that came back empty makes the sink raise StreamConflictError, not a gap."""
+        if shutil.which("redis-server") is None:
+            server_missing()
+        patches = make_run(42, 10)
+        with tempfile.TemporaryDirectory() as directory:
+            server = Server(directory, persistent=False)
+            server.start()
+            try:
+                sink = RedisSink(server.url, new_id(), retry_for=20)
+                for patch in patches[:5]:
+                    sink.write(patch)
+                assert sink.flush() == 5
+                server.stop(signal.SIGKILL)
+                server.start()
+                for patch in patches[5:]:
+                    sink.write(patch)
+                with pytest.raises(StreamConflictError) as info:
+                    sink.flush()
+                assert info.value.position == 5 and info.value.found == 0
+                assert "lost patches" in str(info.value)
+                assert redis.Redis.from_url(server.url).keys("*") == []
+            finally:
+                server.stop(signal.SIGKILL)
+
     def test_lost_reply_is_not_written_twice(self, redis_url: str) -> None:
         """A batch appended whose reply was lost is recognized when retried, not doubled."""
         patches = make_run(41, 10)
@@ -655,6 +680,50 @@ class TestRedisLogs:
             logs["not a log"]
         sink.end()
         assert logs[log_id].end_record() == LogEnd(log_id, 1, None)
+
+
+class TestServedAcrossProcesses:
+    def test_app_serves_a_run_whose_producer_is_another_process(self, redis_url: str) -> None:
+        """RunLogApp over RedisLogs serves a subprocess's run live; reconnecting clients agree."""
+        import httpx
+
+        from logstream.asgi import RunLogApp
+        from tests.test_asgi import Client, serving
+
+        expected = states_of(make_run(70, 150))
+        log_id = new_id()
+        logs = RedisLogs(redis_url)
+        with serving(RunLogApp(logs)) as base:
+            producer = python(PRODUCER, redis_url, f"{log_id}=70", "150", "0.003")
+            deadline = time.monotonic() + 30
+            while log_id not in logs:
+                assert time.monotonic() < deadline, "the producer never wrote"
+                time.sleep(0.01)
+            clients = [Client(base, log_id) for _ in range(4)]
+
+            def read(client: Client, drops: int) -> None:
+                for _ in range(drops):
+                    client.read(stop_after=15)  # then the connection drops
+                while client.end is None:
+                    client.read()
+
+            threads = [
+                threading.Thread(target=read, args=(client, n)) for n, client in enumerate(clients)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            assert producer.wait(timeout=120) == 0
+            for client in clients:
+                assert client.errors == []
+                assert client.end == {"patches": len(expected) - 1, "error": None}
+                assert client.state == expected[-1]
+                assert client.snapshots == 1  # the first frame; each resume is exact
+                first = client.positions[0]
+                assert client.positions == list(range(first, len(expected)))
+            served = httpx.get(f"{base}/runs/{log_id}/state", timeout=30).json()
+            assert served["state"] == expected[-1] and served["position"] == len(expected) - 1
 
 
 class TestMisuse:
