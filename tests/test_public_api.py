@@ -11,7 +11,7 @@ import logstream
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(logstream.__file__).resolve().parent
-PUBLIC_MODULES = {"__init__", "__main__", "testing", "langchain", "pytest_plugin", "asgi"}
+PUBLIC_MODULES = {"__init__", "__main__", "testing", "langchain", "pytest_plugin", "asgi", "redis"}
 
 
 def readme_api_names() -> set[str]:
