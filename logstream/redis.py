@@ -61,7 +61,7 @@ from ._errors import (
     StreamConflictError,
 )
 from ._serialize import dumps
-from ._sinks import PatchSource, _ops_of
+from ._sinks import PatchSource, patch_ops
 from ._text import error_text
 from ._wire import Frame, LogEnd, WireItem, check_log_id, check_not_future, snapshot_ops
 
@@ -294,7 +294,7 @@ class RedisSink:
             RedisUnavailableError: The queue is full and the server stayed unreachable
                 for ``retry_for`` seconds; the patch was not queued.
         """
-        text = dumps(_ops_of(patch))
+        text = dumps(patch_ops(patch))
         with self._cond:
             self._check_open("write a patch to")
             if len(self._queue) >= self._max_pending:
