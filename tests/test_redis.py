@@ -438,10 +438,10 @@ class TestProcesses:
 
     def test_consumer_killed_and_resumed(self, redis_url: str) -> None:
         """A consumer process killed mid-run resumes from its last position, nothing lost."""
-        patches = make_run(20, 300)
+        patches = make_run(20, 200)
         expected = states_of(patches)
         log_id = new_id()
-        producer = python(PRODUCER, redis_url, f"{log_id}=20", "300", "0.002")
+        producer = python(PRODUCER, redis_url, f"{log_id}=20", "200", "0.02")
         consumer = python(CONSUMER, redis_url, log_id, stdout=subprocess.PIPE)
         assert consumer.stdout is not None
         seen: list[dict[str, Any]] = []
