@@ -529,27 +529,32 @@ class SubscriberLagError(LogStreamError):
         log_id: The log's id.
         position: The position of the last frame the subscriber received.
         latest: The log's latest position when it fell behind.
-        max_lag: The subscriber's bound, in frames.
+        max_lag: The subscriber's bound, in frames, or ``None`` when it had none and the
+            patches after its position were compacted away (``max_history``).
     """
 
-    def __init__(self, log_id: str, position: int, latest: int, max_lag: int) -> None:
+    def __init__(self, log_id: str, position: int, latest: int, max_lag: Optional[int]) -> None:
         """Build the error for the subscriber of ``log_id`` stuck at ``position``.
 
         Args:
             log_id: The log's id.
             position: The last position the subscriber received.
             latest: The log's latest position.
-            max_lag: The subscriber's bound.
+            max_lag: The subscriber's bound, or ``None``.
         """
         self.log_id = log_id
         self.position = position
         self.latest = latest
         self.max_lag = max_lag
-        unit = "frame" if max_lag == 1 else "frames"
+        if max_lag is None:
+            why = "the patches after it were compacted"
+        else:
+            unit = "frame" if max_lag == 1 else "frames"
+            why = f"past its bound of {max_lag} {unit}"
         msg = (
             f"can't keep the subscriber of log {log_id} going: it is at position "
-            f"{position} while the log is at {latest}, past its bound of {max_lag} {unit} "
-            f"(on_lag='error'); resume from position {position} or subscribe again"
+            f"{position} while the log is at {latest}, {why} (on_lag='error'); "
+            f"resume from position {position} or subscribe again"
         )
         super().__init__(msg)
 

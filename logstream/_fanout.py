@@ -33,11 +33,11 @@ from ._errors import (
     StaleResumeIdError,
     SubscriberLagError,
 )
-from ._patches import JsonPatchOp, RunLog, RunLogPatch, _apply
+from ._patches import JsonPatchOp, RunLog, RunLogPatch, apply_ops
 from ._text import error_text
 from ._wire import Frame, LogEnd, WireItem, check_log_id, check_not_future, snapshot_ops
 
-__all__ = ["OnLag", "PositionedLog"]
+__all__ = ["PositionedLog"]
 
 OnLag = Literal["resync", "error"]
 """What happens to a subscriber that fell past its bound: a fresh snapshot, or an error."""
@@ -177,7 +177,8 @@ class PositionedLog:
 
         Args:
             at: The position; ``None`` for the latest. A past position must not be older
-                than :attr:`oldest`.
+                than :attr:`oldest`; it is rebuilt from the compacted base state by
+                replaying the patches up to it, with the log's lock held.
 
         Returns:
             A frame with ``snapshot=True``; its value is a copy no one else changes
@@ -265,7 +266,7 @@ class PositionedLog:
                     f"{self._position}"
                 )
                 raise SinkClosedError(msg)
-            self._state = _apply(self._state, ops)
+            self._state = apply_ops(self._state, ops)
             self._history.append(ops)
             self._position += 1
             position = self._position
@@ -411,9 +412,10 @@ class PositionedLog:
     ) -> tuple[Optional[Frame], list[list[JsonPatchOp]], Optional[LogEnd]]:
         """Return what a subscriber at ``cursor`` reads next: a resync, patches, the end."""
         position = self._position
-        if (bound is not None and position - cursor > bound) or cursor < self._oldest_locked():
+        lagging = bound is not None and position - cursor > bound
+        if lagging or cursor < self._oldest_locked():
             if policy == "error":
-                raise SubscriberLagError(self._log_id, cursor, position, bound or 0)
+                raise SubscriberLagError(self._log_id, cursor, position, bound if lagging else None)
             return self._snapshot_locked(), [], self._end
         base = self._base
         return None, self._history[cursor - base : position - base], self._end

@@ -231,6 +231,18 @@ def _apply(doc: Any, ops: list[JsonPatchOp]) -> Any:
         raise _apply_error(exc, doc, ops) from exc
 
 
+def apply_ops(doc: Any, ops: list[JsonPatchOp]) -> Any:
+    """Apply one patch's ``ops`` to ``doc``, a document the caller owns, in place.
+
+    Returns:
+        The patched document (``doc``, or a new one when the root was replaced).
+
+    Raises:
+        PatchApplyError: The ops do not apply; ``doc`` is as it was.
+    """
+    return _apply(doc, ops)
+
+
 def _apply_error(error: Exception, doc: Any, ops: list[JsonPatchOp]) -> PatchApplyError:
     """Return the :class:`PatchApplyError` for ``error``, naming the op that raised it.
 

@@ -53,7 +53,6 @@ from ._text import error_text
 from ._wire import Frame, LogEnd, WireItem, error_payload, format_event_id
 
 __all__ = [
-    "SSE_KEEP_ALIVE",
     "JsonLinesSink",
     "SseSink",
     "asse_frames",
@@ -424,10 +423,11 @@ def sse_wire(item: WireItem) -> str:
     """
     if item is None:
         return SSE_KEEP_ALIVE
-    event_id = format_event_id(item.log_id, item.position)
     if isinstance(item, Frame):
+        event_id = format_event_id(item.log_id, item.position)
         return f'event: data\nid: {event_id}\ndata: {{"ops":{dumps(item.ops)}}}\n\n'
     if isinstance(item, LogEnd):
+        event_id = format_event_id(item.log_id, item.position)
         body = dumps({"patches": item.position, "error": item.error})
         return f"event: end\nid: {event_id}\ndata: {body}\n\n"
     msg = f"sse_wire takes a Frame, a LogEnd or None, not {type(item).__name__}"

@@ -68,7 +68,6 @@ __all__ = [
     "check_not_future",
     "error_payload",
     "format_event_id",
-    "parse_event_id",
     "resume_position",
     "snapshot_ops",
 ]

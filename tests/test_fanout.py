@@ -310,6 +310,20 @@ class TestFanOut:
         assert "on_lag='error'" in str(info.value)
         assert next(keen).position == 2
 
+    def test_a_subscriber_behind_compacted_history_meets_its_policy(self) -> None:
+        """Without a bound, patches compacted past a subscriber resync it, or end it."""
+        log = PositionedLog(max_history=3)
+        log.append([{"op": "replace", "path": "", "value": 0}])
+        resync = log.frames(after=1)
+        strict = log.frames(after=1, on_lag="error")
+        for n in range(10):
+            log.append([{"op": "replace", "path": "", "value": n}])
+        first = next(resync)
+        assert first.snapshot and first.position == 11
+        with pytest.raises(SubscriberLagError) as info:
+            next(strict)
+        assert info.value.max_lag is None and "compacted" in str(info.value)
+
     def test_a_subscriber_that_never_reads_does_not_hold_up_the_producer(self) -> None:
         """The producer appends 20,000 patches with a stalled subscriber of each kind."""
         log = PositionedLog(max_history=100)
