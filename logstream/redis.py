@@ -247,7 +247,8 @@ class RedisSink:
         self._ended = False  # end record acknowledged
         self._closed = False  # no more writes
         self._stopping = False
-        self._failing_since: Optional[float] = None
+        self._failing_since: Optional[float] = None  # when the appends began to fail
+        self._last_failure = 0.0  # when the latest append failed
         self._fatal: Optional[BaseException] = None
         self._thread: Optional[threading.Thread] = None
         self._state: Any = None  # kept only with max_len, for snapshots
@@ -437,13 +438,15 @@ class RedisSink:
 
     def _wait(self, ready: Any, timeout: Optional[float]) -> None:
         start = time.monotonic()
+        self._cond.notify_all()  # a thread backing off retries now
         while not ready():
             if self._fatal is not None:
                 raise self._fatal
             now = time.monotonic()
             if self._failing_since is not None:
+                # unreachable for retry_for seconds of this wait, by the attempts made
                 since = max(self._failing_since, start)
-                if now - since >= self._retry_for:
+                if self._last_failure - since >= self._retry_for:
                     raise self._unavailable()
             if timeout is not None and now - start >= timeout:
                 return
@@ -506,8 +509,9 @@ class RedisSink:
                     last = int(self._script(keys=list(self._keys), args=args))
                 except _UNREACHABLE:
                     with self._cond:
+                        self._last_failure = time.monotonic()
                         if self._failing_since is None:
-                            self._failing_since = time.monotonic()
+                            self._failing_since = self._last_failure
                         self._cond.notify_all()
                         if self._stopping:
                             return  # close(): give up on what is queued
