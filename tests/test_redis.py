@@ -380,6 +380,34 @@ class TestRoundTrip:
         assert asyncio.run(source.asnapshot()) == source.snapshot()
         assert asyncio.run(source.aend_record()) == source.end_record()
 
+    def test_consume_a_live_tracer(self, redis_url: str) -> None:
+        """A sink fed from a Tracer that another thread drives writes every patch in order."""
+        tracer = logstream.Tracer()
+        recorded: list[RunLogPatch] = []
+
+        def drive() -> None:
+            root = tracer.start_run("agent", inputs={"question": "hi"})
+            llm = tracer.start_run("model", "llm", parent_id=root.id, inputs={"prompts": []})
+            for i in range(500):
+                tracer.add_token(llm.id, f"t{i}")
+            tracer.end_run(llm.id, outputs={"generations": []})
+            tracer.end_run(root.id, outputs={"output": "done"})  # closes the tracer
+
+        class Tee:
+            def __iter__(self) -> Iterator[RunLogPatch]:
+                for patch in tracer:
+                    recorded.append(patch)
+                    yield patch
+
+        log_id = new_id()
+        thread = threading.Thread(target=drive)
+        thread.start()
+        count = RedisSink(redis_url, log_id, batch_size=64).consume(Tee())
+        thread.join()
+        assert count == len(recorded) > 500
+        follower = follow(RedisSource(redis_url, log_id), states_of(recorded), after=0)
+        assert follower.positions == list(range(1, count + 1))
+
     def test_heartbeat_while_nothing_comes(self, redis_url: str) -> None:
         """With timeout, a live log that gets no patch yields None (a heartbeat)."""
         log_id = new_id()
@@ -515,6 +543,29 @@ class TestCompaction:
         sink.consume(patches[5:])  # the consumer is 295 patches behind a 10-patch stream
         for item in items:
             follower.take(item)
+        assert follower.snapshots >= 1
+        assert follower.state == expected[-1]
+        assert follower.end == LogEnd(log_id, len(patches), None)
+
+    def test_slow_async_consumer_is_resynced_by_a_snapshot(self, redis_url: str) -> None:
+        """The same through aframes: overtaken by compaction, resynced, the same final state."""
+        patches = make_run(33, 300)
+        expected = states_of(patches)
+        log_id = new_id()
+        sink = RedisSink(redis_url, log_id, max_len=10, batch_size=5)
+        for patch in patches[:5]:
+            sink.write(patch)
+        sink.flush()
+        follower = Follower(expected)
+
+        async def read() -> None:
+            items = RedisSource(redis_url, log_id, count=2).aframes(after=0)
+            follower.take(await items.__anext__())
+            await asyncio.to_thread(sink.consume, patches[5:])
+            async for item in items:
+                follower.take(item)
+
+        asyncio.run(read())
         assert follower.snapshots >= 1
         assert follower.state == expected[-1]
         assert follower.end == LogEnd(log_id, len(patches), None)
