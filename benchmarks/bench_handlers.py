@@ -424,6 +424,29 @@ def compare(
     print(f"{title:<48} {lc} {ours_wall:>9.3f}s {ratios} {floor_cols}", flush=True)
 
 
+def entry_fields_cost(title: str, workload: Workload, params: dict[str, Any], pairs: int) -> None:
+    """Time a workload on our handler with the opt-in entry fields off and on; print the ratio.
+
+    Each round runs both, alternating which goes first; the ratio is the median over
+    rounds of (fields on) / (fields off) wall time.
+    """
+    plain = {**params, "options": {**params.get("options", {})}}
+    extended = {**params, "options": {**plain["options"], "entry_fields": ["parent_ids", "error"]}}
+    off: list[Timing] = []
+    on: list[Timing] = []
+    for i in range(pairs):
+        runs = [(off, plain), (on, extended)]
+        for into, given in runs if i % 2 == 0 else runs[::-1]:
+            into.append(_timed(workload, Ours, given))
+    ratio = statistics.median(a[0] / b[0] for a, b in zip(on, off))
+    off_wall = statistics.median(t[0] for t in off)
+    on_wall = statistics.median(t[0] for t in on)
+    print(
+        f"{title:<48} fields off {off_wall:>7.3f}s, on {on_wall:>7.3f}s: on/off {ratio:>5.2f}x",
+        flush=True,
+    )
+
+
 def scaling(patches: list[int], pairs: int, budget: float) -> None:
     """Time RunLog accumulation of growing streams (logstream only); show growth."""
     times: dict[int, float] = {}
@@ -501,7 +524,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
     parser.add_argument(
         "--only",
-        default="tokens,live,tree,buffer,runlog,memory",
+        default="tokens,live,tree,buffer,fields,runlog,memory",
         help="comma-separated groups to run (default: all)",
     )
     args = parser.parse_args()
@@ -548,6 +571,10 @@ def main() -> None:
             False,
             False,
         )
+    if "fields" in only:  # the opt-in entry fields: per-run cost, so the tree workload
+        print("\nentry_fields=['parent_ids', 'error'] (ours), median of on/off over rounds:")
+        entry_fields_cost(f"tree: {steps:,} chains + tool child", tree, step_ids, args.pairs)
+        entry_fields_cost(f"tokens: 20 LLM runs x {per_run:,} tokens", tokens, text, args.pairs)
     if "runlog" in only:
         scaling([10_000 // scale, 100_000 // scale], args.pairs, 5 if args.quick else 120)
     if "memory" in only:

@@ -14,8 +14,10 @@ from ._config import TracerConfig, TracerOptions
 from ._errors import (
     BufferFullError,
     ConfigError,
+    ContextLostError,
     DataError,
     DuplicateRunError,
+    EntryFieldsError,
     FilterConfigError,
     ForeignResumeIdError,
     FutureResumeIdError,
@@ -43,6 +45,7 @@ from ._errors import (
     UnknownRunError,
     UsageError,
 )
+from ._events import EventStream, StreamEvent, astream_events, stream_events
 from ._fanout import PositionedLog
 from ._filters import ALWAYS_INCLUDE, FilterRules, RunFilter
 from ._model import RunEvent, RunRecord
@@ -56,10 +59,14 @@ from ._stream import BufferStats
 from ._streaming import astream_log, stream_log
 from ._tracer import Tracer
 from ._tracing import (
+    ContextThread,
     ContextThreadPoolExecutor,
     RunScope,
     bind_context,
     current_run,
+    orphan_runs,
+    run_in_executor,
+    set_strict_context,
     trace,
     traced,
 )
@@ -71,10 +78,14 @@ __all__ = [
     "BufferFullError",
     "BufferStats",
     "ConfigError",
+    "ContextLostError",
+    "ContextThread",
     "ContextThreadPoolExecutor",
     "DataError",
     "DuplicateRunError",
     "EndRecord",
+    "EntryFieldsError",
+    "EventStream",
     "FilterConfigError",
     "FilterRules",
     "ForeignResumeIdError",
@@ -116,6 +127,7 @@ __all__ = [
     "SseSink",
     "StaleResumeIdError",
     "StreamConflictError",
+    "StreamEvent",
     "SubscriberLagError",
     "Tracer",
     "TracerConfig",
@@ -124,14 +136,19 @@ __all__ = [
     "UsageError",
     "__version__",
     "asse_frames",
+    "astream_events",
     "astream_log",
     "bind_context",
     "current_run",
     "dumps",
     "follow_jsonl",
+    "orphan_runs",
     "read_jsonl",
     "redact_secrets",
+    "run_in_executor",
+    "set_strict_context",
     "sse_frames",
+    "stream_events",
     "stream_log",
     "trace",
     "traced",

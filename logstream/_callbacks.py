@@ -206,12 +206,17 @@ class LogStreamCallbackHandler:
             consumer reads or the stream is closed.
         processors: Run processors (not in LangChain's handler) that see each run's
             frozen record when it starts and ends; see :mod:`logstream._processors`.
+        entry_fields: Opt-in fields of each log entry (not in LangChain's handler; off
+            by default): ``"parent_ids"`` (ancestor ids, root first) and ``"error"``
+            (``None``, then ``"Type: message"`` when the run fails).
 
     Raises:
         ValueError: ``_schema_format`` is unknown (a
             :class:`~logstream._errors.SchemaFormatError`).
         TypeError: A filter rule is a bare string (a
-            :class:`~logstream._errors.FilterConfigError`).
+            :class:`~logstream._errors.FilterConfigError`), or ``entry_fields`` is a
+            bare string or names an unknown field (a
+            :class:`~logstream._errors.EntryFieldsError`).
 
     Example:
         >>> import uuid
@@ -265,6 +270,7 @@ class LogStreamCallbackHandler:
         when_full: Optional[WhenFull] = None,
         block_timeout: Optional[float] = None,
         processors: Optional[Sequence[RunProcessor]] = None,
+        entry_fields: Optional[Sequence[str]] = None,
     ) -> None:
         """Create a handler with an open stream and an empty run tree."""
         config = TracerConfig.from_options(
@@ -282,6 +288,7 @@ class LogStreamCallbackHandler:
             when_full=when_full,
             block_timeout=block_timeout,
             processors=processors,
+            entry_fields=entry_fields,
         )
         self._schema_format: SchemaFormat = config.schema_format
         self.auto_close = auto_close
@@ -726,8 +733,17 @@ class LogStreamCallbackHandler:
         metadata: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        """Record a custom event on its run if that run is open (no patch, as in LangChain)."""
-        self._tracer.add_event(run_id, name, {"data": data}, missing_ok=True)
+        """Record a custom event on its run if that run is open (no patch, as in LangChain).
+
+        The event's details are ``{"data": data}``, with the ``tags`` and ``metadata`` it
+        was dispatched with when given (the events view shows those).
+        """
+        details: dict[str, Any] = {"data": data}
+        if tags is not None:
+            details["tags"] = list(tags)
+        if metadata is not None:
+            details["metadata"] = metadata
+        self._tracer.add_event(run_id, name, details, missing_ok=True)
 
     def on_text(
         self, text: str, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any

@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import IO, Any, Callable, Optional, TextIO, Union
 
 from ._demo import demo_patches, format_state, run_demo, write_ops
-from ._errors import LogFileError
+from ._emitter import check_entry_fields
+from ._errors import EntryFieldsError, LogFileError
 from ._patches import RunLogPatch
 from ._reader import DEFAULT_MAX_LINE_BYTES, MISSING_END, EndRecord, Recording, is_fifo, read_jsonl
 from ._redact import SecretRedactor
@@ -78,11 +79,19 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--redact", action="store_true", help="mask secrets before they are recorded"
     )
+    record.add_argument(
+        "--entry-fields",
+        metavar="FIELDS",
+        default="",
+        help="opt-in entry fields to record, comma-separated: parent_ids,error (default: "
+        "none, so the state is LangChain's); replay nests runs and marks failed ones by them",
+    )
     replay = commands.add_parser(
         "replay",
         help="print the run tree (or the final state) of a JSON Lines recording",
         description="Read a recording, check every line, and print its run tree: name, "
-        "type, status, duration and streamed tokens per run.",
+        "type, status, duration and streamed tokens per run (nested, with failed runs' "
+        "errors, when it was recorded with --entry-fields parent_ids,error).",
     )
     replay.add_argument("file", metavar="FILE.jsonl", help="the recording ('-': stdin)")
     replay.add_argument(
@@ -176,11 +185,18 @@ def _record(args: argparse.Namespace) -> int:
         raise CommandError("--input needs --target (the demo takes no input)", 2)
     value = _parse_input(args.input)
     where = "stdout" if args.out == "-" else args.out
+    fields = [name.strip() for name in args.entry_fields.split(",") if name.strip()]
+    try:
+        check_entry_fields(fields)
+    except EntryFieldsError:
+        given = args.entry_fields
+        msg = f"--entry-fields takes parent_ids and/or error, comma-separated, not {given!r}"
+        raise CommandError(msg, 2) from None
 
     def source() -> Iterator[Any]:
         if args.target is None:
-            return demo_patches(redact=redact)
-        return stream_log(_load_target(args.target), value, redact=redact)
+            return demo_patches(redact=redact, entry_fields=fields)
+        return stream_log(_load_target(args.target), value, redact=redact, entry_fields=fields)
 
     # A bad target is found before the file is created; with `record -` it is imported
     # once fd 1 goes to stderr, so what the import prints can't get into the recording.
@@ -411,11 +427,14 @@ def _safe_text(text: str) -> str:
 def format_tree(recording: Recording) -> str:
     """Return the run tree of ``recording`` as a table, one run a line.
 
-    The root comes first, then every logged run in the order it started (the patches
-    carry no parent links, so runs are listed one level under the root). Columns: name,
-    type, status (``done``, ``error``, ``running``, ``unfinished``), duration, and how
-    many tokens (or chunks) the run streamed. Text from the file is shown with control
-    characters escaped.
+    The root comes first. Runs whose entries carry ``parent_ids`` (the opt-in entry
+    field) are nested under their nearest logged ancestor, two spaces a level, each
+    after the runs started before it under the same parent; runs without it are listed
+    one level under the root, in the order they started. Columns: name, type, status
+    (``done``, ``error``, ``running``, ``unfinished``), duration, how many tokens (or
+    chunks) the run streamed and, for a failed run whose entry (or the state, for the
+    root) carries the ``error`` field, its error text. Text from the file is shown with
+    control characters escaped.
 
     Args:
         recording: A recording, e.g. from :func:`~logstream._reader.read_jsonl`.
@@ -436,10 +455,11 @@ def format_tree(recording: Recording) -> str:
         reason = f'the final state\'s "logs" is not an object, it is {_kind(logs)}'
         raise LogFileError(recording.source, where, reason)
     end = recording.end
+    root_error = state.get("error")
     if end is None:
         root_status = "running"
     else:
-        root_status = "error" if end.error is not None else "done"
+        root_status = "error" if end.error is not None or root_error is not None else "done"
     rows = [
         (
             _clean(state.get("name", "?")),
@@ -447,39 +467,88 @@ def format_tree(recording: Recording) -> str:
             root_status,
             "-",
             _streamed(state),
+            _error_cell(root_error),
         )
     ]
     for key, entry in logs.items():
         if not isinstance(entry, dict):
             reason = f"the log entry {key!r} is not an object, it is {_kind(entry)}"
             raise LogFileError(recording.source, where, reason)
+    for depth, key in _nested(logs):
+        entry = logs[key]
         name = _clean(entry.get("name", key))
         label = name if key == entry.get("name") else f"{name} [{_clean(key)}]"
+        error = entry.get("error")
         if entry.get("end_time") is not None:
-            status = "done"
+            status = "done" if error is None else "error"
         else:
             status = "running" if end is None else "unfinished"
         rows.append(
             (
-                "  " + label,
+                "  " * depth + label,
                 _clean(entry.get("type", "?")),
                 status,
                 _duration(entry.get("start_time"), entry.get("end_time")),
                 _streamed(entry),
+                _error_cell(error),
             )
         )
-    header = ("run", "type", "status", "duration", "streamed")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    header = ("run", "type", "status", "duration", "streamed", "error")
+    shown = 6 if any(row[5] for row in rows) else 5
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(shown - 1)]
     lines = []
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)]
-        lines.append("  ".join([*cells, row[4]]).rstrip())
+        lines.append("  ".join([*cells, row[shown - 1]]).rstrip())
     summary = f"{_count(len(recording.patches), 'patch')}, {_count(len(logs), 'logged run')}"
     if end is None:
         summary += "; incomplete: no end record"
     elif end.error is not None:
         summary += f"; the traced code raised {_clean(end.error, 200)}"
     return "\n".join([*lines, summary]) + "\n"
+
+
+def _error_cell(error: Any) -> str:
+    """Return the error column's text for an ``error`` field (empty when there is none)."""
+    return "" if error is None else _clean(error, 200)
+
+
+def _nested(logs: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """Return ``(depth, key)`` for every entry, parents before children (depth 1: the root's).
+
+    Each entry goes under the nearest ancestor in its ``parent_ids`` (a list of strings)
+    that has an entry of its own; without one, or without ``parent_ids``, under the root.
+    Ids are matched as the file spells them. Iterative, so depth is not limited by the
+    stack; an entry the walk cannot reach (ids that loop) is listed under the root.
+    """
+    by_id: dict[str, str] = {}
+    for key, entry in logs.items():
+        run_id = entry.get("id")
+        if isinstance(run_id, str) and run_id not in by_id:
+            by_id[run_id] = key
+    children: dict[Optional[str], list[str]] = {}
+    for key, entry in logs.items():
+        parent: Optional[str] = None
+        parent_ids = entry.get("parent_ids")
+        if isinstance(parent_ids, list):
+            for ancestor in reversed(parent_ids):
+                found = by_id.get(ancestor) if isinstance(ancestor, str) else None
+                if found is not None and found != key:
+                    parent = found
+                    break
+        children.setdefault(parent, []).append(key)
+    order: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    stack = [(1, key) for key in reversed(children.get(None, []))]
+    while stack:
+        depth, key = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        order.append((depth, key))
+        stack.extend((depth + 1, child) for child in reversed(children.get(key, [])))
+    order.extend((1, key) for key in logs if key not in seen)
+    return order
 
 
 def _streamed(entry: Mapping[str, Any]) -> str:

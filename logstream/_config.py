@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 
 from typing_extensions import Unpack
 
-from ._emitter import SchemaFormat, check_schema_format
+from ._emitter import EntryField, SchemaFormat, check_entry_fields, check_schema_format
 from ._errors import ConfigError
 from ._filters import ALWAYS_INCLUDE, RULE_NAMES, FilterRules, RunFilter
 from ._model import Clock, IdFactory, utc_now
@@ -53,6 +53,10 @@ class TracerOptions(FilterRules, total=False):
         when_full: With ``max_buffer``: ``"block"`` (wait for the consumer) or ``"raise"``.
         block_timeout: With ``"block"``, the most seconds an event waits for room.
         processors: Run processors that see every run's frozen record on start and end.
+        entry_fields: Opt-in fields of each log entry (off by default, so the state is
+            LangChain's): ``"parent_ids"`` (the run's ancestors' ids, root first) and
+            ``"error"`` (``None``, then ``"Type: message"`` when the run fails; a failed
+            root puts it in a top-level ``error`` key).
     """
 
     schema_format: SchemaFormat
@@ -64,6 +68,7 @@ class TracerOptions(FilterRules, total=False):
     when_full: Optional[WhenFull]
     block_timeout: Optional[float]
     processors: Optional[Sequence[RunProcessor]]
+    entry_fields: Optional[Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class TracerConfig:
         when_full: What an event does when the buffer is full: ``"block"`` or ``"raise"``.
         block_timeout: With ``"block"``, the most seconds an event waits, or ``None``.
         processors: Run processors, called in this order.
+        entry_fields: The opt-in entry fields, in ``("parent_ids", "error")`` order.
     """
 
     run_filter: RunFilter = ALWAYS_INCLUDE
@@ -95,6 +101,7 @@ class TracerConfig:
     when_full: WhenFull = "block"
     block_timeout: Optional[float] = None
     processors: tuple[RunProcessor, ...] = field(default=())
+    entry_fields: tuple[EntryField, ...] = ()
 
     def __post_init__(self) -> None:
         """Check the options that have rules of their own.
@@ -114,6 +121,7 @@ class TracerConfig:
         policy = check_buffer_policy(self.max_buffer, self.when_full, self.block_timeout)
         object.__setattr__(self, "when_full", policy)
         object.__setattr__(self, "processors", check_processors(self.processors))
+        object.__setattr__(self, "entry_fields", check_entry_fields(self.entry_fields))
         if not isinstance(self.run_filter, RunFilter):
             msg = f"run_filter must be a RunFilter, got {type(self.run_filter).__name__}"
             raise ConfigError(msg)
@@ -133,6 +141,7 @@ class TracerConfig:
             ConfigError: An option is unknown, or of the wrong type or out of range.
             FilterConfigError: A filter rule is a bare string (also a ``TypeError``).
             SchemaFormatError: ``schema_format`` is unknown (also a ``ValueError``).
+            EntryFieldsError: ``entry_fields`` is a bare string or names an unknown field.
         """
         return _DEFAULT.replace(**options)
 

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Optional, TextIO
 
 from ._callbacks import LogStreamCallbackHandler
@@ -128,12 +128,17 @@ def run_demo(out: TextIO, delay: float = 0.0) -> RunLog:
     return log
 
 
-def demo_patches(delay: float = 0.0, redact: Optional[Redactor] = None) -> Iterator[RunLogPatch]:
+def demo_patches(
+    delay: float = 0.0,
+    redact: Optional[Redactor] = None,
+    entry_fields: Optional[Sequence[str]] = None,
+) -> Iterator[RunLogPatch]:
     """Run the agent in a worker thread and yield its patches as they stream.
 
     Args:
         delay: Seconds the fake model waits before each token.
         redact: Applied to every reported value, as the handler's ``redact=`` option.
+        entry_fields: The opt-in entry fields, as the handler's ``entry_fields=`` option.
 
     Yields:
         The patches, until the agent's root run ends and closes the stream.
@@ -141,7 +146,7 @@ def demo_patches(delay: float = 0.0, redact: Optional[Redactor] = None) -> Itera
     Raises:
         Exception: What the agent raised, after the patches it made.
     """
-    handler = LogStreamCallbackHandler(clock=FakeClock(), redact=redact)
+    handler = LogStreamCallbackHandler(clock=FakeClock(), redact=redact, entry_fields=entry_fields)
     failed: list[BaseException] = []
 
     def agent() -> None:

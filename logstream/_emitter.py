@@ -26,20 +26,29 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Callable, Optional
 from uuid import UUID
 
 import jsonpatch
 from typing_extensions import Literal
 
-from ._errors import SchemaFormatError
+from ._errors import EntryFieldsError, SchemaFormatError
 from ._filters import ALWAYS_INCLUDE, RunFilter
 from ._keys import KeyAllocator, escape_key
 from ._model import Run, id_string, isoformat_ms, run_key
 from ._patches import JsonPatchOp, LogEntry, RunState
-from ._values import SCALAR_TYPES, snapshot
+from ._values import MISSING, SCALAR_TYPES, snapshot
 
-__all__ = ["PatchEmitter", "RootOutput", "SchemaFormat", "TokenRoute", "check_schema_format"]
+__all__ = [
+    "EntryField",
+    "PatchEmitter",
+    "RootOutput",
+    "SchemaFormat",
+    "TokenRoute",
+    "check_entry_fields",
+    "check_schema_format",
+]
 
 SchemaFormat = Literal["original", "streaming_events"]
 """How inputs and outputs are shaped; LangChain's ``_schema_format`` values."""
@@ -145,6 +154,53 @@ def check_schema_format(schema_format: str) -> SchemaFormat:
     return schema_format  # type: ignore[return-value]
 
 
+EntryField = Literal["parent_ids", "error"]
+"""An opt-in field of each log entry (not in LangChain's ``LogStreamCallbackHandler``)."""
+
+ENTRY_FIELDS: tuple[EntryField, ...] = ("parent_ids", "error")
+"""Every :data:`EntryField`, in the order they appear in an entry."""
+
+
+def check_entry_fields(entry_fields: Any) -> tuple[EntryField, ...]:
+    """Return the opt-in entry fields named, in :data:`ENTRY_FIELDS` order, each once.
+
+    Args:
+        entry_fields: A collection of field names, or ``None`` for none.
+
+    Raises:
+        EntryFieldsError: ``entry_fields`` is a bare string, not iterable, or names a
+            field other than ``"parent_ids"`` and ``"error"``.
+
+    Example:
+        >>> check_entry_fields(["error", "parent_ids", "error"])
+        ('parent_ids', 'error')
+    """
+    if entry_fields is None:
+        return ()
+    if isinstance(entry_fields, (str, bytes)):
+        msg = (
+            f"entry_fields must be a collection of field names, got the single string "
+            f"{entry_fields!r}; write entry_fields=[{entry_fields!r}]"
+        )
+        raise EntryFieldsError(msg)
+    if not isinstance(entry_fields, Iterable):
+        msg = (
+            "entry_fields must be a collection of field names "
+            f"('parent_ids', 'error'), got {type(entry_fields).__name__}"
+        )
+        raise EntryFieldsError(msg)
+    names = list(entry_fields)
+    unknown = [name for name in names if name not in ENTRY_FIELDS]
+    if unknown:
+        msg = (
+            f"unknown entry field{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} in entry_fields: expected some of "
+            "'parent_ids', 'error'"
+        )
+        raise EntryFieldsError(msg)
+    return tuple(name for name in ENTRY_FIELDS if name in names)
+
+
 class TokenRoute:
     """Where one logged run's tokens go; builds the two ops of each token.
 
@@ -190,19 +246,27 @@ class PatchEmitter:
         run_filter: Which runs get a log entry.
         schema_format: How inputs and outputs are shaped; ``"streaming_events"`` also
             puts ``inputs`` in each entry.
+        entry_fields: Opt-in fields of each entry: ``"parent_ids"`` (the run's
+            ancestors' ids, root first) and ``"error"`` (``None``, then the error text
+            when the run fails; a failed root puts it in a top-level ``error`` key).
 
     Raises:
         SchemaFormatError: ``schema_format`` is not a known format.
+        EntryFieldsError: ``entry_fields`` names an unknown field.
     """
 
     def __init__(
         self,
         run_filter: RunFilter = ALWAYS_INCLUDE,
         schema_format: SchemaFormat = "streaming_events",
+        entry_fields: Iterable[str] = (),
     ) -> None:
         """Create an emitter that has seen no run."""
         self.run_filter = run_filter
         self.schema_format: SchemaFormat = check_schema_format(schema_format)
+        fields = check_entry_fields(entry_fields)
+        self.parent_ids = "parent_ids" in fields
+        self.error = "error" in fields
         self.root_id: Optional[UUID] = None
         self.keys = KeyAllocator()
         # run id -> "/logs/<escaped key>" of every included run. Kept after a run ends,
@@ -236,6 +300,20 @@ class PatchEmitter:
         """Return whether a run gets a log entry: never the root, else as the filter says."""
         return not self.is_root(run_id) and self.run_filter.should_include(name, run_type, tags)
 
+    def emits_end(self, run_id: UUID, failed: bool, root_output: bool = False) -> bool:
+        """Return whether :meth:`end` returns ops for this run.
+
+        Args:
+            run_id: The run's id.
+            failed: Whether the run failed (and the ``error`` text is given).
+            root_output: Whether a root output is given (a run that did not fail).
+        """
+        if self._paths.get(run_key(run_id)) is not None:
+            return True
+        if not self.is_root(run_id):
+            return False
+        return (failed and self.error) or (root_output and not failed)
+
     def start(self, run: Run) -> list[JsonPatchOp]:
         """Return the ops for a run that started: the root state, or its log entry.
 
@@ -251,6 +329,8 @@ class PatchEmitter:
                 "name": run.name,
                 "type": run.run_type,
             }
+            if self.error:
+                state["error"] = None
             self.root_id = run.id
             return [{"op": "replace", "path": "", "value": state}]
         run_id, name, run_type, tags = run.id, run.name, run.run_type, run.tags
@@ -273,6 +353,10 @@ class PatchEmitter:
         }
         if self.schema_format == "streaming_events":
             entry["inputs"] = wire_inputs(run_type, run.inputs)
+        if self.parent_ids:
+            entry["parent_ids"] = [id_string(ancestor) for ancestor in run.ancestors]
+        if self.error:
+            entry["error"] = None
         path = "/logs/" + escape_key(self.keys.allocate(name))
         self._paths[run_id.int if type(run_id) is UUID else run_key(run_id)] = path
         return [{"op": "add", "path": path, "value": entry}]
@@ -296,17 +380,37 @@ class PatchEmitter:
             return []
         return [{"op": "add", "path": path + "/streamed_output/-", "value": snapshot(chunk)}]
 
-    def end(self, run: Run) -> list[JsonPatchOp]:
-        """Return the ops for a run that ended or failed."""
+    def end(
+        self, run: Run, error: Optional[Any] = None, root_output: Any = MISSING
+    ) -> list[JsonPatchOp]:
+        """Return the ops for a run that ended or failed.
+
+        Args:
+            run: The finished run.
+            error: With the ``error`` entry field, the text to show for a failed run
+                (``"Type: message"`` of what it raised, redacted by the caller); ``None``
+                for a run that did not fail.
+            root_output: For the root run of a native trace, the output to put in the
+                state's ``/final_output`` (already copied or redacted); left out, the
+                root's output is not reported (the handler, and ``stream_log``, which
+                reports it with its own ops).
+        """
         run_id = run.id
         path = self._paths.get(run_id.int if type(run_id) is UUID else run_key(run_id))
         if path is None:
-            return []
+            if not self.is_root(run_id):
+                return []
+            ops: list[JsonPatchOp] = []
+            if root_output is not MISSING and error is None and run.error is None:
+                ops.append({"op": "replace", "path": "/final_output", "value": root_output})
+            if error is not None and self.error:
+                ops.append({"op": "replace", "path": "/error", "value": error})
+            return ops
         schema_format = self.schema_format
         end_time = None if run.end_time is None else isoformat_ms(run.end_time)
         final_output = wire_outputs(run.run_type, run.outputs, schema_format)
         if schema_format == "streaming_events":
-            return [
+            ops = [
                 {
                     "op": "replace",
                     "path": path + "/inputs",
@@ -315,10 +419,14 @@ class PatchEmitter:
                 {"op": "add", "path": path + "/final_output", "value": final_output},
                 {"op": "add", "path": path + "/end_time", "value": end_time},
             ]
-        return [
-            {"op": "add", "path": path + "/final_output", "value": final_output},
-            {"op": "add", "path": path + "/end_time", "value": end_time},
-        ]
+        else:
+            ops = [
+                {"op": "add", "path": path + "/final_output", "value": final_output},
+                {"op": "add", "path": path + "/end_time", "value": end_time},
+            ]
+        if error is not None and self.error:
+            ops.append({"op": "replace", "path": path + "/error", "value": error})
+        return ops
 
 
 # -- the root's own output, as Runnable.astream_log reports it ----------------------------

@@ -29,8 +29,10 @@ import jsonpointer
 __all__ = [
     "BufferFullError",
     "ConfigError",
+    "ContextLostError",
     "DataError",
     "DuplicateRunError",
+    "EntryFieldsError",
     "FilterConfigError",
     "ForeignResumeIdError",
     "FutureResumeIdError",
@@ -214,12 +216,30 @@ class ScopeError(UsageError, RuntimeError, ValueError):
     """
 
 
+class ContextLostError(UsageError, RuntimeError):
+    """A traced run opened with no tracer in reach while other traced runs are open.
+
+    Raised only in strict mode (:func:`logstream.set_strict_context`, or the environment
+    variable ``LOGSTREAM_STRICT_CONTEXT=1``); otherwise such a run is counted
+    (:func:`logstream.orphan_runs`) and logged once per site. The usual cause is a thread
+    or executor that does not carry the caller's context; the message says the fix.
+    """
+
+
 class SchemaFormatError(ConfigError):
     """An unknown ``_schema_format`` was given (``ValueError``, as LangChain raises)."""
 
 
 class FilterConfigError(ConfigError):
     """An include/exclude rule is not a collection of strings (e.g. a bare ``str``)."""
+
+
+class EntryFieldsError(ConfigError):
+    """``entry_fields`` is not a collection of known field names.
+
+    A bare string where a collection goes (``entry_fields="error"``), or a name other
+    than ``"parent_ids"`` and ``"error"``. A ``TypeError`` and a ``ValueError``.
+    """
 
 
 class RedactionConfigError(ConfigError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Optional, Union
 
 from typing_extensions import Literal
@@ -231,13 +231,13 @@ class PositionedLog:
 
     # -- writing -------------------------------------------------------------------------
 
-    def append(self, patch: Union[RunLogPatch, list[JsonPatchOp]]) -> int:
+    def append(self, patch: Union[RunLogPatch, Sequence[JsonPatchOp]]) -> int:
         """Add one patch at the next position and wake the subscribers.
 
         The log keeps the op list as given (subscribers get it): do not change it after.
 
         Args:
-            patch: A :class:`~logstream.RunLogPatch`, or a list of ops.
+            patch: A :class:`~logstream.RunLogPatch`, or a list (or tuple) of ops.
 
         Returns:
             The patch's position.
@@ -251,6 +251,8 @@ class PositionedLog:
             ops = patch.ops
         elif type(patch) is list:
             ops = patch
+        elif type(patch) is tuple:
+            ops = list(patch)
         elif isinstance(patch, RunLog) or not isinstance(patch, RunLogPatch):
             msg = (
                 f"can't append a {type(patch).__name__} to log {self._log_id}: it takes a "

@@ -92,6 +92,10 @@ class LogEntry(TypedDict):
         inputs: The run's inputs (only in the ``streaming_events`` schema format).
         final_output: The run's output once it has ended, else ``None``.
         end_time: ISO-8601 end time once it has ended, else ``None``.
+        parent_ids: The ids of the run's ancestors, root first (only with the
+            ``parent_ids`` entry field).
+        error: ``None``, or ``"Type: message"`` once the run failed (only with the
+            ``error`` entry field).
     """
 
     id: str
@@ -105,6 +109,8 @@ class LogEntry(TypedDict):
     inputs: NotRequired[Any]
     final_output: Optional[Any]
     end_time: Optional[str]
+    parent_ids: NotRequired[list[str]]
+    error: NotRequired[Optional[Any]]
 
 
 class RunState(TypedDict):
@@ -117,6 +123,8 @@ class RunState(TypedDict):
         name: The root run's name.
         type: The root run's type.
         logs: One entry per included sub-run, by log key.
+        error: ``None``, or ``"Type: message"`` once the root failed (only with the
+            ``error`` entry field).
     """
 
     id: str
@@ -125,6 +133,7 @@ class RunState(TypedDict):
     name: str
     type: str
     logs: dict[str, LogEntry]
+    error: NotRequired[Optional[Any]]
 
 
 _new_object = object.__new__

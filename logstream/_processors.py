@@ -248,6 +248,8 @@ class ProcessorDispatch:
             BaseException: The first non-``Exception`` a hook raised, after every waiting
                 call has run.
         """
+        if not self._pending:  # nothing queued (a token no hook wants): nothing to run
+            return
         with self._mutex:
             if self._running:
                 return

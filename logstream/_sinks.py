@@ -330,12 +330,13 @@ class SseSink(_Sink):
         return self
 
 
-def _sse_patch(number: int, ops: Sequence[JsonPatchOp]) -> str:
-    return f'event: data\nid: {number}\ndata: {{"ops":{dumps(ops)}}}\n\n'
+def _sse_patch(event_id: Union[int, str], ops: Sequence[JsonPatchOp]) -> str:
+    return f'event: data\nid: {event_id}\ndata: {{"ops":{dumps(ops)}}}\n\n'
 
 
-def _sse_end(patches: int, error: Optional[str]) -> str:
-    return f"event: end\ndata: {dumps({'patches': patches, 'error': error})}\n\n"
+def _sse_end(patches: int, error: Optional[str], event_id: Optional[str] = None) -> str:
+    id_line = "" if event_id is None else f"id: {event_id}\n"
+    return f"event: end\n{id_line}data: {dumps({'patches': patches, 'error': error})}\n\n"
 
 
 def sse_frames(patches: Iterable[PatchSource]) -> Iterator[str]:
@@ -424,12 +425,10 @@ def sse_wire(item: WireItem) -> str:
     if item is None:
         return SSE_KEEP_ALIVE
     if isinstance(item, Frame):
-        event_id = format_event_id(item.log_id, item.position)
-        return f'event: data\nid: {event_id}\ndata: {{"ops":{dumps(item.ops)}}}\n\n'
+        return _sse_patch(format_event_id(item.log_id, item.position), item.ops)
     if isinstance(item, LogEnd):
         event_id = format_event_id(item.log_id, item.position)
-        body = dumps({"patches": item.position, "error": item.error})
-        return f"event: end\nid: {event_id}\ndata: {body}\n\n"
+        return _sse_end(item.position, item.error, event_id)
     msg = f"sse_wire takes a Frame, a LogEnd or None, not {type(item).__name__}"
     raise NotAPatchError(item, "sse_wire", msg)
 

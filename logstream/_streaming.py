@@ -27,8 +27,8 @@ import inspect
 import logging
 import threading
 import types
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Callable, Optional, Union
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, Callable, Optional, TypeVar, Union
 from uuid import UUID
 
 from typing_extensions import Unpack
@@ -44,9 +44,19 @@ __all__ = ["astream_log", "stream_log"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-class _Run:
-    """One streamed call of a target: its tracer, its root run and how to stop it."""
+
+class StreamedCall:
+    """One streamed call of a target: its tracer, its root run and how to stop it.
+
+    This one streams the run log: each output chunk becomes the root's ops, as
+    ``Runnable.astream_log`` emits them. A subclass may turn chunks into something else
+    (:meth:`emit`) and read another stream than the tracer's patches.
+    """
+
+    blocks = False
+    """Whether reporting may wait for the consumer besides the tracer's own buffer."""
 
     def __init__(
         self,
@@ -68,7 +78,13 @@ class _Run:
         self.scope = trace(
             name, run_type, inputs=value, tags=tags, metadata=metadata, run_id=run_id, tracer=tracer
         )
+        self.scope._reports_root_output = False  # the root ops below report it
         self.output = RootOutput(with_streamed_output_list, tracer.redact)
+
+    def stop(self) -> None:
+        """Stop the target after its consumer left: close the stream, stop at the next chunk."""
+        self.stopped.set()
+        self.tracer.close()
 
     def emit(self, chunk: Any) -> None:
         """Queue the root ops for one output chunk.
@@ -238,7 +254,35 @@ def _is_async(target: Callable[..., Any]) -> bool:
 _ORIGINAL = TracerConfig(schema_format="original")
 
 
-def _prepare(
+def resolve_config(
+    config: Optional[TracerConfig], options: TracerOptions, default: TracerConfig, entry: str
+) -> TracerConfig:
+    """Return the configuration of a streamed call: ``config`` or ``default``, plus ``options``.
+
+    Args:
+        config: The caller's ready configuration, used as given, or ``None``.
+        options: Keyword options applied on top.
+        default: The configuration used when ``config`` is ``None``.
+        entry: The entry point's names, for the error message.
+
+    Raises:
+        ConfigError: An option is bad, or ``auto_close=False`` (the stream ends with the
+            root run).
+    """
+    if config is None:
+        config = default.replace(**options)
+    elif options:
+        config = config.replace(**options)
+    if not config.auto_close:
+        msg = (
+            f"{entry} end the stream when the root run ends: "
+            "auto_close=False does not apply to them (leave it out)"
+        )
+        raise ConfigError(msg)
+    return config
+
+
+def prepare(
     target: Callable[..., Any],
     value: Any,
     *,
@@ -246,22 +290,20 @@ def _prepare(
     tags: Optional[list[str]],
     metadata: Optional[dict[str, Any]],
     run_id: Optional[UUID],
-    with_streamed_output_list: bool,
-    config: Optional[TracerConfig],
-    options: TracerOptions,
-) -> _Run:
+    tracer: Tracer,
+    run_class: type[StreamedCall] = StreamedCall,
+    with_streamed_output_list: bool = True,
+) -> StreamedCall:
+    """Check ``target`` and make the streamed call of it as the root run on ``tracer``.
+
+    A ``@traced`` target's own run is the root (its name, type, tags and metadata, under
+    the ones given here); any other callable is a ``chain`` run named after it.
+
+    Raises:
+        ConfigError: ``target`` is not callable.
+    """
     if not callable(target):
         msg = f"target must be a callable, not {type(target).__name__}"
-        raise ConfigError(msg)
-    if config is None:  # as Runnable.astream_log, unless the options say otherwise
-        config = _ORIGINAL.replace(**options)
-    elif options:
-        config = config.replace(**options)
-    if not config.auto_close:
-        msg = (
-            "stream_log and astream_log end the stream when the root run ends: "
-            "auto_close=False does not apply to them (leave it out)"
-        )
         raise ConfigError(msg)
     run_type = "chain"
     target_given = target
@@ -276,10 +318,10 @@ def _prepare(
         name = name or spec.name
     else:
         name = name or getattr(target, "__name__", None) or type(target).__name__
-    return _Run(
+    return run_class(
         target,
         value,
-        tracer=Tracer(config),
+        tracer=tracer,
         name=str(name),
         run_type=run_type,
         tags=tags or None,
@@ -287,6 +329,72 @@ def _prepare(
         run_id=run_id,
         with_streamed_output_list=with_streamed_output_list,
     )
+
+
+async def drive_async(
+    run: StreamedCall, target: Callable[..., Any], items: AsyncIterator[T]
+) -> AsyncIterator[T]:
+    """Run ``run`` in the background and yield ``items`` (what it produces) as they come.
+
+    Async targets run as a task in this loop (in a worker thread's own loop when the
+    tracer's buffer is bounded, so a full buffer never blocks this loop); sync targets in
+    a worker thread. A consumer that leaves early stops the target; when ``items`` ends,
+    the target's error, if any, is raised.
+    """
+    loop = asyncio.get_running_loop()
+    task: asyncio.Future[None]
+    if not _is_async(target):
+        task = _start_worker(run.run_sync, loop)
+    elif run.tracer.config.max_buffer is None and not run.blocks:
+        task = loop.create_task(run.run_async())
+    else:  # a bounded buffer may block the target: never in the consumer's own loop
+        task = _start_worker(lambda: asyncio.run(run.run_async()), loop)
+    finished = False
+    try:
+        async for item in items:
+            yield item
+        finished = True
+    finally:
+        if not finished:  # the consumer stopped early: stop the target
+            run.stop()
+            task.cancel()
+        if finished:
+            await task  # the target's error, if any, reaches the consumer
+        else:  # the consumer left: its own exit wins over whatever the target does now
+            try:
+                await task
+            except (Exception, asyncio.CancelledError):
+                logger.debug("target ended after its consumer left", exc_info=True)
+
+
+def drive_sync(run: StreamedCall, target: Callable[..., Any], items: Iterable[T]) -> Iterator[T]:
+    """Run ``run`` in a worker thread and yield ``items`` (what it produces) as they come.
+
+    A consumer that leaves early stops the target; when ``items`` ends, the target's
+    error, if any, is raised.
+    """
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            if _is_async(target):
+                asyncio.run(run.run_async())
+            else:
+                run.run_sync()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = _start_thread(work)
+    finished = False
+    try:
+        yield from items
+        finished = True
+    finally:
+        if not finished:
+            run.stop()
+    worker.join()
+    if outcome:
+        raise _raisable(outcome[0])
 
 
 async def astream_log(
@@ -337,47 +445,24 @@ async def astream_log(
             unknown, of the wrong type or out of range (also a ``TypeError`` and a
             ``ValueError``).
     """
-    run = _prepare(
+    config = resolve_config(config, options, _ORIGINAL, "stream_log and astream_log")
+    run = prepare(
         target,
         input,
         name=name,
         tags=tags,
         metadata=metadata,
         run_id=run_id,
+        tracer=Tracer(config),
         with_streamed_output_list=with_streamed_output_list,
-        config=config,
-        options=options,
     )
-    loop = asyncio.get_running_loop()
-    task: asyncio.Future[None]
-    if not _is_async(target):
-        task = _start_worker(run.run_sync, loop)
-    elif run.tracer.config.max_buffer is None:
-        task = loop.create_task(run.run_async())
-    else:  # a bounded buffer may block the target: never in the consumer's own loop
-        task = _start_worker(lambda: asyncio.run(run.run_async()), loop)
     state: Optional[RunLog] = None if diff else RunLog(state=None)
-    finished = False
-    try:
-        async for patch in run.tracer:
-            if state is None:
-                yield patch
-            else:
-                state = state + patch
-                yield state
-        finished = True
-    finally:
-        if not finished:  # the consumer stopped early: stop the target
-            run.stopped.set()
-            run.tracer.close()
-            task.cancel()
-        if finished:
-            await task  # the target's error, if any, reaches the consumer
-        else:  # the consumer left: its own exit wins over whatever the target does now
-            try:
-                await task
-            except (Exception, asyncio.CancelledError):
-                logger.debug("target ended after its consumer left", exc_info=True)
+    async for patch in drive_async(run, target, run.tracer.__aiter__()):
+        if state is None:
+            yield patch
+        else:
+            state = state + patch
+            yield state
 
 
 def stream_log(
@@ -407,43 +492,21 @@ def stream_log(
         ConfigError: ``target`` is not callable, or an option is unknown, of the wrong
             type or out of range (also a ``TypeError`` and a ``ValueError``).
     """
-    run = _prepare(
+    config = resolve_config(config, options, _ORIGINAL, "stream_log and astream_log")
+    run = prepare(
         target,
         input,
         name=name,
         tags=tags,
         metadata=metadata,
         run_id=run_id,
+        tracer=Tracer(config),
         with_streamed_output_list=with_streamed_output_list,
-        config=config,
-        options=options,
     )
-    outcome: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            if _is_async(target):
-                asyncio.run(run.run_async())
-            else:
-                run.run_sync()
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = _start_thread(work)
     state: Any = None if diff else RunLog(state=None)
-    finished = False
-    try:
-        for patch in run.tracer:
-            if state is None:
-                yield patch
-            else:
-                state = state + patch
-                yield state
-        finished = True
-    finally:
-        if not finished:
-            run.stopped.set()
-            run.tracer.close()
-    worker.join()
-    if outcome:
-        raise _raisable(outcome[0])
+    for patch in drive_sync(run, target, run.tracer):
+        if state is None:
+            yield patch
+        else:
+            state = state + patch
+            yield state

@@ -61,6 +61,7 @@ from ._model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args,
 from ._patches import JsonPatchOp, RunLogPatch
 from ._processors import ProcessorDispatch, ProcessorStats
 from ._stream import BufferStats, PatchChannel
+from ._text import error_text
 from ._values import MISSING, snapshot
 
 __all__ = ["Tracer"]
@@ -80,7 +81,7 @@ class Tracer:
         **options: Keyword options (:class:`~logstream._config.TracerOptions`: the six
             filter rules, ``schema_format``, ``auto_close``, ``clock``, ``id_factory``,
             ``redact``, ``max_buffer``, ``when_full``, ``block_timeout``,
-            ``processors``), applied on top of ``config``.
+            ``processors``, ``entry_fields``), applied on top of ``config``.
 
     Raises:
         ConfigError: An option is unknown, of the wrong type or out of range (also a
@@ -101,7 +102,7 @@ class Tracer:
         # on an unbounded stream); the consumer never takes it.
         self._lock = threading.Lock()
         self._tree = RunTree(clock=config.clock, new_id=config.id_factory)
-        self._emitter = PatchEmitter(config.run_filter, config.schema_format)
+        self._emitter = PatchEmitter(config.run_filter, config.schema_format, config.entry_fields)
         self._channel: PatchChannel[RunLogPatch] = PatchChannel(
             config.max_buffer, when_full=config.when_full, block_timeout=config.block_timeout
         )
@@ -526,6 +527,7 @@ class Tracer:
         error: Optional[BaseException] = None,
         event: str = "end",
         outputs_of_open_run: Optional[Callable[[], Any]] = None,
+        root_output: Any = MISSING,
     ) -> Optional[RunRecord]:
         """End a run (or fail it, given ``error``) and emit its final output and end time.
 
@@ -539,6 +541,10 @@ class Tracer:
                 (:data:`~logstream._model.EVENT_RULES`), and error messages name it.
             outputs_of_open_run: Builds ``outputs``, called under the lock only once the
                 run is known to be open (for outputs that are costly to build).
+            root_output: If the run is the root and did not fail, this value (redacted)
+                goes to the state's ``/final_output``, in the end's patch. Native traces
+                pass it; the handler and ``stream_log`` (which report the root's output
+                with their own ops) do not.
 
         Returns:
             The finished run's frozen record, or ``None`` if the stream is closed.
@@ -554,6 +560,16 @@ class Tracer:
         if inputs is not UNSET:
             inputs = snapshot(inputs) if redact is None else redact(inputs)
         tree, emitter, processors = self._tree, self._emitter, self._processors
+        shown_error: Any = None  # the error entry field's text, redacted outside the lock
+        if error is not None and emitter.error:
+            shown_error = error_text(error)
+            if redact is not None:
+                shown_error = redact(shown_error)
+        if root_output is not MISSING:
+            if error is not None:
+                root_output = MISSING
+            else:
+                root_output = snapshot(root_output) if redact is None else redact(root_output)
         closes = False
         with self._lock:
             if self._channel.closed:  # a hint (see add_token)
@@ -561,7 +577,9 @@ class Tracer:
             claimed = False
             if self._claims:
                 tree.check_event(run_id, event)
-                emits = emitter.path_of(run_id) is not None
+                emits = emitter.emits_end(
+                    run_id, shown_error is not None, root_output is not MISSING
+                )
                 if not self._claim(emits, event, run_id):
                     return None
                 claimed = emits
@@ -577,7 +595,7 @@ class Tracer:
                 if run.run_type in LLM_TYPES:
                     self._token_targets.pop(run_key(run_id), None)
                     self._last_token_id, self._last_token_target = MISSING, None
-                ops = emitter.end(run)
+                ops = emitter.end(run, shown_error, root_output)
             except BaseException:
                 self._release(claimed)
                 raise

@@ -11,7 +11,13 @@ the context (:func:`bind_context`, :class:`ContextThreadPoolExecutor`). A ``pare
 
 Code traced while no tracer is active (no open run in the context and no ``tracer=``)
 runs untraced: a library can decorate its functions and cost its users nothing until
-they trace.
+they trace. But a run that opens with no tracer in reach while traced runs *are* open
+elsewhere in the process has most likely lost its context (a plain ``threading.Thread``,
+``loop.run_in_executor`` or ``ThreadPoolExecutor.submit``): it is counted
+(:func:`orphan_runs`), logged once per site with the fix, and in strict mode
+(:func:`set_strict_context`) raises :class:`~logstream._errors.ContextLostError`.
+:func:`bind_context`, :class:`ContextThreadPoolExecutor`, :class:`ContextThread` and
+:func:`run_in_executor` carry the context.
 
 Example:
     >>> tracer = Tracer()
@@ -27,9 +33,13 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import inspect
+import logging
+import os
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
@@ -37,20 +47,26 @@ from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union, cast, ov
 from uuid import UUID
 
 from ._envelopes import wrap_run_inputs, wrap_run_outputs
-from ._errors import RunArgumentError, ScopeError
+from ._errors import ContextLostError, RunArgumentError, ScopeError
 from ._model import LLM_TYPES, UNSET, RunRecord, check_start_args
 from ._patches import RunLogPatch  # noqa: F401  (used by the module example)
 from ._tracer import Tracer
 
 __all__ = [
+    "ContextThread",
     "ContextThreadPoolExecutor",
     "RunScope",
     "bind_context",
     "current_run",
+    "orphan_runs",
+    "run_in_executor",
+    "set_strict_context",
     "trace",
     "traced",
     "traced_spec",
 ]
+
+logger = logging.getLogger("logstream")
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -63,6 +79,99 @@ _CURRENT: contextvars.ContextVar[Optional[RunScope]] = contextvars.ContextVar(
 def current_run() -> Optional[RunScope]:
     """Return the run open in the current context, or ``None`` if there is none."""
     return _CURRENT.get()
+
+
+# -- runs that lost their context --------------------------------------------------------
+
+
+class _Reach:
+    """How many traced runs are open in the process, and the runs that opened without one.
+
+    A traced run that opens with no tracer in its context while this count is above zero
+    is an orphan: its context was most likely lost on the way into a thread.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = 0  # traced runs open anywhere in the process (scopes with a tracer)
+        self.orphans = 0
+        self.sites: set[str] = set()  # sites already logged
+        self.strict = os.environ.get("LOGSTREAM_STRICT_CONTEXT", "") not in ("", "0")
+
+
+_REACH = _Reach()
+
+_ORPHAN_FIX = (
+    "a plain threading.Thread, loop.run_in_executor(...) or ThreadPoolExecutor.submit(...) "
+    "does not carry the caller's context: use logstream.ContextThread, "
+    "logstream.run_in_executor(loop, executor, fn, *args), "
+    "logstream.ContextThreadPoolExecutor or logstream.bind_context(fn), or pass tracer=..."
+)
+
+
+def orphan_runs() -> int:
+    """Return how many traced runs opened with no tracer in reach while others were open.
+
+    Such a run records nothing: its thread did not carry the caller's context. Each site
+    (a ``@traced`` function, or the file and line of a ``trace()`` call) is also logged
+    once, at warning level, on the ``logstream`` logger, with the fix.
+
+    Example:
+        >>> before = orphan_runs()
+        >>> orphan_runs() - before
+        0
+    """
+    return _REACH.orphans
+
+
+def set_strict_context(strict: bool = True) -> None:
+    """Make a traced run that opens with no tracer in reach (an orphan) raise, or stop it.
+
+    The environment variable ``LOGSTREAM_STRICT_CONTEXT=1`` turns strict mode on at import.
+
+    Args:
+        strict: Raise :class:`~logstream._errors.ContextLostError` for an orphan run
+            (``True``) or count and log it (``False``, the default).
+    """
+    _REACH.strict = bool(strict)
+
+
+def _orphan(name: str, site: str) -> None:
+    """Count a run that opened with no tracer in reach, if traced runs are open elsewhere.
+
+    Raises:
+        ContextLostError: In strict mode.
+    """
+    reach = _REACH
+    if reach.open <= 0:  # nothing traced anywhere: untraced code, as documented
+        return
+    with reach.lock:
+        if reach.open <= 0:
+            return
+        reach.orphans += 1
+        first = site not in reach.sites
+        reach.sites.add(site)
+    msg = (
+        f"traced run {name!r} ({site}) opened with no tracer in reach while "
+        f"{reach.open} traced run(s) are open in the process, so it records nothing "
+        f"(thread {threading.current_thread().name!r}): {_ORPHAN_FIX}"
+    )
+    if reach.strict:
+        raise ContextLostError(msg)
+    if first:
+        logger.warning(msg)
+
+
+def _call_site() -> str:
+    """Return ``file:line`` of the code that called ``trace()``."""
+    frame = inspect.currentframe()
+    try:
+        caller = frame.f_back.f_back if frame is not None and frame.f_back else None
+        if caller is None:
+            return "unknown site"
+        return f"{caller.f_code.co_filename}:{caller.f_lineno}"
+    finally:
+        del frame
 
 
 def accumulate(total: Any, chunk: Any) -> Any:
@@ -98,6 +207,7 @@ class RunScope:
         "_finished",
         "_parent_id",
         "_record",
+        "_reports_root_output",
         "_token",
         "outputs",
         "spec",
@@ -114,6 +224,9 @@ class RunScope:
         self._finished = False
         self._token: Optional[contextvars.Token[Optional[RunScope]]] = None
         self._parent_id = parent_id
+        # A root run reports its outputs in /final_output when it ends; stream_log and
+        # astream_log turn this off, as they report the root's output with their own ops.
+        self._reports_root_output = True
 
     @property
     def run(self) -> Optional[RunRecord]:
@@ -188,6 +301,9 @@ class RunScope:
                 metadata=spec.metadata,
                 inputs=wrap_run_inputs(spec.run_type, spec.inputs, tracer.schema_format),
             )
+            if self._record is not None:
+                with _REACH.lock:
+                    _REACH.open += 1
         if make_current:
             self._token = _CURRENT.set(self)
         return self
@@ -203,12 +319,20 @@ class RunScope:
             return
         self._finished = True
         run, tracer = self._record, self.tracer
+        if run is not None and tracer is not None:
+            with _REACH.lock:
+                _REACH.open -= 1
         if run is None or tracer is None or not tracer.is_open(run.id):
             return
         run_type = self.spec.run_type
         if error is None:
             outputs = wrap_run_outputs(run_type, self.outputs, tracer.schema_format)
-            ended = tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
+            if self._reports_root_output and run.parent_id is None:
+                ended = tracer.end_run(
+                    run.id, outputs=outputs, event=f"{run_type} end", root_output=self.outputs
+                )
+            else:
+                ended = tracer.end_run(run.id, outputs=outputs, event=f"{run_type} end")
         else:
             ended = tracer.end_run(run.id, error=error, event=f"{run_type} error")
         # None: the stream closed before the run could end; keep its record as it is now
@@ -329,6 +453,8 @@ def trace(
         raise ScopeError(msg)
     if tracer is None and parent is not None:
         tracer = parent.tracer
+    if tracer is None and _REACH.open > 0:
+        _orphan(str(name), _call_site())
     parent_id = None if parent is None else parent.id
     parent_record = None if parent is None else parent._record
     if parent_record is not None:
@@ -447,10 +573,14 @@ def traced(
         except (TypeError, ValueError):
             signature = None
 
+        site = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', run_name)}"
+
         def scope_for(args: Any, kwargs: Any) -> Optional[RunScope]:
             if tracer is None:  # nothing to record on: no cost beyond this check
                 current = _CURRENT.get()
                 if current is None or current.tracer is None:
+                    if _REACH.open > 0:
+                        _orphan(run_name, site)
                     return None
             inputs = _inputs_of(signature, args, kwargs)
             return trace(
@@ -643,3 +773,59 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         """Schedule ``fn(*args, **kwargs)`` in a copy of the current context."""
         context = contextvars.copy_context()
         return super().submit(context.run, fn, *args, **kwargs)
+
+
+class ContextThread(threading.Thread):
+    """A ``threading.Thread`` whose target runs in a copy of the context that started it.
+
+    Runs traced in the thread nest under the run that was open where :meth:`start` was
+    called, as OpenTelemetry's threading instrumentation does; a plain ``Thread`` starts
+    with an empty context, so they would be orphans (see :func:`orphan_runs`).
+
+    Example:
+        >>> worker = ContextThread(target=print, args=("in the caller's context",))
+        >>> worker.start(); worker.join()
+        in the caller's context
+    """
+
+    _logstream_context: Optional[contextvars.Context] = None
+
+    def start(self) -> None:
+        """Copy the current context, then start the thread."""
+        self._logstream_context = contextvars.copy_context()
+        super().start()
+
+    def run(self) -> None:
+        """Run the target (or an overriding ``run``'s body) in the copied context."""
+        context = self._logstream_context
+        if context is None:
+            super().run()
+        else:
+            context.run(super().run)
+
+
+def run_in_executor(
+    loop: Optional[asyncio.AbstractEventLoop],
+    executor: Any,
+    fn: Callable[..., T],
+    *args: Any,
+) -> asyncio.Future[T]:
+    """``loop.run_in_executor(executor, fn, *args)``, with ``fn`` in a copy of this context.
+
+    ``loop.run_in_executor`` does not copy the caller's context (``asyncio.to_thread``
+    does), so runs traced in ``fn`` would be orphans; this one nests them under the run
+    open here.
+
+    Args:
+        loop: The event loop; the running loop if ``None``.
+        executor: A ``concurrent.futures.Executor``, or ``None`` for the loop's default.
+        fn: The function to call in the executor.
+        *args: Its positional arguments.
+
+    Returns:
+        The asyncio future of the call's result.
+    """
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    return loop.run_in_executor(executor, functools.partial(context.run, fn, *args))

@@ -211,10 +211,14 @@ class RunLogApp:
         return add
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection (``http``; ``lifespan`` is acknowledged)."""
+        """Serve one ASGI connection: ``http``; ``lifespan`` acknowledged; websockets refused."""
         kind = scope["type"]
         if kind == "lifespan":
             await _lifespan(receive, send)
+            return
+        if kind == "websocket":  # not served: refuse the handshake (HTTP 403)
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
             return
         if kind != "http":
             msg = f"RunLogApp serves HTTP only, not {kind!r} connections"
@@ -304,7 +308,7 @@ class RunLogApp:
             for task in (pump, watch):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
-                await pump  # its own errors are sent as frames; a cancellation ends it
+                await pump  # its errors are sent as frames; a cancellation or a gone client ends it
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
 
@@ -314,7 +318,10 @@ class RunLogApp:
         """Send the frames of ``source`` (or one error frame), then end the body."""
 
         async def body(text: str) -> None:
-            await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+            try:
+                await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+            except OSError as exc:  # the client went away while we wrote
+                raise _ClientGone from exc
 
         try:
             if self.retry is not None:
@@ -335,11 +342,18 @@ class RunLogApp:
                 close = getattr(items, "aclose", None)
                 if close is not None:
                     await close()
-        except OSError:  # the client went away while we wrote
+        except _ClientGone:
             return
         except Exception as exc:  # a resume error, a failed source: said, then ended
-            await body(sse_error(exc, source.log_id))
+            try:
+                await body(sse_error(exc, source.log_id))
+            except _ClientGone:
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _ClientGone(Exception):
+    """Writing to the client failed: it disconnected (not an error of the source)."""
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -17,6 +17,11 @@ fresh per test, with a :class:`~logstream.testing.FakeClock` and
 * ``logstream_stream_log``: :func:`~logstream.stream_log` on the clock and the ids, run
   to the end: ``logstream_stream_log(target, input, **options)`` returns a
   :class:`~logstream.testing.Recorder` of its patches.
+* ``logstream_options``: the tracer options (:class:`~logstream.TracerOptions`: filters,
+  ``schema_format``, ``entry_fields``, ``redact``, ...) the handler, tracer and
+  ``stream_log`` fixtures are made with. Set them per test with the marker
+  ``@pytest.mark.logstream(entry_fields=["parent_ids", "error"], include_types=["tool"])``,
+  or override or parametrize the ``logstream_options`` fixture itself; ``{}`` by default.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "logstream_clock",
     "logstream_handler",
     "logstream_ids",
+    "logstream_options",
     "logstream_recorder",
     "logstream_stream_log",
     "logstream_tracer",
@@ -41,6 +47,27 @@ __all__ = [
 
 StreamLogRunner = Callable[..., Recorder]
 """``(target, input, **options) -> Recorder``: runs :func:`~logstream.stream_log` to its end."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``logstream`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "logstream(**options): tracer options (filters, schema_format, entry_fields, ...) "
+        "for the logstream_handler, logstream_tracer and logstream_stream_log fixtures",
+    )
+
+
+@pytest.fixture
+def logstream_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The tracer options of the test's ``@pytest.mark.logstream(...)`` marker, else ``{}``."""
+    marker = request.node.get_closest_marker("logstream")
+    if marker is None:
+        return {}
+    if marker.args:
+        msg = "@pytest.mark.logstream takes keyword options only, e.g. entry_fields=['error']"
+        raise pytest.UsageError(msg)
+    return dict(marker.kwargs)
 
 
 @pytest.fixture
@@ -56,15 +83,31 @@ def logstream_ids() -> SequentialIds:
 
 
 @pytest.fixture
-def logstream_handler(logstream_clock: FakeClock) -> LogStreamCallbackHandler:
-    """A callback handler on ``logstream_clock`` (the defaults otherwise)."""
-    return LogStreamCallbackHandler(clock=logstream_clock)
+def logstream_handler(
+    logstream_clock: FakeClock, logstream_options: dict[str, Any]
+) -> LogStreamCallbackHandler:
+    """A callback handler on ``logstream_clock`` with ``logstream_options``.
+
+    ``schema_format`` is passed as the handler's ``_schema_format``; ``id_factory`` is
+    left out (a callback handler takes its run ids from its caller).
+    """
+    options = dict(logstream_options)
+    if "schema_format" in options:
+        options["_schema_format"] = options.pop("schema_format")
+    options.pop("id_factory", None)
+    options.setdefault("clock", logstream_clock)
+    return LogStreamCallbackHandler(**options)
 
 
 @pytest.fixture
-def logstream_tracer(logstream_clock: FakeClock, logstream_ids: SequentialIds) -> Tracer:
-    """A tracer on ``logstream_clock`` and ``logstream_ids`` (the defaults otherwise)."""
-    return Tracer(clock=logstream_clock, id_factory=logstream_ids)
+def logstream_tracer(
+    logstream_clock: FakeClock, logstream_ids: SequentialIds, logstream_options: dict[str, Any]
+) -> Tracer:
+    """A tracer on ``logstream_clock`` and ``logstream_ids`` with ``logstream_options``."""
+    options = dict(logstream_options)
+    options.setdefault("clock", logstream_clock)
+    options.setdefault("id_factory", logstream_ids)
+    return Tracer(**options)
 
 
 @pytest.fixture
@@ -90,15 +133,17 @@ def logstream_recorder(request: pytest.FixtureRequest) -> Recorder:
 
 @pytest.fixture
 def logstream_stream_log(
-    logstream_clock: FakeClock, logstream_ids: SequentialIds
+    logstream_clock: FakeClock, logstream_ids: SequentialIds, logstream_options: dict[str, Any]
 ) -> StreamLogRunner:
     """``stream_log`` on the fake clock and ids, run to its end, as a :class:`Recorder`.
 
     Call it as ``logstream_stream_log(target, input, **options)`` with the options of
-    :func:`~logstream.stream_log` (``clock`` and ``id_factory`` are set unless given).
+    :func:`~logstream.stream_log` (``clock`` and ``id_factory`` are set unless given);
+    ``logstream_options`` fill in the options not given.
     """
 
     def run(target: Callable[..., Any], input: Any, **options: Any) -> Recorder:
+        options = {**logstream_options, **options}
         options.setdefault("clock", logstream_clock)
         options.setdefault("id_factory", logstream_ids)
         return Recorder().extend(stream_log(target, input, **options))

@@ -8,6 +8,9 @@
   (``"<id:1>"``, ``"<time:1>"``), for snapshot tests.
 * :func:`assert_run`, :func:`assert_state` and :func:`assert_patches`: assertions whose
   failure says which run, which field, what was expected and what came.
+* :func:`run_tree`, :func:`run_parents` and :func:`assert_run_tree`: the run tree by name,
+  rebuilt from the ``parent_ids`` entry field alone; :func:`failed_runs` and
+  :func:`assert_errors`: which runs failed with what text, from the ``error`` field.
 
 It imports nothing beyond the standard library and logstream's wire shapes (no pytest);
 ``import logstream`` does not import it. The pytest plugin (:mod:`logstream.pytest_plugin`)
@@ -39,6 +42,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from re import Pattern
 from typing import Any, Callable, Optional, Union
 
 from typing_extensions import Literal, Protocol, runtime_checkable
@@ -54,10 +58,15 @@ __all__ = [
     "Recorder",
     "SequentialIds",
     "StateSource",
+    "assert_errors",
     "assert_patches",
     "assert_run",
+    "assert_run_tree",
     "assert_state",
+    "failed_runs",
     "normalize",
+    "run_parents",
+    "run_tree",
 ]
 
 _MAX_SHOWN = 5  # differences listed in one failure message
@@ -711,3 +720,214 @@ def assert_patches(got: _Patches, expected: _Patches) -> None:
     places = "1 place" if len(lines) == 1 else f"{len(lines)} places"
     what = "patches" if grouped else "ops"
     raise AssertionError(_report(f"the {what} differ in {places}:", lines))
+
+
+# -- nesting and errors (the opt-in entry fields) ----------------------------------------
+
+TreeSource = Union[StateSource, Iterable[Union[RunLogPatch, Sequence[JsonPatchOp], JsonPatchOp]]]
+"""A state source, or the patches (or ops) that build the state."""
+
+NameTree = dict[str, "NameTree"]
+"""Run names, each mapped to the tree of its children: ``{"agent": {"model": {}}}``."""
+
+
+def _tree_state(source: Any) -> Mapping[str, Any]:
+    """Return the state of a state source, or the state that patches or ops build."""
+    __tracebackhide__ = True
+    if isinstance(source, (Recorder, RunLog, Mapping)):
+        state = _state_of(source)
+    else:
+        grouped, items = _as_patches(source)
+        ops = [op for group in items for op in group] if grouped else items
+        state = (RunLogPatch() + RunLogPatch(*ops)).state
+    if not isinstance(state, Mapping) or not isinstance(state.get("logs"), Mapping):
+        msg = f"not a run state (no logs): {_show(state)}"
+        raise AssertionError(msg)
+    return state
+
+
+def run_parents(source: TreeSource) -> dict[str, Optional[str]]:
+    """Return each logged run's parent: the log key of its nearest logged ancestor.
+
+    Rebuilt from the ``parent_ids`` entry field alone (record with
+    ``entry_fields=["parent_ids"]``); a run whose ancestors are all hidden by the filter,
+    or that sits directly under the root, has ``None``.
+
+    Args:
+        source: A :class:`Recorder`, a :class:`~logstream.RunLog`, a state, or the patches
+            (or ops) that build one.
+
+    Raises:
+        AssertionError: The state is not a run state, or an entry has no ``parent_ids``.
+    """
+    __tracebackhide__ = True
+    logs = _tree_state(source)["logs"]
+    by_id = {entry.get("id"): key for key, entry in logs.items() if isinstance(entry, Mapping)}
+    parents: dict[str, Optional[str]] = {}
+    for key, entry in logs.items():
+        parent_ids = entry.get("parent_ids") if isinstance(entry, Mapping) else None
+        if not isinstance(parent_ids, list):
+            msg = (
+                f"run {key!r} has no parent_ids: record with entry_fields=['parent_ids'] "
+                "to assert on nesting"
+            )
+            raise AssertionError(msg)
+        parents[key] = next(
+            (by_id[a] for a in reversed(parent_ids) if a in by_id and by_id[a] != key), None
+        )
+    return parents
+
+
+def run_tree(source: TreeSource) -> NameTree:
+    """Return the run tree by name, from the root down, rebuilt from ``parent_ids`` alone.
+
+    Each run maps to the tree of its children, in the order they started. Children are
+    keyed by run name; a name repeated among siblings keys the later ones by their log
+    key (``"model:2"``). Runs hidden by the filter are skipped (their children move up
+    to the nearest logged ancestor).
+
+    Example:
+        >>> from logstream import Tracer, trace
+        >>> tracer = Tracer(entry_fields=["parent_ids"])
+        >>> with trace("agent", tracer=tracer), trace("sub", tracer=tracer):
+        ...     with trace("model", "llm", tracer=tracer):
+        ...         pass
+        >>> run_tree(list(tracer))
+        {'agent': {'sub': {'model': {}}}}
+
+    Raises:
+        AssertionError: The state is not a run state, or an entry has no ``parent_ids``.
+    """
+    __tracebackhide__ = True
+    state = _tree_state(source)
+    parents = run_parents(state)
+    logs = state["logs"]
+    children: dict[Optional[str], list[str]] = {}
+    for key, parent in parents.items():
+        children.setdefault(parent, []).append(key)
+
+    def build(parent: Optional[str]) -> NameTree:
+        tree: NameTree = {}
+        for key in children.get(parent, []):
+            name = logs[key].get("name", key)
+            tree[key if name in tree else name] = build(key)
+        return tree
+
+    return {str(state.get("name", "?")): build(None)}
+
+
+def _tree_lines(tree: Mapping[str, Any], depth: int = 0) -> list[str]:
+    lines = []
+    for name, children in tree.items():
+        lines.append("  " * depth + name)
+        lines.extend(_tree_lines(children, depth + 1))
+    return lines
+
+
+def assert_run_tree(source: TreeSource, expected: Mapping[str, Any]) -> None:
+    """Assert that the run tree (see :func:`run_tree`) is ``expected``, order of siblings aside.
+
+    The message shows both trees, indented::
+
+        the run tree differs:
+          expected:
+            agent
+              calculator
+          got:
+            agent
+              sub
+                calculator
+
+    Args:
+        source: A :class:`Recorder`, a :class:`~logstream.RunLog`, a state, or patches.
+        expected: Nested dicts of run names, from the root: ``{"agent": {"model": {}}}``.
+
+    Raises:
+        AssertionError: The trees differ, or the entries carry no ``parent_ids``.
+    """
+    __tracebackhide__ = True
+    got = run_tree(source)
+    if _unordered(got) == _unordered(expected):
+        return
+    lines = ["expected:", *("  " + x for x in _tree_lines(expected))]
+    lines += ["got:", *("  " + x for x in _tree_lines(got))]
+    raise AssertionError("\n  ".join(["the run tree differs:", *lines]))
+
+
+def _unordered(tree: Mapping[str, Any]) -> Any:
+    return frozenset((name, _unordered(children)) for name, children in tree.items())
+
+
+def failed_runs(source: TreeSource) -> dict[Optional[str], str]:
+    """Return the error text of every failed run, by log key (``None`` for the root).
+
+    Read from the ``error`` entry field (record with ``entry_fields=["error"]``).
+
+    Raises:
+        AssertionError: The state is not a run state, or its entries carry no ``error``.
+    """
+    __tracebackhide__ = True
+    state = _tree_state(source)
+    failed: dict[Optional[str], str] = {}
+    for key, entry in state["logs"].items():
+        if not isinstance(entry, Mapping) or "error" not in entry:
+            msg = f"run {key!r} has no error field: record with entry_fields=['error']"
+            raise AssertionError(msg)
+        if entry["error"] is not None:
+            failed[key] = entry["error"]
+    if state.get("error") is not None:
+        failed[None] = state["error"]
+    return failed
+
+
+def assert_errors(
+    source: TreeSource,
+    expected: Mapping[str, Union[str, Pattern[str]]],
+    *,
+    root: Union[str, Pattern[str], None] = None,
+) -> None:
+    """Assert exactly which runs failed and with what text (``"Type: message"``).
+
+    Args:
+        source: A :class:`Recorder`, a :class:`~logstream.RunLog`, a state, or patches.
+        expected: Log key -> the error text, or a compiled pattern it must match
+            (``re.search``). Runs not named must not have failed.
+        root: The root's error text (or pattern), or ``None`` if the root must not have
+            failed.
+
+    Example:
+        >>> from logstream import Tracer, trace
+        >>> tracer = Tracer(entry_fields=["error"])
+        >>> with trace("agent", tracer=tracer):
+        ...     try:
+        ...         with trace("calc", "tool", tracer=tracer):
+        ...             1 / 0
+        ...     except ZeroDivisionError:
+        ...         pass
+        >>> assert_errors(list(tracer), {"calc": "ZeroDivisionError: division by zero"})
+
+    Raises:
+        AssertionError: A run failed that was not expected to, did not fail, or failed
+            with other text; the message lists each.
+    """
+    __tracebackhide__ = True
+    got = failed_runs(source)
+    wanted: dict[Optional[str], Union[str, Pattern[str]]] = {k: v for k, v in expected.items()}
+    if root is not None:
+        wanted[None] = root
+    lines = []
+    for key in [*wanted, *(k for k in got if k not in wanted)]:
+        where = "the root" if key is None else f"run {key!r}"
+        want, text = wanted.get(key), got.get(key)
+        if want is None:
+            lines.append(f"{where}: failed unexpectedly with {_show(text)}")
+        elif text is None:
+            lines.append(f"{where}: expected to fail with {_show(_pattern_text(want))}, it did not")
+        elif not (want.search(text) if isinstance(want, Pattern) else want == text):
+            lines.append(f"{where}: expected error {_show(_pattern_text(want))}, got {_show(text)}")
+    if lines:
+        raise AssertionError(_report("the errors differ:", lines))
+
+
+def _pattern_text(want: Union[str, Pattern[str]]) -> str:
+    return want if isinstance(want, str) else f"/{want.pattern}/"

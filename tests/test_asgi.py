@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Optional
 
 import httpx
@@ -16,7 +17,8 @@ import jsonpatch
 import pytest
 import uvicorn
 
-from logstream import ConfigError, PositionedLog, stream_log, traced
+from logstream import ConfigError, PositionedLog, StaleResumeIdError, stream_log, traced
+from logstream._wire import Frame, LogEnd, WireItem
 from logstream.asgi import Request, RunLogApp, send_json
 from tests.threading_helpers import TIMEOUT, join_thread, run_in_thread
 
@@ -87,7 +89,9 @@ class Client:
                 kind = event.get("event")
                 if kind == "data":
                     ops = json.loads(event["data"])["ops"]
-                    self.state = jsonpatch.apply_patch(self.state, copy.deepcopy(ops))
+                    self.state = jsonpatch.apply_patch(
+                        self.state, copy.deepcopy(ops), in_place=True
+                    )
                     self.last_id = event["id"]
                     self.positions.append(int(event["id"].rpartition(":")[2]))
                     if len(ops) == 1 and ops[0]["op"] == "replace" and ops[0]["path"] == "":
@@ -235,6 +239,60 @@ class TestStreaming:
         wait_for(lambda: log.subscribers == 0)
 
 
+class FailingSource:
+    """A LogSource whose subscriptions fail: stale before any frame, or mid-stream."""
+
+    log_id = "flaky"
+
+    def __init__(self, log: PositionedLog) -> None:
+        self.log = log
+
+    def snapshot(self) -> Frame:
+        return self.log.snapshot()
+
+    async def asnapshot(self) -> Frame:
+        return self.log.snapshot()
+
+    def end_record(self) -> Optional[LogEnd]:
+        return None
+
+    async def aend_record(self) -> Optional[LogEnd]:
+        return None
+
+    def frames(self, after: Optional[int] = None, **kwargs: Any) -> Iterator[WireItem]:
+        raise NotImplementedError
+
+    async def aframes(self, after: Optional[int] = None, **kwargs: Any) -> AsyncIterator[WireItem]:
+        if after is not None:
+            msg = f"can't resume log flaky after {after}: trimmed past its snapshot"
+            raise StaleResumeIdError(msg, "flaky", None, after, 9)
+        async for item in self.log.aframes(**kwargs):
+            yield item
+            if isinstance(item, Frame) and item.position >= 2:
+                break
+        msg = "lost the connection to the log's store"
+        raise ConnectionError(msg)
+
+
+class TestSourceFailures:
+    def test_a_stale_id_and_a_source_failing_mid_stream_give_error_events(self) -> None:
+        """A source's StaleResumeIdError, or an error after some frames, ends with event: error."""
+        log = PositionedLog("flaky")
+        for n in range(2):
+            log.append([{"op": "replace", "path": "", "value": n}])
+        with serving(RunLogApp({"f": FailingSource(log)})) as base:
+            stale = Client(base, "f")
+            stale.last_id = "flaky:1"
+            stale.read()
+            assert [e["error"] for e in stale.errors] == ["StaleResumeIdError"]
+            assert stale.errors[0]["position"] == 1 and stale.positions == []
+            broken = Client(base, "f")
+            broken.read()
+            assert broken.positions == [2] and broken.end is None
+            assert [e["error"] for e in broken.errors] == ["ConnectionError"]
+            assert "lost the connection" in broken.errors[0]["message"]
+
+
 class TestJsonRoutes:
     def test_runs_state_and_not_found(self) -> None:
         """/runs lists the runs, /state has the state and position, unknown ids are 404."""
@@ -265,6 +323,21 @@ class TestJsonRoutes:
                 assert response.status_code == 404 and response.json()["error"] == "not_found"
             response = http.post("/runs")
             assert response.status_code == 405 and response.headers["allow"] == "GET"
+
+    def test_a_websocket_handshake_is_refused(self) -> None:
+        """A websocket upgrade is refused (403), and the server keeps serving."""
+        # Without a websocket library uvicorn serves the upgrade as plain HTTP: a 404 here.
+        ws = importlib.util.find_spec("websockets") or importlib.util.find_spec("wsproto")
+        log = PositionedLog("w")
+        with serving(RunLogApp(log)) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+            headers = {
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            }
+            assert http.get("/ws", headers=headers).status_code == (403 if ws else 404)
+            assert http.get("/runs").json()["runs"][0]["log_id"] == "w"
 
     def test_extra_routes_can_be_added(self) -> None:
         """app.route adds a handler with path parameters, tried after the built-in ones."""

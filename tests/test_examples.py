@@ -6,6 +6,7 @@ Every example must have a check here: a new example without one fails the suite.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -181,7 +182,36 @@ def check_redis_agent(out: str) -> None:
     assert lines[-1] == "the client's state equals the server's: True"
 
 
+def check_nested_agent(out: str) -> None:
+    """The tree rebuilt from parent_ids nests the sub-agents' tools; the orphan is counted."""
+    assert out.splitlines() == [
+        "agent [chain] final_output=\"answers: [2, 'error: division by zero']\"",
+        "  researcher [chain] ok",
+        "    calculator [tool] ok",
+        "    calculator [tool] error: ZeroDivisionError: division by zero",
+        "  writer [chain] ok",
+        "orphan runs from a plain thread: 1",
+    ]
+
+
+def check_agui_server(out: str) -> None:
+    """The client got the whole AG-UI run: steps, both tool results, the streamed text."""
+    lines = out.splitlines()
+    assert lines[:2] == ["RUN_STARTED", "STATE_SNAPSHOT"]
+    assert lines[-1] == "RUN_FINISHED {'output': 'It is sunny in Paris.'}"
+    assert "STEP_STARTED 'plan'" in lines and "STEP_FINISHED 'plan'" in lines
+    results = sorted(line for line in lines if line.startswith("TOOL_CALL_RESULT"))
+    assert results == [
+        "TOOL_CALL_RESULT \"LookupError('no calendar for Monday')\"",
+        "TOOL_CALL_RESULT '18°C, sunny'",
+    ]
+    text = [line.split(" ", 1)[1] for line in lines if line.startswith("TEXT_MESSAGE_CONTENT")]
+    assert "".join(ast.literal_eval(token) for token in text) == "It is sunny in Paris."
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
+    "agui_server": check_agui_server,
+    "nested_agent": check_nested_agent,
     "async_agent": check_async_agent,
     "custom_agent": check_custom_agent,
     "processor_tree": check_processor_tree,

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import random
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -31,6 +32,7 @@ from logstream import (
     traced,
 )
 from logstream._wire import Frame, LogEnd, LogSource
+from tests.source_contract import LogSourceContract, Writer
 from tests.threading_helpers import TIMEOUT, join_thread, run_in_thread
 
 # -- a random run, made with the native Tracer API ----------------------------------------
@@ -99,7 +101,7 @@ def rebuild(items: list[Any]) -> tuple[Any, list[int]]:
     positions = []
     for item in items:
         if isinstance(item, Frame):
-            state = jsonpatch.apply_patch(state, copy.deepcopy(item.ops))
+            state = jsonpatch.apply_patch(state, copy.deepcopy(item.ops), in_place=True)
             positions.append(item.position)
     return state, positions
 
@@ -325,16 +327,19 @@ class TestFanOut:
         assert info.value.max_lag is None and "compacted" in str(info.value)
 
     def test_a_subscriber_that_never_reads_does_not_hold_up_the_producer(self) -> None:
-        """The producer appends 20,000 patches with a stalled subscriber of each kind."""
+        """The producer appends 20,000 patches past a stalled subscriber, which holds nothing."""
         log = PositionedLog(max_history=100)
         log.append([{"op": "replace", "path": "", "value": 0}])
-        stalled = log.frames(after=1)
-        next(iter([stalled]))  # made, never advanced
+        stalled = log.frames(after=0)
+        assert next(stalled).position == 1  # subscribed, then never reads again
         thread, box = run_in_thread(
             lambda: [log.append([{"op": "replace", "path": "", "value": n}]) for n in range(20_000)]
         )
         join_thread(thread, box)
         assert log.position == 20_001 and len(log._history) <= 200
+        assert log.subscribers == 1
+        resumed = next(stalled)  # it fell behind the compacted history: a resync
+        assert resumed.snapshot and resumed.position == 20_001
 
     def test_idle_subscribers_get_heartbeats(self) -> None:
         """With a timeout, a subscriber of an idle log gets None, sync and async."""
@@ -384,6 +389,7 @@ class TestFanOut:
         @traced(run_type="llm")
         def model(n: int) -> Any:
             for i in range(n):
+                time.sleep(0.0005)  # the run lasts a while: readers join during it
                 yield f"t{i} "
 
         @traced(run_type="tool")
@@ -413,12 +419,10 @@ class TestFanOut:
                 results[name] = [i async for i in log.aframes(snapshot_first=snapshot_first)]
 
             start.wait(TIMEOUT)
-            await asyncio.gather(
-                *(one(f"a{k}", k % 2 == 0, rng.random() * 0.05) for k in range(20))
-            )
+            await asyncio.gather(*(one(f"a{k}", k % 2 == 0, rng.random() * 0.3) for k in range(20)))
 
         threads = [
-            run_in_thread(lambda k=k: sync_reader(f"s{k}", k % 2 == 0, rng.random() * 0.05))
+            run_in_thread(lambda k=k: sync_reader(f"s{k}", k % 2 == 0, rng.random() * 0.3))
             for k in range(10)
         ]
         threads.append(run_in_thread(lambda: asyncio.run(async_readers())))
@@ -432,6 +436,12 @@ class TestFanOut:
             log.log_id, log.position, None
         )
         assert len(results) == 30
+        mid_run = [
+            name
+            for name, items in results.items()
+            if items[0].snapshot and 0 < items[0].position < log.position
+        ]
+        assert mid_run  # the test exercised joining a live run, not only the two ends
         for name, items in results.items():
             state, positions = rebuild(items)
             assert state == expected, name
@@ -473,3 +483,11 @@ class TestFanOut:
         expected, all_items = asyncio.run(main())
         for items in all_items:
             assert rebuild(items)[0] == expected
+
+
+class TestPositionedLogContract(LogSourceContract):
+    """The LogSource contract, against PositionedLog."""
+
+    def make_log(self, log_id: str) -> tuple[Writer, LogSource]:
+        log = PositionedLog(log_id)
+        return log, log

@@ -42,7 +42,7 @@ class TestOpBuilders:
 
 class TestWireShapes:
     def test_run_state_keys_are_langchains(self) -> None:
-        """RunState declares exactly LangChain's keys."""
+        """RunState declares exactly LangChain's keys, plus the opt-in ``error``."""
         assert set(RunState.__annotations__) == {
             "id",
             "streamed_output",
@@ -50,11 +50,12 @@ class TestWireShapes:
             "name",
             "type",
             "logs",
+            "error",
         }
 
     def test_log_entry_keys_are_langchains(self) -> None:
-        """LogEntry declares exactly LangChain's keys, verbatim."""
-        assert set(LogEntry.__annotations__) == {
+        """LogEntry declares exactly LangChain's keys, verbatim, plus the opt-in fields."""
+        assert set(LogEntry.__annotations__) - {"parent_ids", "error"} == {
             "id",
             "name",
             "type",

@@ -11,7 +11,17 @@ import logstream
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(logstream.__file__).resolve().parent
-PUBLIC_MODULES = {"__init__", "__main__", "testing", "langchain", "pytest_plugin", "asgi", "redis"}
+PUBLIC_MODULES = {
+    "__init__",
+    "__main__",
+    "testing",
+    "langchain",
+    "pytest_plugin",
+    "otel",
+    "agui",
+    "asgi",
+    "redis",
+}
 
 
 def readme_api_names() -> set[str]:
@@ -20,7 +30,9 @@ def readme_api_names() -> set[str]:
     section = readme.split("## Public API", 1)[1].split("\n## ", 1)[0]
     names: set[str] = set()
     for line in section.splitlines():
-        if line.startswith("| `"):
+        # A row for a public optional module ("| `logstream.agui`: ...") lists that
+        # module's names, not the package's; its own tests check it.
+        if line.startswith("| `") and not line.startswith("| `logstream."):
             first = line.split("|")[1]
             names |= set(re.findall(r"`([A-Za-z_]+)`", first))
     return names

@@ -829,6 +829,17 @@ class TestMisuse:
         with pytest.raises(FutureResumeIdError):
             next(RedisSource(redis_url, new_id()).frames(after=1))
 
+    def test_readme_row_lists_the_module_names(self) -> None:
+        """The README's Public API row for logstream.redis lists exactly its own names."""
+        import re
+
+        import logstream.redis as module
+
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        row = next(line for line in readme.splitlines() if line.startswith("| `logstream.redis`"))
+        names = set(re.findall(r"`([A-Za-z_]+)`", row.split("|")[1]))
+        assert names == set(module.__all__) - set(logstream.__all__)
+
     def test_import_logstream_does_not_import_redis(self) -> None:
         """``import logstream`` loads neither redis nor logstream.redis."""
         code = "import sys, logstream; print(sorted(m for m in sys.modules if 'redis' in m))"

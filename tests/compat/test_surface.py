@@ -12,7 +12,7 @@ from logstream import LogStreamCallbackHandler
 
 # ours only, keyword-only with defaults
 _EXTRA_INIT_KEYWORDS = frozenset(
-    {"clock", "redact", "max_buffer", "when_full", "block_timeout", "processors"}
+    {"clock", "redact", "max_buffer", "when_full", "block_timeout", "processors", "entry_fields"}
 )
 
 
