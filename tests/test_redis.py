@@ -42,6 +42,7 @@ from logstream import (
     StreamConflictError,
 )
 from logstream._wire import Frame, LogEnd, LogSource
+from tests.source_contract import LogSourceContract, Writer
 
 REQUIRED = os.environ.get("LOGSTREAM_REQUIRE_REDIS") == "1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -775,6 +776,33 @@ class TestServedAcrossProcesses:
                 assert client.positions == list(range(first, len(expected)))
             served = httpx.get(f"{base}/runs/{log_id}/state", timeout=30).json()
             assert served["state"] == expected[-1] and served["position"] == len(expected) - 1
+
+
+class SinkWriter:
+    """The contract's writer over a RedisSink: each append is in Redis when it returns."""
+
+    def __init__(self, sink: RedisSink) -> None:
+        self.sink = sink
+
+    def append(self, patch: list[dict[str, Any]]) -> int:
+        position = self.sink.write(patch)
+        self.sink.flush()
+        return position
+
+    def end(self, error: Optional[str] = None) -> None:
+        self.sink.end(error)
+
+
+class TestRedisSourceContract(LogSourceContract):
+    """The LogSource contract, against RedisSource reading what a RedisSink appends."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_url: str) -> None:
+        self.url = redis_url
+
+    def make_log(self, log_id: str) -> tuple[Writer, LogSource]:
+        log_id = f"{log_id}-{uuid.uuid4().hex}"
+        return SinkWriter(RedisSink(self.url, log_id)), RedisSource(self.url, log_id)
 
 
 class TestMisuse:
