@@ -668,6 +668,41 @@ class TestRestart:
         client = redis.Redis.from_url(own_server.url)
         assert client.xlen(sink.stream) == len(patches) + 1  # the patches and the end
 
+    def test_app_reports_the_lost_server_and_the_client_resumes(self, own_server: Server) -> None:
+        """Served by RunLogApp: a server killed mid-stream is an error event; the client resumes."""
+        from logstream.asgi import RunLogApp
+        from tests.test_asgi import Client, serving
+
+        patches = make_run(43, 60)
+        expected = states_of(patches)
+        log_id = new_id()
+        sink = RedisSink(own_server.url, log_id, retry_for=30)
+        half = len(patches) // 2
+        for patch in patches[:half]:
+            sink.write(patch)
+        sink.flush()
+        with serving(RunLogApp(RedisSource(own_server.url, log_id))) as base:
+            client = Client(base, log_id)
+            reader = threading.Thread(target=client.read)
+            reader.start()
+            deadline = time.monotonic() + 30
+            while not client.positions or client.positions[-1] != half:
+                assert time.monotonic() < deadline, "the client never caught up"
+                time.sleep(0.01)
+            own_server.stop(signal.SIGKILL)
+            reader.join(30)
+            assert client.end is None
+            assert [e["error"] for e in client.errors] == ["RedisUnavailableError"]
+            assert client.errors[0]["log_id"] == log_id
+            own_server.start()
+            for patch in patches[half:]:
+                sink.write(patch)
+            sink.end()
+            client.read()  # reconnects with Last-Event-ID
+        assert client.end == {"patches": len(patches), "error": None}
+        assert client.state == expected[-1]
+        assert client.positions == list(range(client.positions[0], len(patches) + 1))
+
     def test_restart_without_persistence_is_a_conflict(self) -> None:
         """A server that came back empty makes the sink raise StreamConflictError, not a gap."""
         if shutil.which("redis-server") is None:
