@@ -55,6 +55,7 @@ from ._apply import apply_atomic
 from ._errors import (
     ConfigError,
     DataError,
+    MalformedResumeIdError,
     RedisUnavailableError,
     SinkClosedError,
     StaleResumeIdError,
@@ -617,6 +618,9 @@ class _Reader:
     ) -> bool:
         """Check ``after`` against the log; return whether a snapshot must stand in."""
         last = int(meta.get("last", "0"))
+        if type(after) is not int:
+            msg = f"can't resume log {self.log_id} after {after!r}: a position is an int >= 0"
+            raise MalformedResumeIdError(msg, self.log_id, None, None, last)
         check_not_future(self.log_id, after, last)
         if after == last:
             return False

@@ -889,6 +889,8 @@ class TestMisuse:
         assert info.value.latest == len(make_run(52, 2))
         with pytest.raises(MalformedResumeIdError):
             next(source.frames(after=-1))
+        with pytest.raises(MalformedResumeIdError):
+            next(source.frames(after="3"))  # type: ignore[arg-type]
         with pytest.raises(FutureResumeIdError):
             next(RedisSource(redis_url, new_id()).frames(after=1))
 
