@@ -5,8 +5,9 @@ steps) and streams the ops that rebuild a :class:`RunState` on the other side, a
 LangChain's ``LogStreamCallbackHandler`` does, without LangChain.
 
 ``__all__`` below is the public API. Modules whose names start with ``_`` are internal;
-``logstream.testing``, ``logstream.langchain`` and ``logstream.pytest_plugin`` are public
-modules of their own.
+``logstream.testing``, ``logstream.langchain``, ``logstream.pytest_plugin``,
+``logstream.asgi``, ``logstream.agui`` and the optional ``logstream.redis`` and
+``logstream.otel`` (extras ``redis`` and ``otel``) are public modules of their own.
 """
 
 from ._callbacks import LogStreamCallbackHandler
