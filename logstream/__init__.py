@@ -5,8 +5,9 @@ steps) and streams the ops that rebuild a :class:`RunState` on the other side, a
 LangChain's ``LogStreamCallbackHandler`` does, without LangChain.
 
 ``__all__`` below is the public API. Modules whose names start with ``_`` are internal;
-``logstream.testing``, ``logstream.langchain`` and ``logstream.pytest_plugin`` are public
-modules of their own.
+``logstream.testing``, ``logstream.langchain``, ``logstream.pytest_plugin``,
+``logstream.asgi``, ``logstream.agui`` and the optional ``logstream.redis`` and
+``logstream.otel`` (extras ``redis`` and ``otel``) are public modules of their own.
 """
 
 from ._callbacks import LogStreamCallbackHandler
@@ -30,6 +31,7 @@ from ._errors import (
     PatchApplyError,
     ReadOptionError,
     RedactionConfigError,
+    RedisUnavailableError,
     ResumeError,
     RunArgumentError,
     RunTypeError,
@@ -39,6 +41,7 @@ from ._errors import (
     SinkClosedError,
     SinkTargetError,
     StaleResumeIdError,
+    StreamConflictError,
     SubscriberLagError,
     UnknownRunError,
     UsageError,
@@ -104,6 +107,7 @@ __all__ = [
     "ReadOptionError",
     "Recording",
     "RedactionConfigError",
+    "RedisUnavailableError",
     "ResumeError",
     "RunArgumentError",
     "RunEvent",
@@ -123,6 +127,7 @@ __all__ = [
     "SinkTargetError",
     "SseSink",
     "StaleResumeIdError",
+    "StreamConflictError",
     "StreamEvent",
     "SubscriberLagError",
     "Tracer",

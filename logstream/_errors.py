@@ -45,6 +45,7 @@ __all__ = [
     "PatchApplyError",
     "ReadOptionError",
     "RedactionConfigError",
+    "RedisUnavailableError",
     "ResumeError",
     "RunArgumentError",
     "RunTypeError",
@@ -54,6 +55,7 @@ __all__ = [
     "SinkClosedError",
     "SinkTargetError",
     "StaleResumeIdError",
+    "StreamConflictError",
     "SubscriberLagError",
     "UnknownRunError",
     "UsageError",
@@ -579,3 +581,88 @@ class SubscriberLagError(LogStreamError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor's arguments (e.g. across a process pool)."""
         return (type(self), (self.log_id, self.position, self.latest, self.max_lag))
+
+
+class RedisUnavailableError(LogStreamError, ConnectionError):
+    """The Redis server behind a run log could not be reached (down, restarting, unreachable).
+
+    Raised by :mod:`logstream.redis`: by a sink when its queued patches could not be
+    appended for ``retry_for`` seconds (they stay queued, in order: call ``flush()`` again
+    once the server is back and nothing is lost or written twice), and by a source when a
+    read failed (resume it from :attr:`position`). Also a ``ConnectionError``.
+
+    Attributes:
+        stream: The Redis key of the log's stream.
+        position: The last position the sink had appended (acknowledged by the server), or
+            the last position the source handed out.
+        role: ``"sink"`` or ``"source"``.
+        pending: How many patches the sink still holds (0 for a source).
+    """
+
+    def __init__(self, stream: str, position: int, role: str, pending: int = 0) -> None:
+        """Build the error for ``stream`` at ``position``.
+
+        Args:
+            stream: The Redis key of the log's stream.
+            position: The last position appended (sink) or handed out (source).
+            role: ``"sink"`` or ``"source"``.
+            pending: How many patches the sink still holds.
+        """
+        self.stream = stream
+        self.position = position
+        self.role = role
+        self.pending = pending
+        if role == "sink":
+            unit = "patch" if pending == 1 else "patches"
+            msg = (
+                f"can't append to Redis stream {stream}: the server is unreachable; "
+                f"position {position} is the last it acknowledged, {pending} {unit} stay "
+                "queued in order: call flush() again once the server is back"
+            )
+        else:
+            msg = (
+                f"can't read Redis stream {stream}: the server is unreachable after "
+                f"position {position}; resume from position {position} once it is back"
+            )
+        super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.stream, self.position, self.role, self.pending))
+
+
+class StreamConflictError(UsageError, ValueError):
+    """A Redis stream does not continue where this sink left it.
+
+    Another producer wrote to it, it already ended, or the server lost appended patches
+    (a restart without persistence). Nothing more is appended by the sink; each run
+    needs a log id (stream) of its own.
+
+    Attributes:
+        stream: The Redis key of the stream.
+        position: The last position this sink appended.
+        found: The stream's last position on the server.
+    """
+
+    def __init__(self, stream: str, position: int, found: int, reason: str) -> None:
+        """Build the error for ``stream``.
+
+        Args:
+            stream: The Redis key of the stream.
+            position: The last position this sink appended.
+            found: The stream's last position on the server.
+            reason: What was found, e.g. ``"another producer owns it"``.
+        """
+        self.stream = stream
+        self.position = position
+        self.found = found
+        self.reason = reason
+        msg = (
+            f"can't append to Redis stream {stream} after position {position}: {reason} "
+            f"(the server has it at position {found}); give each run its own log id"
+        )
+        super().__init__(msg)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (e.g. across a process pool)."""
+        return (type(self), (self.stream, self.position, self.found, self.reason))

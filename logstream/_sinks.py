@@ -59,6 +59,7 @@ __all__ = [
     "JsonLinesSink",
     "SseSink",
     "asse_frames",
+    "patch_ops",
     "sse_error",
     "sse_frames",
     "sse_wire",
@@ -93,6 +94,16 @@ def _ops_of(patch: PatchSource) -> Sequence[JsonPatchOp]:
     for index, op in enumerate(ops, 1):
         check_op(op, index, fail)
     return ops
+
+
+def patch_ops(patch: PatchSource) -> Sequence[JsonPatchOp]:
+    """Return the ops of ``patch``, checked as every sink checks them (for other writers).
+
+    Raises:
+        NotAPatchError: ``patch`` is a :class:`RunLog` state, not a patch, or has an op
+            its reader would refuse.
+    """
+    return _ops_of(patch)
 
 
 class _Sink:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -167,6 +168,20 @@ def check_processor_tree(out: str) -> None:
     assert re.fullmatch(r"\d+ patches streamed", lines[5])
 
 
+def check_redis_agent(out: str) -> None:
+    """The client reads the run across a reconnect: consecutive positions, the same state."""
+    lines = out.splitlines()
+    assert lines[0].startswith("curl -N http://127.0.0.1:")
+    positions = [int(m.group(1)) for m in re.finditer(r"^  data id=[\w.-]+:(\d+)$", out, re.M)]
+    assert positions == list(range(positions[0], positions[0] + len(positions)))
+    resumed = re.search(r"^reconnect with Last-Event-ID: [\w.-]+:(\d+)$", out, re.M)
+    assert resumed is not None and int(resumed.group(1)) in positions[:-1]
+    end = re.search(r"^  end id=[\w.-]+:(\d+) ", out, re.M)
+    assert end is not None and int(end.group(1)) == positions[-1]
+    assert "final output: It is sunny in Paris today , 21 degrees . " in lines
+    assert lines[-1] == "the client's state equals the server's: True"
+
+
 def check_nested_agent(out: str) -> None:
     """The tree rebuilt from parent_ids nests the sub-agents' tools; the orphan is counted."""
     assert out.splitlines() == [
@@ -200,12 +215,18 @@ CHECKS: dict[str, Callable[[str], None]] = {
     "async_agent": check_async_agent,
     "custom_agent": check_custom_agent,
     "processor_tree": check_processor_tree,
+    "redis_agent": check_redis_agent,
     "langchain_dropin": check_langchain_dropin,
     "threaded_pipeline": check_threaded_pipeline,
     "test_my_pipeline": check_test_my_pipeline,
     "threads": check_threads,
 }
 NEEDS_LANGCHAIN = {"langchain_dropin"}
+NEEDS_REDIS = {"redis_agent"}  # redis-server, or a server at LOGSTREAM_REDIS_URL
+
+
+def _has_redis() -> bool:
+    return bool(os.environ.get("LOGSTREAM_REDIS_URL")) or shutil.which("redis-server") is not None
 
 
 def test_every_example_has_a_check() -> None:
@@ -216,6 +237,10 @@ def test_every_example_has_a_check() -> None:
 def test_example_runs_and_prints_what_it_claims(name: str) -> None:
     if name in NEEDS_LANGCHAIN and importlib.util.find_spec("langchain_core") is None:
         pytest.skip("needs langchain-core (the compat extra)")
+    if name in NEEDS_REDIS and not _has_redis():
+        if os.environ.get("LOGSTREAM_REQUIRE_REDIS") == "1":
+            pytest.fail("LOGSTREAM_REQUIRE_REDIS=1 but redis-server is not installed")
+        pytest.skip("needs redis-server (apt-get install redis-server) or LOGSTREAM_REDIS_URL")
     CHECKS[name](run_example(name))
 
 

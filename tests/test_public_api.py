@@ -20,6 +20,7 @@ PUBLIC_MODULES = {
     "otel",
     "agui",
     "asgi",
+    "redis",
 }
 
 
