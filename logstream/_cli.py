@@ -24,13 +24,14 @@ from typing import IO, Any, Callable, Optional, TextIO, Union
 
 from ._demo import demo_patches, format_state, run_demo, write_ops
 from ._emitter import EntryField, check_entry_fields
-from ._errors import EntryFieldsError, LogFileError
+from ._errors import ConfigError, EntryFieldsError, LogFileError, LogStreamError
 from ._patches import RunLogPatch
 from ._reader import DEFAULT_MAX_LINE_BYTES, MISSING_END, EndRecord, Recording, is_fifo, read_jsonl
 from ._redact import SecretRedactor
 from ._sinks import JsonLinesSink
 from ._streaming import stream_log
 from ._text import error_text, printable, refuse_constant
+from ._wire import LogSource
 
 __all__ = ["main"]
 
@@ -158,6 +159,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--target", metavar="MODULE:FUNCTION", help="the callable to run")
     serve.add_argument("--input", metavar="JSON", help="the target's one argument, as JSON")
     serve.add_argument("--redact", action="store_true", help="mask secrets (with --target)")
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="follow a run a RedisSink writes (with --log-id; needs logstream[redis])",
+    )
+    serve.add_argument("--log-id", metavar="ID", help="with --redis: the run's log id")
+    serve.add_argument(
+        "--prefix", metavar="PREFIX", help="with --redis: the keys' prefix (default: logstream:)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     serve.add_argument(
         "--port", type=int, default=8000, help="default: %(default)s (0: any free port)"
@@ -476,8 +486,14 @@ def _view(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.file is not None and args.target is not None:
-        raise CommandError("serve takes FILE.jsonl or --target, not both", 2)
+    given = [name for name in ("file", "target", "redis") if getattr(args, name) is not None]
+    if len(given) > 1:
+        names = " and ".join("FILE.jsonl" if n == "file" else f"--{n}" for n in given)
+        raise CommandError(f"serve takes one of FILE.jsonl, --target or --redis, not {names}", 2)
+    if (args.redis is None) != (args.log_id is None):
+        raise CommandError("--redis and --log-id go together", 2)
+    if args.prefix is not None and args.redis is None:
+        raise CommandError("--prefix needs --redis", 2)
     if args.target is None and args.input is not None:
         raise CommandError("--input needs --target", 2)
     if args.file is not None and args.redact:
@@ -493,7 +509,11 @@ def _serve(args: argparse.Namespace) -> int:
     from ._serve import follow_into, viewer_app
 
     log = PositionedLog("run")
-    if args.file is not None:
+    source: LogSource = log
+    if args.redis is not None:
+        what = f"{args.log_id} from {args.redis}"
+        source = _redis_source(args)
+    elif args.file is not None:
         what = args.file
         follow_into(log, args.file, on_error=lambda message: _say(f"logstream: error: {message}"))
     else:
@@ -509,7 +529,7 @@ def _serve(args: argparse.Namespace) -> int:
             patches = stream_log(target, value, redact=redact, entry_fields=fields)
         log.pump(patches)
     title = os.path.basename(args.file) if args.file is not None else what
-    app = viewer_app(log, title=title)
+    app = viewer_app(source, title=title)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="logstream-serve", daemon=True)
@@ -527,6 +547,24 @@ def _serve(args: argparse.Namespace) -> int:
         server.should_exit = True
         thread.join(5)
     return 0
+
+
+def _redis_source(args: argparse.Namespace) -> LogSource:
+    try:
+        from .redis import DEFAULT_PREFIX, RedisSource
+    except ImportError:
+        msg = "logstream serve --redis needs redis: pip install 'logstream[redis]'"
+        raise CommandError(msg) from None
+    prefix = DEFAULT_PREFIX if args.prefix is None else args.prefix
+    try:
+        source = RedisSource(args.redis, args.log_id, prefix=prefix)
+    except ConfigError as exc:
+        raise CommandError(str(exc), 2) from None
+    try:
+        source.end_record()  # reaches the server once, so a wrong URL is said at once
+    except LogStreamError as exc:
+        raise CommandError(f"can't read {args.log_id} from {args.redis}: {exc}") from None
+    return source
 
 
 def _state_text(recording: Recording) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +33,15 @@ from logstream import PositionedLog, read_jsonl
 from logstream._cli import main
 from logstream._demo import demo_patches
 from logstream._serve import follow_into, viewer_app
+
+try:
+    from test_redis import redis_url  # the fixture: a redis-server
+except (ImportError, pytest.skip.Exception):  # no redis package (the test extra has it)
+
+    @pytest.fixture
+    def redis_url() -> str:
+        pytest.skip("the redis package is not installed (pip install -e '.[test]')")
+
 
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -417,7 +427,44 @@ class TestServeCommand:
     def test_file_and_target_together_are_refused(self, showcase: Path, capsys: Any) -> None:
         """serve with both a file and --target is a usage error, exit 2."""
         assert main(["serve", str(showcase), "--target", "os:getcwd"]) == 2
-        assert "not both" in capsys.readouterr().err
+        assert "not FILE.jsonl and --target" in capsys.readouterr().err
+
+    def test_serve_a_run_from_redis(self, watch: PageWatch, showcase: Path, redis_url: str) -> None:
+        """serve --redis follows a run another writer appends with RedisSink, to its end."""
+        from logstream.redis import RedisSink
+
+        expected = read_jsonl(str(showcase))
+        log_id = "viewer-" + uuid.uuid4().hex
+        sink = RedisSink(redis_url, log_id)
+        sink.write(expected.patches[0])
+        sink.flush()
+        command = [sys.executable, "-m", "logstream", "serve", "--port", "0"]
+        command += ["--redis", redis_url, "--log-id", log_id]
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            assert process.stderr is not None
+            line = process.stderr.readline()
+            assert log_id in line, line
+            watch.page.goto(line.split(" at ", 1)[1].split(" ", 1)[0])
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            for patch in expected.patches[1:]:
+                time.sleep(0.01)
+                sink.write(patch)
+            sink.end()
+            wait_until(lambda: ended(watch), "the end")
+            assert state_of(watch) == expected.state
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(TIMEOUT)
+
+    def test_redis_that_cannot_be_reached_is_one_line(self, capsys: Any) -> None:
+        """serve --redis with nothing listening is one line naming the URL, exit 1."""
+        pytest.importorskip("redis")
+        with contextlib.closing(free_socket()) as sock:  # bound, never listening
+            url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+            assert main(["serve", "--redis", url, "--log-id", "x"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"can't read x from {url}" in err
 
     def test_without_uvicorn_the_error_says_what_to_install(
         self, showcase: Path, capsys: Any, monkeypatch: Any
