@@ -151,9 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve the viewer page for a run as it happens (needs logstream[serve])",
-        description="Follow FILE.jsonl while it is written, or run --target (the demo agent "
-        "if neither is given), and serve the viewer page at / that follows the run live "
-        "over a resumable Server-Sent Events stream (/runs/run/stream).",
+        description="Follow FILE.jsonl while it is written, run --target, or follow a run in "
+        "Redis (--redis; the demo agent if none is given), and serve the viewer page at / "
+        "that follows the run live over a resumable Server-Sent Events stream "
+        "(/runs/run/stream).",
     )
     serve.add_argument("file", nargs="?", metavar="FILE.jsonl", help="a recording to follow")
     serve.add_argument("--target", metavar="MODULE:FUNCTION", help="the callable to run")
