@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib.util
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Optional
@@ -15,35 +12,12 @@ from typing import Any, Optional
 import httpx
 import jsonpatch
 import pytest
-import uvicorn
 
 from logstream import ConfigError, PositionedLog, StaleResumeIdError, stream_log, traced
 from logstream._wire import Frame, LogEnd, WireItem
 from logstream.asgi import Request, RunLogApp, send_json
+from tests.server_helpers import serving
 from tests.threading_helpers import TIMEOUT, join_thread, run_in_thread
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread on a free port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        sock.close()
 
 
 def events(response: httpx.Response) -> Iterator[dict[str, str]]:

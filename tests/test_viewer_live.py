@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +43,8 @@ except (ImportError, pytest.skip.Exception):  # no redis package (the test extra
 
 
 uvicorn = pytest.importorskip("uvicorn")
+from tests import server_helpers  # noqa: E402
+from tests.server_helpers import free_socket  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30.0
@@ -69,32 +70,11 @@ def showcase(tmp_path_factory: Any) -> Path:
     return record(showcase_agent, "weather in Paris?", path, name="agent")
 
 
-def free_socket(port: int = 0) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
-
-
 @contextlib.contextmanager
 def serving(app: Any, port: int = 0) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yield its base URL."""
-    sock = free_socket(port)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        sock.close()
+    """Run ``app`` under uvicorn in a thread; yield its page's URL."""
+    with server_helpers.serving(app, port, grace=1) as base:
+        yield f"{base}/"
 
 
 class Producer:
