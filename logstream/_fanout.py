@@ -488,10 +488,8 @@ class PositionedLog:
                     continue
                 if snap is not None:
                     cursor = snap.position
-                    yield snap
-                for ops in batch:
-                    cursor += 1
-                    yield Frame(log_id, cursor, ops, False)
+                yield from _taken(log_id, cursor, snap, batch)
+                cursor += len(batch)
                 if end is not None and cursor == end.position:
                     yield end
                     return
@@ -566,10 +564,9 @@ class PositionedLog:
                     continue
                 if snap is not None:
                     cursor = snap.position
-                    yield snap
-                for ops in batch:
-                    cursor += 1
-                    yield Frame(log_id, cursor, ops, False)
+                for item in _taken(log_id, cursor, snap, batch):
+                    yield item
+                cursor += len(batch)
                 if end is not None and cursor == end.position:
                     yield end
                     return
@@ -580,6 +577,16 @@ class PositionedLog:
         """Show the id, the position and whether it ended."""
         state = "ended" if self._end is not None else "live"
         return f"<PositionedLog {self._log_id} at {self._position}, {state}>"
+
+
+def _taken(
+    log_id: str, cursor: int, snap: Optional[Frame], batch: list[list[JsonPatchOp]]
+) -> Iterator[Frame]:
+    """Yield what a subscriber took: the snapshot, then the patches after ``cursor``."""
+    if snap is not None:
+        yield snap
+    for position, ops in enumerate(batch, cursor + 1):
+        yield Frame(log_id, position, ops, False)
 
 
 def _wake_all(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
