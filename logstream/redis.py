@@ -589,6 +589,26 @@ class _Reader:
         except (KeyError, ValueError, AttributeError) as exc:
             raise self.bad(f"entry {_text(entry_id)} is not a logstream entry ({exc})") from None
 
+    def items(self, entries: Sequence[Any], position: int) -> Iterator[Union[Frame, LogEnd, None]]:
+        """Yield the items of ``entries`` read after ``position``, in order.
+
+        Entries at or before the position are skipped; the end record is yielded (as a
+        :class:`LogEnd`) last; a gap (patches compacted away under a slow reader) yields
+        ``None`` and stops: the caller resyncs from a snapshot.
+        """
+        for entry_id, fields in entries:
+            pos, kind, payload = self.decode(entry_id, fields)
+            if kind == 1:
+                yield LogEnd(self.log_id, pos, payload)
+                return
+            if pos <= position:
+                continue
+            if pos != position + 1:
+                yield None
+                return
+            position = pos
+            yield Frame(self.log_id, pos, payload, False)
+
     def end_of(self, meta: dict[str, str]) -> Optional[LogEnd]:
         text = meta.get("end")
         if text is None:
@@ -713,12 +733,16 @@ class RedisSource:
         Raises:
             RedisUnavailableError: The server could not be reached.
         """
+        return self._snapshot_at(0)
+
+    def _snapshot_at(self, position: int) -> Frame:
+        """Return :meth:`snapshot`; a lost server is named as lost at ``position``."""
         try:
             with self._client.pipeline(transaction=True) as pipe:
                 self._snapshot_reads(pipe)
                 snap, entries = pipe.execute()
         except _UNREACHABLE:
-            raise self._unavailable(0) from None
+            raise self._unavailable(position) from None
         return self._reader.snapshot(_fields(snap), entries)
 
     def end_record(self) -> Optional[LogEnd]:
@@ -765,13 +789,13 @@ class RedisSource:
         try:
             frame: Optional[Frame]
             if after is None and snapshot_first:
-                frame = self.snapshot()
+                frame = self._snapshot_at(position)
             else:
                 with self._client.pipeline(transaction=True) as pipe:
                     self._start_reads(pipe)
                     meta, snap_pos, first = pipe.execute()
                 need = self._reader.start(position, _fields(meta), snap_pos, first)
-                frame = self.snapshot() if need else None
+                frame = self._snapshot_at(position) if need else None
         except _UNREACHABLE:
             raise self._unavailable(position) from None
         if frame is not None:
@@ -789,20 +813,14 @@ class RedisSource:
                 if timeout is not None:
                     yield None
                 continue
-            for entry_id, fields in reply[0][1]:
-                pos, kind, payload = self._reader.decode(entry_id, fields)
-                if kind == 1:
-                    yield LogEnd(self._log_id, pos, payload)
+            for item in self._reader.items(reply[0][1], position):
+                if item is None:  # compacted under a slow reader: resync
+                    item = self._snapshot_at(position)
+                yield item
+                if isinstance(item, LogEnd):
                     return
-                if pos <= position:
-                    continue
-                if pos != position + 1:  # compacted under a slow reader: resync
-                    frame = self.snapshot()
-                    position = frame.position
-                    yield frame
-                    break
-                position = pos
-                yield Frame(self._log_id, pos, payload, False)
+                assert isinstance(item, Frame)
+                position = item.position
 
     # -- async ------------------------------------------------------------------------------
 
@@ -897,23 +915,17 @@ class RedisSource:
                     items = reply[0][1]
                 except _UNREACHABLE:
                     raise self._unavailable(position) from None
-                for entry_id, fields in items:
-                    pos, kind, payload = self._reader.decode(entry_id, fields)
-                    if kind == 1:
-                        yield LogEnd(self._log_id, pos, payload)
-                        return
-                    if pos <= position:
-                        continue
-                    if pos != position + 1:
+                for item in self._reader.items(items, position):
+                    if item is None:  # compacted under a slow reader: resync
                         try:
-                            frame = await self._asnapshot(client)
+                            item = await self._asnapshot(client)
                         except _UNREACHABLE:
                             raise self._unavailable(position) from None
-                        position = frame.position
-                        yield frame
-                        break
-                    position = pos
-                    yield Frame(self._log_id, pos, payload, False)
+                    yield item
+                    if isinstance(item, LogEnd):
+                        return
+                    assert isinstance(item, Frame)
+                    position = item.position
         finally:
             if owned:
                 await client.aclose()
