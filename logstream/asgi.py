@@ -47,7 +47,7 @@ from urllib.parse import parse_qsl
 from ._errors import ConfigError
 from ._serialize import dumps
 from ._sinks import sse_error, sse_wire
-from ._wire import LogSource, resume_position
+from ._wire import LogSource, error_payload, resume_position
 
 __all__ = ["Handler", "Request", "Route", "RunLogApp"]
 
@@ -263,7 +263,11 @@ class RunLogApp:
     async def _list(self, request: Request, send: Send) -> None:
         runs = []
         for run_id, source in list(self.sources.items()):
-            end = await source.aend_record()
+            try:
+                end = await source.aend_record()
+            except Exception as exc:  # a source that cannot be read (its store is down)
+                await _unavailable(send, run_id, source, exc)
+                return
             runs.append(
                 {
                     "id": run_id,
@@ -279,8 +283,12 @@ class RunLogApp:
         if source is None:
             await _not_run(send, request)
             return
-        snap = await source.asnapshot()
-        end = await source.aend_record()
+        try:
+            snap = await source.asnapshot()
+            end = await source.aend_record()
+        except Exception as exc:  # a source that cannot be read (its store is down)
+            await _unavailable(send, request.params["run_id"], source, exc)
+            return
         ended = end is not None and end.position == snap.position
         body = {
             "id": request.params["run_id"],
@@ -380,3 +388,8 @@ async def _not_found(send: Send, message: str) -> None:
 async def _not_run(send: Send, request: Request) -> None:
     run_id = request.params["run_id"]
     await _not_found(send, f"no run {run_id!r} is served here; GET /runs lists the runs")
+
+
+async def _unavailable(send: Send, run_id: str, source: LogSource, exc: Exception) -> None:
+    body = {**error_payload(exc, source.log_id), "run": run_id}
+    await send_json(send, 503, body)

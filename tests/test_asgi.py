@@ -267,6 +267,35 @@ class TestSourceFailures:
             assert "lost the connection" in broken.errors[0]["message"]
 
 
+class DeadSource(FailingSource):
+    """A LogSource whose store is unreachable: every read raises ConnectionError."""
+
+    log_id = "dead"
+
+    async def asnapshot(self) -> Frame:
+        msg = "the log's store is unreachable"
+        raise ConnectionError(msg)
+
+    async def aend_record(self) -> Optional[LogEnd]:
+        msg = "the log's store is unreachable"
+        raise ConnectionError(msg)
+
+
+class TestUnreachableSource:
+    def test_state_and_runs_of_an_unreachable_source_are_503_json(self) -> None:
+        """/state of a source that fails, and /runs listing it, answer 503 with the error."""
+        live = PositionedLog("live")
+        app = RunLogApp({"ok": live, "d": DeadSource(live)})
+        with serving(app) as base, httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+            for path in ("/runs/d/state", "/runs"):
+                response = http.get(path)
+                assert response.status_code == 503, path
+                body = response.json()
+                assert body["error"] == "ConnectionError" and body["run"] == "d", path
+                assert "unreachable" in body["message"] and body["log_id"] == "dead", path
+            assert http.get("/runs/ok/state").json()["log_id"] == "live"
+
+
 class TestJsonRoutes:
     def test_runs_state_and_not_found(self) -> None:
         """/runs lists the runs, /state has the state and position, unknown ids are 404."""
