@@ -267,6 +267,21 @@ class TestCutShort:
         assert set(shown.all_text_contents()) == {state["name"], *open_runs}
         assert "incomplete" in watch.page.text_content("#summary")
 
+    @pytest.mark.parametrize("patches", [[], [[{"op": "replace", "path": "", "value": 5}]]])
+    def test_an_end_with_an_error_is_said_even_without_a_run(
+        self, watch: PageWatch, tmp_path: Path, patches: list[Any]
+    ) -> None:
+        """An end record's error shows in the summary when no patch, or no run state, came."""
+        lines = [json.dumps({"ops": ops}) for ops in patches]
+        lines.append(json.dumps({"end": True, "patches": len(patches), "error": "E: <b>"}))
+        path = tmp_path / "failed.jsonl"
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+        watch.open(view(path, tmp_path / "failed.html"))
+        summary = watch.page.text_content("#summary") or ""
+        assert "the run raised E: <b>" in summary and "complete" not in summary
+        assert watch.page.get_attribute("#summary", "class") == "error"
+        assert watch.errors == [] and watch.page.locator("#summary b").count() == 0
+
 
 class TestHostile:
     def test_hostile_recording_renders_inert_and_literal(

@@ -539,7 +539,7 @@
     var failed = 0;
     for (var i = 1; i < rows.length; i++) if (rows[i].status === "error") failed++;
     if (failed) parts.push(failed + " failed");
-    var rootError = rows.length ? rows[0].error : null;
+    var rootError = rows.length ? rows[0].error : log.end !== null ? log.end.error : null;
     if (log.end !== null) {
       if (rootError !== undefined && rootError !== null) parts.push("the run raised " + shorten(safeText(rootError), 300));
       else parts.push("complete");
