@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -198,8 +199,11 @@ class _Reader:
             raise self.fail(f"not valid JSON: {exc}") from None
 
     def _time(self, value: Any) -> Optional[float]:
-        if value is None or (type(value) in (int, float) and value >= 0):
-            return None if value is None else float(value)
+        if value is None:
+            return None
+        if type(value) in (int, float) and value >= 0:
+            with contextlib.suppress(OverflowError):  # an int past a float's range
+                return float(value)
         raise self.fail(
             f'"time" must be a number of seconds since the epoch, not {describe(value)}'
         )

@@ -226,7 +226,7 @@ class TestTimestamps:
         assert '"time"' not in out.getvalue()
         assert read_jsonl(io.StringIO(out.getvalue())).times == (None,)
 
-    @pytest.mark.parametrize("bad", ['"noon"', "-1", "true", "[1]"])
+    @pytest.mark.parametrize("bad", ['"noon"', "-1", "true", "[1]", "1" + "0" * 400])
     def test_a_time_that_is_not_epoch_seconds_is_refused(self, bad: str) -> None:
         """A "time" that is not a non-negative number is a LogFileError naming the line."""
         text = '{"ops":[{"op":"replace","path":"","value":{}}],"time":' + bad + "}\n"
