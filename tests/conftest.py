@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import Any
+
+import pytest
 
 collect_ignore: list[str] = []
 
@@ -21,3 +24,23 @@ if importlib.util.find_spec("langchain_core") is None:
         )
         raise RuntimeError(msg)
     collect_ignore.append("compat")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    """A headless Chromium for the viewer tests (skipped, or failed in CI, without one)."""
+    from viewer_support import browser_or_skip
+
+    yield from browser_or_skip()
+
+
+@pytest.fixture
+def watch(browser: Any) -> Any:
+    """A fresh page in ``browser``, watched for errors and dialogs, closed after the test."""
+    from viewer_support import PageWatch
+
+    page = browser.new_page(viewport={"width": 1280, "height": 640})
+    try:
+        yield PageWatch(page)
+    finally:
+        page.close()

@@ -14,11 +14,10 @@ import jsonpatch
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from viewer_support import (
+from viewer_support import (  # the browser and watch fixtures are in conftest.py
     HOSTILE,
     PageWatch,
     artifacts_dir,
-    browser_or_skip,
     hostile_recording,
     many_runs,
     record,
@@ -31,20 +30,6 @@ from logstream._cli import main
 from logstream._viewer import page_html, script_json
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    yield from browser_or_skip()
-
-
-@pytest.fixture
-def watch(browser: Any) -> Any:
-    page = browser.new_page(viewport={"width": 1280, "height": 640})
-    try:
-        yield PageWatch(page)
-    finally:
-        page.close()
 
 
 def view(recording: Path, out: Path) -> Path:

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from viewer_support import (
+from viewer_support import (  # the browser and watch fixtures are in conftest.py
     HOSTILE,
     PageWatch,
     artifacts_dir,
-    browser_or_skip,
     hostile_recording,
     record,
     showcase_agent,
@@ -48,20 +47,6 @@ from tests.server_helpers import free_socket  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    yield from browser_or_skip()
-
-
-@pytest.fixture
-def watch(browser: Any) -> Any:
-    page = browser.new_page(viewport={"width": 1280, "height": 640})
-    try:
-        yield PageWatch(page)
-    finally:
-        page.close()
 
 
 @pytest.fixture(scope="module")
