@@ -257,12 +257,26 @@ class RunLogApp:
 
     # -- the routes ---------------------------------------------------------------------
 
-    def _source(self, request: Request) -> Optional[LogSource]:
-        return self.sources.get(request.params["run_id"])
+    async def _source(self, request: Request, send: Send) -> Optional[LogSource]:
+        """Return the run's source, or ``None`` once a 404 (or a 503: lookup failed) is sent."""
+        run_id = request.params["run_id"]
+        try:
+            source = self.sources.get(run_id)
+        except Exception as exc:  # a mapping that asks a store that is down (RedisLogs)
+            await _unavailable(send, run_id, None, exc)
+            return None
+        if source is None:
+            await _not_run(send, request)
+        return source
 
     async def _list(self, request: Request, send: Send) -> None:
         runs = []
-        for run_id, source in list(self.sources.items()):
+        try:
+            sources = list(self.sources.items())
+        except Exception as exc:  # a mapping that asks a store that is down (RedisLogs)
+            await _unavailable(send, None, None, exc)
+            return
+        for run_id, source in sources:
             try:
                 end = await source.aend_record()
             except Exception as exc:  # a source that cannot be read (its store is down)
@@ -279,9 +293,8 @@ class RunLogApp:
         await send_json(send, 200, {"runs": runs})
 
     async def _state(self, request: Request, send: Send) -> None:
-        source = self._source(request)
+        source = await self._source(request, send)
         if source is None:
-            await _not_run(send, request)
             return
         try:
             snap = await source.asnapshot()
@@ -301,9 +314,8 @@ class RunLogApp:
         await send_json(send, 200, body)
 
     async def _stream(self, request: Request, send: Send) -> None:
-        source = self._source(request)
+        source = await self._source(request, send)
         if source is None:
-            await _not_run(send, request)
             return
         last = request.headers.get("last-event-id") or request.query.get("last_event_id")
         history = request.query.get("history", "") in ("1", "true", "yes")
@@ -390,6 +402,8 @@ async def _not_run(send: Send, request: Request) -> None:
     await _not_found(send, f"no run {run_id!r} is served here; GET /runs lists the runs")
 
 
-async def _unavailable(send: Send, run_id: str, source: LogSource, exc: Exception) -> None:
-    body = {**error_payload(exc, source.log_id), "run": run_id}
+async def _unavailable(
+    send: Send, run_id: Optional[str], source: Optional[LogSource], exc: Exception
+) -> None:
+    body = {**error_payload(exc, None if source is None else source.log_id), "run": run_id}
     await send_json(send, 503, body)

@@ -965,13 +965,23 @@ class RedisLogs(Mapping[str, RedisSource]):
         self._sources: dict[str, RedisSource] = {}
 
     def __getitem__(self, log_id: str) -> RedisSource:
-        """Return the source of ``log_id``; ``KeyError`` if no producer wrote it."""
+        """Return the source of ``log_id``; ``KeyError`` if no producer wrote it.
+
+        Raises:
+            KeyError: No producer wrote ``log_id``.
+            RedisUnavailableError: The server could not be reached.
+        """
         source = self._sources.get(log_id)
         if source is not None:
             return source
         if not _is_log_id(log_id):
             raise KeyError(log_id)
-        if not self._client.exists(_keys(self._prefix, log_id)[1]):
+        meta = _keys(self._prefix, log_id)[1]
+        try:
+            found = self._client.exists(meta)
+        except _UNREACHABLE:
+            raise RedisUnavailableError(self._prefix + log_id, 0, "source") from None
+        if not found:
             raise KeyError(log_id)
         source = RedisSource(self._url, log_id, prefix=self._prefix)
         if len(self._sources) >= 10_000:
@@ -980,10 +990,21 @@ class RedisLogs(Mapping[str, RedisSource]):
         return source
 
     def __iter__(self) -> Iterator[str]:
-        """Yield the log ids in the database (``SCAN``: each at least once, in no order)."""
+        """Yield the log ids in the database (``SCAN``: each at least once, in no order).
+
+        Raises:
+            RedisUnavailableError: The server could not be reached.
+        """
         seen: set[str] = set()
         start, end = len(self._prefix), -len(":meta")
-        for key in self._client.scan_iter(match=self._prefix + "*:meta", count=1000):
+        keys = self._client.scan_iter(match=self._prefix + "*:meta", count=1000)
+        while True:
+            try:
+                key = next(keys)
+            except StopIteration:
+                return
+            except _UNREACHABLE:
+                raise RedisUnavailableError(self._prefix + "*", 0, "source") from None
             log_id = _text(key)[start:end]
             if log_id not in seen and _is_log_id(log_id):
                 seen.add(log_id)

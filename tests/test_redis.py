@@ -9,6 +9,7 @@ fail when ``LOGSTREAM_REQUIRE_REDIS=1`` (as in CI).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -767,6 +768,26 @@ class TestRedisLogs:
             logs["not a log"]
         sink.end()
         assert logs[log_id].end_record() == LogEnd(log_id, 1, None)
+
+
+    def test_an_unreachable_server_is_redis_unavailable_and_503(self) -> None:
+        """RedisLogs on a server that is down raises RedisUnavailableError; the app says 503."""
+        import httpx
+
+        from logstream.asgi import RunLogApp
+        from tests.server_helpers import free_socket, serving
+
+        with contextlib.closing(free_socket()) as sock:  # bound, never listening
+            logs = RedisLogs(f"redis://127.0.0.1:{sock.getsockname()[1]}/0")
+            with pytest.raises(RedisUnavailableError):
+                logs["x"]
+            with pytest.raises(RedisUnavailableError):
+                list(logs)
+            with serving(RunLogApp(logs)) as base, httpx.Client(base_url=base) as http:
+                for path in ("/runs", "/runs/x/state", "/runs/x/stream"):
+                    response = http.get(path)
+                    assert response.status_code == 503, path
+                    assert response.json()["error"] == "RedisUnavailableError", path
 
 
 class TestServedAcrossProcesses:
