@@ -621,8 +621,11 @@ class _Reader:
 
     def snapshot(self, snap: dict[str, str], entries: Sequence[Any]) -> Frame:
         """Build the state now from the stored snapshot and the entries after it."""
-        position = int(snap.get("pos", "0"))
-        state: Any = json.loads(snap["state"]) if "state" in snap else None
+        try:
+            position = int(snap.get("pos", "0"))
+            state: Any = json.loads(snap["state"]) if "state" in snap else None
+        except ValueError as exc:
+            raise self.bad(f"its snapshot is not a logstream snapshot ({exc})") from None
         for entry_id, fields in entries:
             pos, kind, ops = self.decode(entry_id, fields)
             if kind != 0 or pos <= position:
@@ -637,7 +640,11 @@ class _Reader:
         self, after: int, meta: dict[str, str], snap_pos: Optional[Any], first: Sequence[Any]
     ) -> bool:
         """Check ``after`` against the log; return whether a snapshot must stand in."""
-        last = int(meta.get("last", "0"))
+        try:
+            last = int(meta.get("last", "0"))
+            covered = int(_text(snap_pos)) if snap_pos is not None else -1
+        except ValueError as exc:
+            raise self.bad(f"its meta or snapshot position is not logstream's ({exc})") from None
         if type(after) is not int:
             msg = f"can't resume log {self.log_id} after {after!r}: a position is an int >= 0"
             raise MalformedResumeIdError(msg, self.log_id, None, None, last)
@@ -647,7 +654,6 @@ class _Reader:
         oldest = _entry_id(first[0][0]) if first else None
         if oldest is not None and oldest[1] == 0 and oldest[0] <= after + 1:
             return False
-        covered = int(_text(snap_pos)) if snap_pos is not None else -1
         if covered < after:
             msg = (
                 f"can't resume log {self.log_id} after position {after}: the patches after "

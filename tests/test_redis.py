@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 import logstream
 from logstream import (
     ConfigError,
+    DataError,
     FutureResumeIdError,
     MalformedResumeIdError,
     RedisUnavailableError,
@@ -769,7 +770,6 @@ class TestRedisLogs:
         sink.end()
         assert logs[log_id].end_record() == LogEnd(log_id, 1, None)
 
-
     def test_an_unreachable_server_is_redis_unavailable_and_503(self) -> None:
         """RedisLogs on a server that is down raises RedisUnavailableError; the app says 503."""
         import httpx
@@ -914,6 +914,25 @@ class TestMisuse:
             next(source.frames(after="3"))  # type: ignore[arg-type]
         with pytest.raises(FutureResumeIdError):
             next(RedisSource(redis_url, new_id()).frames(after=1))
+
+    @pytest.mark.parametrize(
+        ("key", "fields"),
+        [
+            (":snapshot", {"pos": "x", "state": "{}"}),
+            (":snapshot", {"pos": "1", "state": "{"}),
+            (":meta", {"last": "x"}),
+        ],
+    )
+    def test_keys_that_are_not_logstream_data_are_data_errors(
+        self, redis_url: str, key: str, fields: dict[str, str]
+    ) -> None:
+        """A snapshot or meta hash another program wrote junk into is a DataError naming it."""
+        log_id = new_id()
+        RedisSink(redis_url, log_id).consume(make_run(53, 2))
+        redis.Redis.from_url(redis_url).hset("logstream:" + log_id + key, mapping=fields)
+        source = RedisSource(redis_url, log_id)
+        with pytest.raises(DataError, match=f"logstream:{log_id}"):
+            source.snapshot() if key == ":snapshot" else next(source.frames(after=0))
 
     def test_readme_row_lists_the_module_names(self) -> None:
         """The README's Public API row for logstream.redis lists exactly its own names."""
