@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
 from ._errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
-from ._values import MISSING
+from ._values import MISSING, safe_repr
 
 __all__ = [
     "LLM_TYPES",
@@ -722,7 +722,7 @@ class RunTree:
             RunTypeError: The event does not fit the run's type; the run stays open.
         """
         run = self._close(run_id, event, "error")
-        run.error = repr(error)
+        run.error = safe_repr(error)  # never raises: the run is already closed
         run.exception = error
         if outputs is not UNSET:
             run.outputs = outputs
