@@ -238,6 +238,16 @@ class TestErrors:
         assert SECRET not in json.dumps(dict(span.events[0].attributes or {}))
         assert "[REDACTED]" in (span.status.description or "")
 
+    def test_tracer_redact_masks_the_error_message(self, spans: Spans) -> None:
+        """With only the tracer's redact=, no secret from an error message reaches the span."""
+        tracer = Tracer(processors=[spans.processor()], redact=redact_secrets)
+        root = tracer.start_run("agent")
+        tracer.end_run(root.id, error=ValueError(f"bad key {SECRET}"))
+        span = spans.one("agent")
+        assert SECRET not in repr(span.status.description)
+        assert SECRET not in json.dumps(dict(span.events[0].attributes or {}))
+        assert "[REDACTED]" in (span.status.description or "")
+
     def test_unreadable_outputs_still_end_the_span(self, spans: Spans) -> None:
         """Outputs whose attributes raise leave the span without usage, but ended."""
 
