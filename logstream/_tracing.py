@@ -790,6 +790,13 @@ class ContextThread(threading.Thread):
 
     _logstream_context: Optional[contextvars.Context] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make a subclass's own ``run`` run in the copied context too."""
+        super().__init_subclass__(**kwargs)
+        own_run = cls.__dict__.get("run")
+        if callable(own_run):
+            cls.run = _run_in_copied_context(own_run)  # type: ignore[method-assign]
+
     def start(self) -> None:
         """Copy the current context, then start the thread."""
         self._logstream_context = contextvars.copy_context()
@@ -797,11 +804,25 @@ class ContextThread(threading.Thread):
 
     def run(self) -> None:
         """Run the target (or an overriding ``run``'s body) in the copied context."""
-        context = self._logstream_context
+        context, self._logstream_context = self._logstream_context, None  # entered once
         if context is None:
             super().run()
         else:
             context.run(super().run)
+
+
+def _run_in_copied_context(run: Callable[[ContextThread], None]) -> Callable[..., None]:
+    """Wrap a ``ContextThread`` subclass's ``run`` to enter the copied context (once)."""
+
+    @functools.wraps(run)
+    def run_in_context(self: ContextThread) -> None:
+        context, self._logstream_context = self._logstream_context, None
+        if context is None:  # not started by start(), or already inside the context
+            run(self)
+        else:
+            context.run(run, self)
+
+    return run_in_context
 
 
 def run_in_executor(

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from logstream import Tracer, redact_secrets
+from logstream import (
+    ContextThread,
+    RunLogPatch,
+    Tracer,
+    orphan_runs,
+    redact_secrets,
+    stream_log,
+    traced,
+)
 from logstream.agui import AguiEncoder
 
 
@@ -64,3 +72,32 @@ class TestErrorRedaction:
         kinds = [event["type"] for event in events]
         assert "RUN_ERROR" in kinds and "TOOL_CALL_RESULT" in kinds
         assert SECRET not in json.dumps(events)
+
+
+class TestContextThreadSubclass:
+    def test_overriding_run_keeps_the_starters_context(self) -> None:
+        """A ContextThread subclass that overrides run() nests its traced runs, no orphan."""
+
+        @traced(run_type="tool")
+        def tool(x: int) -> int:
+            return x
+
+        class Worker(ContextThread):
+            def run(self) -> None:
+                tool(1)
+
+        class Inner(Worker):
+            def run(self) -> None:
+                super().run()  # the context is entered once, by the outermost run
+                tool(2)
+
+        def agent(question: str) -> str:
+            for worker in (Worker(), Inner()):
+                worker.start()
+                worker.join()
+            return question
+
+        before = orphan_runs()
+        state = sum(stream_log(agent, "hi"), RunLogPatch()).state
+        assert sorted(state["logs"]) == ["tool", "tool:2", "tool:3"]
+        assert orphan_runs() == before
