@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from logstream import (
     ContextThread,
+    EventStream,
     RunLogPatch,
     Tracer,
     orphan_runs,
@@ -101,3 +104,20 @@ class TestContextThreadSubclass:
         state = sum(stream_log(agent, "hi"), RunLogPatch()).state
         assert sorted(state["logs"]) == ["tool", "tool:2", "tool:3"]
         assert orphan_runs() == before
+
+
+class TestEventsOfOddModelOutputs:
+    @pytest.mark.parametrize("run_type", ["chat_model", "llm"])
+    @pytest.mark.parametrize("batch", [None, 5, "text"])
+    def test_model_end_event_survives_a_batch_that_is_not_a_list(
+        self, run_type: str, batch: Any
+    ) -> None:
+        """A model's outputs whose generations hold a non-list batch still get an end event."""
+        events = EventStream()
+        tracer = Tracer(processors=[events])
+        run = tracer.start_run("model", run_type)
+        outputs = {"generations": [batch]}
+        tracer.end_run(run.id, outputs=outputs)
+        ends = [event for event in events.drain() if event["event"] == f"on_{run_type}_end"]
+        assert len(ends) == 1 and ends[0]["data"]["output"] == outputs
+        assert tracer.processor_stats.total == 0
