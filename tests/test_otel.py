@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import http.server
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from readme_blocks import claimed_output, run_readme_block
 
 import logstream
 from logstream import (
@@ -654,16 +654,8 @@ class TestConfig:
 class TestReadme:
     def test_readme_snippet_prints_what_its_comment_says(self) -> None:
         """The README's OpenTelemetry example runs and prints the spans its comment shows."""
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = re.search(r"### OpenTelemetry.*?```python\n(.*?)```", readme, re.S)
-        assert block is not None
-        code = block.group(1)
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        claimed = code.split("# prints:\n", 1)[1].splitlines()
-        assert done.stdout.splitlines() == [line.removeprefix("# ") for line in claimed]
+        code, out = run_readme_block("OpenTelemetry")
+        assert out.splitlines() == claimed_output(code)
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
