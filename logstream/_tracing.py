@@ -96,7 +96,8 @@ class _Reach:
         self.open = 0  # traced runs open anywhere in the process (scopes with a tracer)
         self.orphans = 0
         self.sites: set[str] = set()  # sites already logged
-        self.strict = os.environ.get("LOGSTREAM_STRICT_CONTEXT", "") not in ("", "0")
+        setting = os.environ.get("LOGSTREAM_STRICT_CONTEXT", "").strip().lower()
+        self.strict = setting not in ("", "0", "false", "no", "off")
 
 
 _REACH = _Reach()
@@ -127,7 +128,8 @@ def orphan_runs() -> int:
 def set_strict_context(strict: bool = True) -> None:
     """Make a traced run that opens with no tracer in reach (an orphan) raise, or stop it.
 
-    The environment variable ``LOGSTREAM_STRICT_CONTEXT=1`` turns strict mode on at import.
+    The environment variable ``LOGSTREAM_STRICT_CONTEXT=1`` turns strict mode on at import
+    (``0``, ``false``, ``no``, ``off`` or empty leave it off).
 
     Args:
         strict: Raise :class:`~logstream._errors.ContextLostError` for an orphan run

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -121,3 +124,31 @@ class TestEventsOfOddModelOutputs:
         ends = [event for event in events.drain() if event["event"] == f"on_{run_type}_end"]
         assert len(ends) == 1 and ends[0]["data"]["output"] == outputs
         assert tracer.processor_stats.total == 0
+
+
+class TestStrictContextEnvironment:
+    @pytest.mark.parametrize(
+        ("value", "strict"),
+        [
+            ("1", True),
+            ("true", True),
+            ("yes", True),
+            ("0", False),
+            ("false", False),
+            ("False", False),
+            ("no", False),
+            ("off", False),
+            ("", False),
+        ],
+    )
+    def test_variable_turns_strict_mode_on_only_when_it_says_so(
+        self, value: str, strict: bool
+    ) -> None:
+        """LOGSTREAM_STRICT_CONTEXT turns strict mode on for 1/true/yes, not for 0/false/no/off."""
+        code = "from logstream import _tracing; print(_tracing._REACH.strict)"
+        env = {**os.environ, "LOGSTREAM_STRICT_CONTEXT": value}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(strict)
