@@ -796,7 +796,7 @@ class ContextThread(threading.Thread):
         """Make a subclass's own ``run`` run in the copied context too."""
         super().__init_subclass__(**kwargs)
         own_run = cls.__dict__.get("run")
-        if callable(own_run):
+        if inspect.isfunction(own_run):  # a plain method (not a static or class one)
             cls.run = _run_in_copied_context(own_run)  # type: ignore[method-assign]
 
     def start(self) -> None:
