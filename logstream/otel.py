@@ -520,7 +520,8 @@ class OpenTelemetryProcessor:
         if opened is None:
             return
         attributes: dict[str, AttributeValue] = {}
-        if event.name == "retry" or self.capture_content:
+        retry = event.name == "retry" and "data" not in event.kwargs  # a custom event has data
+        if retry or self.capture_content:
             _flatten("logstream.event", dict(event.kwargs), attributes)
         opened.span.add_event(event.name, attributes, timestamp=_ns(event.time))
 

@@ -9,6 +9,9 @@ import sys
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from logstream import (
     ContextThread,
@@ -18,9 +21,11 @@ from logstream import (
     orphan_runs,
     redact_secrets,
     stream_log,
+    trace,
     traced,
 )
 from logstream.agui import AguiEncoder
+from logstream.otel import OpenTelemetryProcessor
 
 
 class _BrokenRepr:
@@ -152,3 +157,18 @@ class TestStrictContextEnvironment:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == str(strict)
+
+
+class TestOtelCustomEventNamedRetry:
+    def test_custom_event_named_retry_keeps_its_data_out_by_default(self) -> None:
+        """A custom event that happens to be called "retry" carries no data unless captured."""
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = Tracer(processors=[OpenTelemetryProcessor(tracer_provider=provider)])
+        with trace("agent", tracer=tracer) as scope:
+            scope.event("retry", {"prompt": "private"})
+        (span,) = exporter.get_finished_spans()
+        (event,) = span.events
+        assert event.name == "retry"
+        assert "private" not in json.dumps(dict(event.attributes or {}))
