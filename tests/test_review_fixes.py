@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from logstream import (
+    ConfigError,
     ContextThread,
     EventStream,
     RunLogPatch,
@@ -172,3 +173,13 @@ class TestOtelCustomEventNamedRetry:
         (event,) = span.events
         assert event.name == "retry"
         assert "private" not in json.dumps(dict(event.attributes or {}))
+
+
+class TestAguiLateBind:
+    def test_bind_after_the_first_run_is_refused(self) -> None:
+        """Binding once the root started is refused: the state events would lack a snapshot."""
+        encoder = AguiEncoder()
+        tracer = Tracer(processors=[encoder])
+        tracer.start_run("agent")
+        with pytest.raises(ConfigError, match="before its first run"):
+            encoder.bind(tracer)
