@@ -130,8 +130,8 @@ def _model_output(run_type: str, outputs: Any) -> Any:
     (text, info and type of each) and its ``llm_output``.
     """
     generations = outputs.get("generations") if isinstance(outputs, Mapping) else None
-    if not isinstance(generations, list):
-        return outputs
+    if not isinstance(generations, list) or not all(type(b) is list for b in generations):
+        return outputs  # not the shape of a model's result: shown as it is
     if run_type == "chat_model":
         for batch in generations:
             for generation in batch:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
 from ._errors import DuplicateRunError, RunArgumentError, RunTypeError, UnknownRunError
-from ._values import MISSING
+from ._values import MISSING, safe_repr
 
 __all__ = [
     "LLM_TYPES",
@@ -704,6 +704,7 @@ class RunTree:
         outputs: Any = UNSET,
         inputs: Any = UNSET,
         event: str = "error",
+        text: Optional[str] = None,
     ) -> Run:
         """Close a run that raised, and forget it.
 
@@ -713,6 +714,8 @@ class RunTree:
             outputs: Partial outputs, if any were reported with the error.
             inputs: Final inputs, if they became known only now.
             event: The event's name, checked by :data:`EVENT_RULES`.
+            text: What to record as the error (the tracer's redacted ``repr``); by
+                default ``repr(error)``.
 
         Returns:
             The finished run, no longer in the tree.
@@ -722,7 +725,9 @@ class RunTree:
             RunTypeError: The event does not fit the run's type; the run stays open.
         """
         run = self._close(run_id, event, "error")
-        run.error = repr(error)
+        run.error = (
+            safe_repr(error) if text is None else text
+        )  # never raises: the run is already closed
         run.exception = error
         if outputs is not UNSET:
             run.outputs = outputs

@@ -60,9 +60,10 @@ from ._filters import RunFilter
 from ._model import LLM_TYPES, UNSET, Run, RunRecord, RunTree, check_start_args, run_key
 from ._patches import JsonPatchOp, RunLogPatch
 from ._processors import ProcessorDispatch, ProcessorStats
+from ._serialize import dumps
 from ._stream import BufferStats, PatchChannel
 from ._text import error_text
-from ._values import MISSING, snapshot
+from ._values import MISSING, safe_repr, snapshot
 
 __all__ = ["Tracer"]
 
@@ -561,6 +562,9 @@ class Tracer:
             inputs = snapshot(inputs) if redact is None else redact(inputs)
         tree, emitter, processors = self._tree, self._emitter, self._processors
         shown_error: Any = None  # the error entry field's text, redacted outside the lock
+        recorded_error: Optional[str] = None  # the record's error text, redacted too
+        if error is not None and redact is not None:
+            recorded_error = _redacted_text(redact, safe_repr(error))
         if error is not None and emitter.error:
             shown_error = error_text(error)
             if redact is not None:
@@ -591,7 +595,14 @@ class Tracer:
                 if error is None:
                     run = tree.end(run_id, outputs=outputs, inputs=inputs, event=event)
                 else:
-                    run = tree.fail(run_id, error, outputs=outputs, inputs=inputs, event=event)
+                    run = tree.fail(
+                        run_id,
+                        error,
+                        outputs=outputs,
+                        inputs=inputs,
+                        event=event,
+                        text=recorded_error,
+                    )
                 if run.run_type in LLM_TYPES:
                     self._token_targets.pop(run_key(run_id), None)
                     self._last_token_id, self._last_token_target = MISSING, None
@@ -615,3 +626,9 @@ class Tracer:
     def __repr__(self) -> str:
         """Show the root, the open runs and the stream's state."""
         return f"<Tracer root={self.root_id} open_runs={len(self._tree)} stream={self._channel!r}>"
+
+
+def _redacted_text(redact: Callable[[Any], Any], text: str) -> str:
+    """Return ``redact(text)`` as text (JSON text if the redactor made it something else)."""
+    redacted = redact(text)
+    return redacted if isinstance(redacted, str) else dumps(redacted)

@@ -96,7 +96,8 @@ class _Reach:
         self.open = 0  # traced runs open anywhere in the process (scopes with a tracer)
         self.orphans = 0
         self.sites: set[str] = set()  # sites already logged
-        self.strict = os.environ.get("LOGSTREAM_STRICT_CONTEXT", "") not in ("", "0")
+        setting = os.environ.get("LOGSTREAM_STRICT_CONTEXT", "").strip().lower()
+        self.strict = setting not in ("", "0", "false", "no", "off")
 
 
 _REACH = _Reach()
@@ -127,7 +128,8 @@ def orphan_runs() -> int:
 def set_strict_context(strict: bool = True) -> None:
     """Make a traced run that opens with no tracer in reach (an orphan) raise, or stop it.
 
-    The environment variable ``LOGSTREAM_STRICT_CONTEXT=1`` turns strict mode on at import.
+    The environment variable ``LOGSTREAM_STRICT_CONTEXT=1`` turns strict mode on at import
+    (``0``, ``false``, ``no``, ``off`` or empty leave it off).
 
     Args:
         strict: Raise :class:`~logstream._errors.ContextLostError` for an orphan run
@@ -790,6 +792,13 @@ class ContextThread(threading.Thread):
 
     _logstream_context: Optional[contextvars.Context] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make a subclass's own ``run`` run in the copied context too."""
+        super().__init_subclass__(**kwargs)
+        own_run = cls.__dict__.get("run")
+        if inspect.isfunction(own_run):  # a plain method (not a static or class one)
+            cls.run = _run_in_copied_context(own_run)  # type: ignore[method-assign]
+
     def start(self) -> None:
         """Copy the current context, then start the thread."""
         self._logstream_context = contextvars.copy_context()
@@ -797,11 +806,25 @@ class ContextThread(threading.Thread):
 
     def run(self) -> None:
         """Run the target (or an overriding ``run``'s body) in the copied context."""
-        context = self._logstream_context
+        context, self._logstream_context = self._logstream_context, None  # entered once
         if context is None:
             super().run()
         else:
             context.run(super().run)
+
+
+def _run_in_copied_context(run: Callable[[ContextThread], None]) -> Callable[..., None]:
+    """Wrap a ``ContextThread`` subclass's ``run`` to enter the copied context (once)."""
+
+    @functools.wraps(run)
+    def run_in_context(self: ContextThread) -> None:
+        context, self._logstream_context = self._logstream_context, None
+        if context is None:  # not started by start(), or already inside the context
+            run(self)
+        else:
+            context.run(run, self)
+
+    return run_in_context
 
 
 def run_in_executor(

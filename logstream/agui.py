@@ -215,7 +215,8 @@ class AguiEncoder:
 
         Raises:
             ConfigError: ``source`` is not a tracer or handler, does not have this encoder
-                among its processors, or the encoder is already bound.
+                among its processors, has started its first run, or the encoder is
+                already bound.
         """
         tracer = source._tracer if isinstance(source, LogStreamCallbackHandler) else source
         if not isinstance(tracer, Tracer):
@@ -223,6 +224,12 @@ class AguiEncoder:
             raise ConfigError(msg)
         if self._source is not None:
             msg = f"this AguiEncoder is already bound to {self._source!r}; use one per tracer"
+            raise ConfigError(msg)
+        if tracer.root_id is not None:
+            msg = (
+                f"bind the AguiEncoder before its first run: {tracer!r} has started one, so "
+                "its state events would miss the snapshot"
+            )
             raise ConfigError(msg)
         if not any(processor is self for processor in tracer.config.processors):
             msg = (

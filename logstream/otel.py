@@ -378,8 +378,8 @@ class OpenTelemetryProcessor:
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``true``,
             ``SPAN_ONLY`` or ``SPAN_AND_EVENT`` turn it on) once, here.
         redact: Applied to error messages before they go on a span (status description,
-            ``exception.message``). A tracer's ``redact=`` masks recorded values, not the
-            errors runs fail with; pass the same redactor here (``redact_secrets``).
+            ``exception.message``). A tracer's ``redact=`` already masks the error text it
+            records; this one is for tracers without a redactor, or a stricter one.
         end_on_close: Whether ``on_close`` (the stream closing) ends the spans of runs
             still open. ``on_close`` cannot tell whose runs are whose: make one processor
             per stream, or share one only with ``end_on_close=False`` (and call
@@ -520,7 +520,8 @@ class OpenTelemetryProcessor:
         if opened is None:
             return
         attributes: dict[str, AttributeValue] = {}
-        if event.name == "retry" or self.capture_content:
+        retry = event.name == "retry" and "data" not in event.kwargs  # a custom event has data
+        if retry or self.capture_content:
             _flatten("logstream.event", dict(event.kwargs), attributes)
         opened.span.add_event(event.name, attributes, timestamp=_ns(event.time))
 

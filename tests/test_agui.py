@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from readme_blocks import claimed_output, run_readme_block
 
 from logstream import (
     ConfigError,
@@ -706,15 +707,5 @@ class TestPackaging:
 
     def test_readme_snippet_runs_and_prints_what_it_claims(self) -> None:
         """The README's AG-UI snippet runs and prints the event types its comment shows."""
-        import re
-
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = re.search(r"### AG-UI.*?```python\n(.*?)```", readme, re.S)
-        assert block is not None
-        code = block.group(1)
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        claimed = code.split("# prints:\n", 1)[1].splitlines()
-        assert done.stdout.splitlines() == [line.removeprefix("# ") for line in claimed]
+        code, out = run_readme_block("AG-UI")
+        assert out.splitlines() == claimed_output(code)

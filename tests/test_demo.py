@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
+from readme_blocks import run_readme_block
 
 from logstream.__main__ import main
 from logstream._demo import FakeClock, run_demo
@@ -68,22 +69,6 @@ class TestFakeClock:
         clock = FakeClock()
         first, second = clock(), clock()
         assert (second - first).total_seconds() == 0.001
-
-
-def run_readme_block(heading: str) -> tuple[str, str]:
-    """Run the first Python block after ``## heading`` in the README; return it and its stdout."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(rf"## {re.escape(heading)}.*?```python\n(.*?)```", readme, re.S)
-    assert block is not None, heading
-    done = subprocess.run(
-        [sys.executable, "-c", block.group(1)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return block.group(1), done.stdout
 
 
 class TestReadme:

@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import http.server
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from readme_blocks import claimed_output, run_readme_block
 
 import logstream
 from logstream import (
@@ -228,9 +228,13 @@ class TestErrors:
             spans.one("agent").attributes["error.type"] == f"{__name__}.{QuotaError.__qualname__}"
         )
 
-    def test_processor_redact_masks_the_error_message(self, spans: Spans) -> None:
-        """With redact=, no secret from an error message reaches the span or its event."""
-        tracer = Tracer(processors=[spans.processor(redact=redact_secrets)])
+    @pytest.mark.parametrize("where", ["processor", "tracer"])
+    def test_redact_masks_the_error_message(self, spans: Spans, where: str) -> None:
+        """With redact= on the processor or the tracer, no error's secret reaches the span."""
+        if where == "processor":
+            tracer = Tracer(processors=[spans.processor(redact=redact_secrets)])
+        else:
+            tracer = Tracer(processors=[spans.processor()], redact=redact_secrets)
         root = tracer.start_run("agent")
         tracer.end_run(root.id, error=ValueError(f"bad key {SECRET}"))
         span = spans.one("agent")
@@ -650,16 +654,8 @@ class TestConfig:
 class TestReadme:
     def test_readme_snippet_prints_what_its_comment_says(self) -> None:
         """The README's OpenTelemetry example runs and prints the spans its comment shows."""
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = re.search(r"### OpenTelemetry.*?```python\n(.*?)```", readme, re.S)
-        assert block is not None
-        code = block.group(1)
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        claimed = code.split("# prints:\n", 1)[1].splitlines()
-        assert done.stdout.splitlines() == [line.removeprefix("# ") for line in claimed]
+        code, out = run_readme_block("OpenTelemetry")
+        assert out.splitlines() == claimed_output(code)
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

@@ -10,19 +10,13 @@ from typing import Any
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
-from langchain_core.tools import tool
 from test_agui import check_models, rebuilt_state, types, validate_in_process, wire
 
 from logstream import LogStreamCallbackHandler, RunLog
 from logstream.agui import AguiEncoder, AguiEvent
 from logstream.testing import normalize
 
-
-@tool
-def divide(expression: str) -> str:
-    """Divide a by b, given as 'a/b'."""
-    left, right = expression.split("/")
-    return str(float(left) / float(right))
+from .test_compat_processors import divide
 
 
 def chain() -> Any:
