@@ -506,6 +506,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         msg = "logstream serve needs uvicorn: pip install 'logstream[serve]'"
         raise CommandError(msg) from None
+    if args.file is not None:
+        _check_readable(args.file)
     from ._fanout import PositionedLog
     from ._serve import follow_into, viewer_app
 
@@ -548,6 +550,17 @@ def _serve(args: argparse.Namespace) -> int:
         server.should_exit = True
         thread.join(5)
     return 0
+
+
+def _check_readable(path: str) -> None:
+    """Refuse, before serving, a file that is there but can't be read (a directory)."""
+    if is_fifo(path) or not os.path.exists(path):
+        return  # a FIFO opens once its writer does; a missing file is waited for
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise CommandError(f"can't read {path}: {exc.strerror or exc}") from None
 
 
 def _redis_source(args: argparse.Namespace) -> LogSource:

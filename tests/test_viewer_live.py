@@ -439,3 +439,38 @@ class TestServeCommand:
         assert main(["serve", str(showcase)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "logstream[serve]" in err
+
+
+def serve_briefly(argv: list[str]) -> int:
+    """Run ``logstream serve`` in a thread; fail (not hang) if it is still serving after a while."""
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(status=main(argv)), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), f"logstream {' '.join(argv)} kept serving"
+    return int(box["status"])
+
+
+def serve_process(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``logstream serve ARGV --port 0`` in a process whose stderr the test reads."""
+    command = [sys.executable, "-m", "logstream", "serve", "--port", "0", *argv]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def stays_up_then_stops(process: subprocess.Popen[str], seconds: float) -> int:
+    """Check ``process`` still serves after ``seconds``, then stop it with Ctrl-C."""
+    try:
+        time.sleep(seconds)
+        assert process.poll() is None, "serve gave up although the run appeared"
+    finally:
+        process.send_signal(signal.SIGINT)
+        status = process.wait(TIMEOUT)
+    return status
+
+
+class TestServeWaits:
+    def test_a_directory_is_refused_before_serving(self, tmp_path: Path, capsys: Any) -> None:
+        """serve DIR is one line naming the directory and exit 1, and nothing is served."""
+        assert serve_briefly(["serve", str(tmp_path), "--port", "0"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"can't read {tmp_path}: " in err, err
