@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -168,6 +169,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-id", metavar="ID", help="with --redis: the run's log id")
     serve.add_argument(
         "--prefix", metavar="PREFIX", help="with --redis: the keys' prefix (default: logstream:)"
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with FILE.jsonl: exit 1 if the file has not appeared after SECONDS "
+        "(default: wait for it)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     serve.add_argument(
@@ -501,6 +509,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError("--redact applies to --target (a recording is served as written)", 2)
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be 0 to 65535, not {args.port}", 2)
+    if args.timeout is not None and args.file is None:
+        msg = "--timeout applies to FILE.jsonl (how long to wait for it to appear)"
+        raise CommandError(msg, 2)
+    if args.timeout is not None and not args.timeout > 0:
+        raise CommandError(f"--timeout must be a positive number of seconds, not {args.timeout}", 2)
     try:
         import uvicorn
     except ImportError:
@@ -513,11 +526,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     log = PositionedLog("run")
     source: LogSource = log
+    appeared: Optional[Callable[[], bool]] = None  # whether the run is there to follow
+    waiting = gave_up = ""
     if args.redis is not None:
         what = f"{args.log_id} from {args.redis}"
         source = _redis_source(args)
     elif args.file is not None:
         what = args.file
+        appeared = functools.partial(os.path.exists, args.file)  # as follow_jsonl opens it
+        waiting = f"waiting for {args.file} to appear (no such file yet)"
+        gave_up = f"{args.file} did not appear within {args.timeout or 0:g}s"
         follow_into(log, args.file, on_error=lambda message: _say(f"logstream: error: {message}"))
     else:
         redact = SecretRedactor() if args.redact else None
@@ -543,9 +561,17 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError(f"can't serve on {args.host}:{args.port} (see the message above)")
     port = server.servers[0].sockets[0].getsockname()[1] if server.servers else args.port
     _say(f"serving {what} at http://{args.host}:{port}/ (Ctrl-C to stop)")
+    since: Optional[float] = None  # when the wait for the run began, while it lasts
+    if appeared is not None and not appeared():
+        since = time.monotonic()
+        _say(f"logstream: {waiting}")
     try:
         while thread.is_alive():
-            thread.join(0.5)
+            thread.join(0.5 if since is None else 0.05)
+            if since is None or appeared is None or appeared():
+                since = None
+            elif args.timeout is not None and time.monotonic() - since > args.timeout:
+                raise CommandError(gave_up)
     finally:
         server.should_exit = True
         thread.join(5)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
+import httpx
 import pytest
 from viewer_support import (  # the browser and watch fixtures are in conftest.py
     HOSTILE,
@@ -474,3 +475,40 @@ class TestServeWaits:
         assert serve_briefly(["serve", str(tmp_path), "--port", "0"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"can't read {tmp_path}: " in err, err
+
+    def test_a_missing_file_is_waited_for_then_given_up(self, tmp_path: Path, capsys: Any) -> None:
+        """serve of a file not there yet says it waits; --timeout ends it with one line, exit 1."""
+        missing = tmp_path / "later.jsonl"
+        argv = ["serve", str(missing), "--port", "0", "--timeout", "0.3"]
+        assert serve_briefly(argv) == 1
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0].startswith("serving ")
+        assert lines[1] == f"logstream: waiting for {missing} to appear (no such file yet)"
+        assert lines[2] == f"logstream: error: {missing} did not appear within 0.3s"
+        assert len(lines) == 3
+
+    def test_a_file_that_appears_in_time_is_served(self, tmp_path: Path, showcase: Path) -> None:
+        """serve --timeout of a file that appears within it goes on serving past the timeout."""
+        path = tmp_path / "later.jsonl"
+        process = serve_process([str(path), "--timeout", "1.5"], tmp_path)
+        assert process.stderr is not None
+        base = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0]
+        assert "waiting for" in process.stderr.readline()
+        path.write_bytes(showcase.read_bytes())
+        wait_until(
+            lambda: httpx.get(f"{base}runs/run/state").json()["ended"], "the served run's end"
+        )
+        assert stays_up_then_stops(process, 2.0) == 130
+
+    @pytest.mark.parametrize(
+        ("argv", "says"),
+        [
+            (["--timeout", "1"], "--timeout applies to FILE.jsonl"),
+            (["x.jsonl", "--timeout", "0"], "--timeout must be a positive number"),
+        ],
+    )
+    def test_bad_timeouts_are_usage_errors(self, argv: list[str], says: str, capsys: Any) -> None:
+        """--timeout without something to wait for, or not > 0, is exit 2 with one line."""
+        assert serve_briefly(["serve", "--port", "0", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, err
