@@ -174,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="with FILE.jsonl: exit 1 if the file has not appeared after SECONDS "
+        help="with FILE.jsonl or --redis: exit 1 if the run has not appeared after SECONDS "
         "(default: wait for it)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
@@ -509,8 +509,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError("--redact applies to --target (a recording is served as written)", 2)
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be 0 to 65535, not {args.port}", 2)
-    if args.timeout is not None and args.file is None:
-        msg = "--timeout applies to FILE.jsonl (how long to wait for it to appear)"
+    if args.timeout is not None and args.file is None and args.redis is None:
+        msg = "--timeout applies to FILE.jsonl or --redis (how long to wait for the run to appear)"
         raise CommandError(msg, 2)
     if args.timeout is not None and not args.timeout > 0:
         raise CommandError(f"--timeout must be a positive number of seconds, not {args.timeout}", 2)
@@ -531,6 +531,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.redis is not None:
         what = f"{args.log_id} from {args.redis}"
         source = _redis_source(args)
+        appeared = _redis_log_exists(args)
+        waiting = f"waiting for log {args.log_id} on {args.redis} (no such log yet)"
+        gave_up = f"no log {args.log_id} on {args.redis} after {args.timeout or 0:g}s"
     elif args.file is not None:
         what = args.file
         appeared = functools.partial(os.path.exists, args.file)  # as follow_jsonl opens it
@@ -576,6 +579,20 @@ def _serve(args: argparse.Namespace) -> int:
         server.should_exit = True
         thread.join(5)
     return 0
+
+
+def _redis_log_exists(args: argparse.Namespace) -> Callable[[], bool]:
+    from .redis import DEFAULT_PREFIX, RedisLogs
+
+    logs = RedisLogs(args.redis, prefix=DEFAULT_PREFIX if args.prefix is None else args.prefix)
+
+    def exists() -> bool:
+        try:
+            return args.log_id in logs
+        except LogStreamError as exc:
+            raise CommandError(f"can't read {args.log_id} from {args.redis}: {exc}") from None
+
+    return exists
 
 
 def _check_readable(path: str) -> None:

@@ -500,10 +500,44 @@ class TestServeWaits:
         )
         assert stays_up_then_stops(process, 2.0) == 130
 
+    def test_a_missing_redis_log_is_waited_for_then_given_up(
+        self, redis_url: str, capsys: Any
+    ) -> None:
+        """serve --redis of a log no sink wrote says it waits; --timeout ends it, exit 1."""
+        log_id = "absent-" + uuid.uuid4().hex
+        argv = ["serve", "--redis", redis_url, "--log-id", log_id, "--port", "0"]
+        assert serve_briefly([*argv, "--timeout", "0.3"]) == 1
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0].startswith("serving ")
+        assert lines[1] == f"logstream: waiting for log {log_id} on {redis_url} (no such log yet)"
+        assert lines[2] == f"logstream: error: no log {log_id} on {redis_url} after 0.3s"
+        assert len(lines) == 3
+
+    def test_a_redis_log_that_appears_in_time_is_served(
+        self, redis_url: str, showcase: Path, tmp_path: Path
+    ) -> None:
+        """serve --redis --timeout of a log a sink starts within it serves that run to its end."""
+        from logstream.redis import RedisSink
+
+        log_id = "later-" + uuid.uuid4().hex
+        argv = ["--redis", redis_url, "--log-id", log_id, "--timeout", "1.5"]
+        process = serve_process(argv, ROOT)
+        assert process.stderr is not None
+        base = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0]
+        assert "waiting for log" in process.stderr.readline()
+        expected = read_jsonl(str(showcase))
+        with RedisSink(redis_url, log_id) as sink:
+            sink.consume(expected.patches)
+        wait_until(
+            lambda: httpx.get(f"{base}runs/run/state").json()["ended"], "the served run's end"
+        )
+        assert httpx.get(f"{base}runs/run/state").json()["state"] == expected.state
+        assert stays_up_then_stops(process, 2.0) == 130
+
     @pytest.mark.parametrize(
         ("argv", "says"),
         [
-            (["--timeout", "1"], "--timeout applies to FILE.jsonl"),
+            (["--timeout", "1"], "--timeout applies to FILE.jsonl or --redis"),
             (["x.jsonl", "--timeout", "0"], "--timeout must be a positive number"),
         ],
     )
