@@ -553,7 +553,8 @@ def _serve(args: argparse.Namespace) -> int:
             patches = stream_log(target, value, redact=redact, entry_fields=fields)
         log.pump(patches)
     title = os.path.basename(args.file) if args.file is not None else what
-    app = viewer_app(source, title=title)
+    note: list[Optional[str]] = [None]  # what the page says while the run is not there yet
+    app = viewer_app(source, title=title, waiting=lambda: note[0])
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="logstream-serve", daemon=True)
@@ -567,12 +568,13 @@ def _serve(args: argparse.Namespace) -> int:
     since: Optional[float] = None  # when the wait for the run began, while it lasts
     if appeared is not None and not appeared():
         since = time.monotonic()
+        note[0] = waiting
         _say(f"logstream: {waiting}")
     try:
         while thread.is_alive():
             thread.join(0.5 if since is None else 0.05)
             if since is None or appeared is None or appeared():
-                since = None
+                since = note[0] = None
             elif args.timeout is not None and time.monotonic() - since > args.timeout:
                 raise CommandError(gave_up)
     finally:

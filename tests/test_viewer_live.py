@@ -494,10 +494,12 @@ class TestServeWaits:
         assert process.stderr is not None
         base = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0]
         assert "waiting for" in process.stderr.readline()
+        assert "(no such file yet)" in httpx.get(base).text  # the page says it too
         path.write_bytes(showcase.read_bytes())
         wait_until(
             lambda: httpx.get(f"{base}runs/run/state").json()["ended"], "the served run's end"
         )
+        assert "(no such file yet)" not in httpx.get(base).text
         assert stays_up_then_stops(process, 2.0) == 130
 
     def test_a_missing_redis_log_is_waited_for_then_given_up(
@@ -525,6 +527,7 @@ class TestServeWaits:
         assert process.stderr is not None
         base = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0]
         assert "waiting for log" in process.stderr.readline()
+        assert "(no such log yet)" in httpx.get(base).text  # the page says it too
         expected = read_jsonl(str(showcase))
         with RedisSink(redis_url, log_id) as sink:
             sink.consume(expected.patches)
@@ -532,6 +535,7 @@ class TestServeWaits:
             lambda: httpx.get(f"{base}runs/run/state").json()["ended"], "the served run's end"
         )
         assert httpx.get(f"{base}runs/run/state").json()["state"] == expected.state
+        assert "(no such log yet)" not in httpx.get(base).text
         assert stays_up_then_stops(process, 2.0) == 130
 
     @pytest.mark.parametrize(
@@ -546,3 +550,23 @@ class TestServeWaits:
         assert serve_briefly(["serve", "--port", "0", *argv]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err, err
+
+    def test_the_page_says_it_waits_until_the_run_appears(self, watch: PageWatch) -> None:
+        """A page opened while serve waits for the run shows the wait, then goes live."""
+        log = PositionedLog("run")
+        note: dict[str, Any] = {"text": "waiting for later.jsonl to appear (no such file yet)"}
+        app = viewer_app(log, title="later.jsonl", waiting=lambda: note["text"])
+        with serving(app) as url:
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='waiting']")
+            assert watch.page.text_content("#live-status") == note["text"]
+            note["text"] = None  # the run appeared
+            patches = demo_patches(delay=0.0, entry_fields=["parent_ids", "error"])
+            log.append(next(patches))
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            log.pump(patches)
+            wait_until(lambda: ended(watch), "the end")
+            assert watch.page.text_content("#live-status") == "the run ended"
+            watch.page.goto(url)  # a page opened after it appeared does not say it waits
+            wait_until(lambda: ended(watch), "the end, reloaded")
+            assert watch.errors == []
