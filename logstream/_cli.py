@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -168,6 +169,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-id", metavar="ID", help="with --redis: the run's log id")
     serve.add_argument(
         "--prefix", metavar="PREFIX", help="with --redis: the keys' prefix (default: logstream:)"
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with FILE.jsonl or --redis: exit 1 if the run has not appeared after SECONDS "
+        "(default: wait for it)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     serve.add_argument(
@@ -501,21 +509,36 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError("--redact applies to --target (a recording is served as written)", 2)
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be 0 to 65535, not {args.port}", 2)
+    if args.timeout is not None and args.file is None and args.redis is None:
+        msg = "--timeout applies to FILE.jsonl or --redis (how long to wait for the run to appear)"
+        raise CommandError(msg, 2)
+    if args.timeout is not None and not args.timeout > 0:
+        raise CommandError(f"--timeout must be a positive number of seconds, not {args.timeout}", 2)
     try:
         import uvicorn
     except ImportError:
         msg = "logstream serve needs uvicorn: pip install 'logstream[serve]'"
         raise CommandError(msg) from None
+    if args.file is not None:
+        _check_readable(args.file)
     from ._fanout import PositionedLog
     from ._serve import follow_into, viewer_app
 
     log = PositionedLog("run")
     source: LogSource = log
+    appeared: Optional[Callable[[], bool]] = None  # whether the run is there to follow
+    waiting = gave_up = ""
     if args.redis is not None:
         what = f"{args.log_id} from {args.redis}"
         source = _redis_source(args)
+        appeared = _redis_log_exists(args)
+        waiting = f"waiting for log {args.log_id} on {args.redis} (no such log yet)"
+        gave_up = f"no log {args.log_id} on {args.redis} after {args.timeout or 0:g}s"
     elif args.file is not None:
         what = args.file
+        appeared = functools.partial(os.path.exists, args.file)  # as follow_jsonl opens it
+        waiting = f"waiting for {args.file} to appear (no such file yet)"
+        gave_up = f"{args.file} did not appear within {args.timeout or 0:g}s"
         follow_into(log, args.file, on_error=lambda message: _say(f"logstream: error: {message}"))
     else:
         redact = SecretRedactor() if args.redact else None
@@ -530,7 +553,8 @@ def _serve(args: argparse.Namespace) -> int:
             patches = stream_log(target, value, redact=redact, entry_fields=fields)
         log.pump(patches)
     title = os.path.basename(args.file) if args.file is not None else what
-    app = viewer_app(source, title=title)
+    note: list[Optional[str]] = [None]  # what the page says while the run is not there yet
+    app = viewer_app(source, title=title, waiting=lambda: note[0])
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="logstream-serve", daemon=True)
@@ -541,13 +565,47 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError(f"can't serve on {args.host}:{args.port} (see the message above)")
     port = server.servers[0].sockets[0].getsockname()[1] if server.servers else args.port
     _say(f"serving {what} at http://{args.host}:{port}/ (Ctrl-C to stop)")
+    since: Optional[float] = None  # when the wait for the run began, while it lasts
+    if appeared is not None and not appeared():
+        since = time.monotonic()
+        note[0] = waiting
+        _say(f"logstream: {waiting}")
     try:
         while thread.is_alive():
-            thread.join(0.5)
+            thread.join(0.5 if since is None else 0.05)
+            if since is None or appeared is None or appeared():
+                since = note[0] = None
+            elif args.timeout is not None and time.monotonic() - since > args.timeout:
+                raise CommandError(gave_up)
     finally:
         server.should_exit = True
         thread.join(5)
     return 0
+
+
+def _redis_log_exists(args: argparse.Namespace) -> Callable[[], bool]:
+    from .redis import DEFAULT_PREFIX, RedisLogs
+
+    logs = RedisLogs(args.redis, prefix=DEFAULT_PREFIX if args.prefix is None else args.prefix)
+
+    def exists() -> bool:
+        try:
+            return args.log_id in logs
+        except LogStreamError as exc:
+            raise CommandError(f"can't read {args.log_id} from {args.redis}: {exc}") from None
+
+    return exists
+
+
+def _check_readable(path: str) -> None:
+    """Refuse, before serving, a file that is there but can't be read (a directory)."""
+    if is_fifo(path) or not os.path.exists(path):
+        return  # a FIFO opens once its writer does; a missing file is waited for
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise CommandError(f"can't read {path}: {exc.strerror or exc}") from None
 
 
 def _redis_source(args: argparse.Namespace) -> LogSource:

@@ -43,6 +43,7 @@ def viewer_app(
     title: str = "live run",
     keep_alive: float = 15.0,
     retry: int = 1000,
+    waiting: Optional[Callable[[], Optional[str]]] = None,
 ) -> RunLogApp:
     """Return an ASGI app serving the live viewer page for ``source`` and its stream.
 
@@ -55,6 +56,9 @@ def viewer_app(
         title: The page's title.
         keep_alive: Seconds without a frame before the stream sends a keep-alive comment.
         retry: Milliseconds a browser waits before reconnecting a dropped stream.
+        waiting: Called (it must not block) for each page served: a note such as
+            ``"waiting for run.jsonl to appear"`` while the run is not there yet, which
+            the page shows until the run's first patch arrives; ``None`` once it is.
 
     Returns:
         The app.
@@ -63,7 +67,11 @@ def viewer_app(
 
     @app.route("GET", "/")
     async def page(request: Request, send: Send) -> None:
-        body = page_html(None, title=title, live={"stream": f"runs/{RUN_ID}/stream"})
+        live = {"stream": f"runs/{RUN_ID}/stream"}
+        note = None if waiting is None else waiting()
+        if note is not None:
+            live["waiting"] = note
+        body = page_html(None, title=title, live=live)
         data = body.encode("utf-8")
         headers = [*_PAGE_HEADERS, (b"content-length", str(len(data)).encode("ascii"))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

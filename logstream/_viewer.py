@@ -75,7 +75,8 @@ def page_html(
             that starts empty.
         title: The page title and heading (default: the recording's source name).
         live: For a live page, ``{"stream": url}``: the resumable SSE endpoint the page
-            follows (a relative URL on the server that serves the page).
+            follows (a relative URL on the server that serves the page); with
+            ``"waiting": note``, the page shows the note until the first patch arrives.
 
     Returns:
         The HTML text.

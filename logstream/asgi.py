@@ -41,7 +41,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 from urllib.parse import parse_qsl
 
 from ._errors import ConfigError
@@ -57,6 +57,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _YIELD_EVERY = 16
+_T = TypeVar("_T")
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -147,7 +148,9 @@ class RunLogApp:
     Args:
         sources: One source (served under its ``log_id``), or a mapping of run ids to
             sources. The mapping is read at each request, so a ``dict`` you add runs to
-            (or your own ``Mapping``) serves runs as they come.
+            (or your own ``Mapping``) serves runs as they come. A mapping that is not a
+            ``dict`` (``RedisLogs``) is read in a worker thread (``asyncio.to_thread``), so
+            a lookup that waits on its store holds up only its own request.
         keep_alive: Seconds without a frame before a ``: keep-alive`` comment is sent.
         retry: If given, sent first as the SSE ``retry:`` field (milliseconds a browser
             waits before reconnecting).
@@ -255,13 +258,23 @@ class RunLogApp:
             return
         await _not_found(send, f"nothing is served at {path}; GET /runs lists the runs")
 
+    async def _read(self, lookup: Callable[[], _T]) -> _T:
+        """Run a lookup in ``sources``: inline for a ``dict``, else in a worker thread.
+
+        A mapping that asks a store (``RedisLogs``) may wait on the network for up to its
+        timeout; in a thread, that wait holds up only this request, not the event loop.
+        """
+        if isinstance(self.sources, dict):
+            return lookup()
+        return await asyncio.to_thread(lookup)
+
     # -- the routes ---------------------------------------------------------------------
 
     async def _source(self, request: Request, send: Send) -> Optional[LogSource]:
         """Return the run's source, or ``None`` once a 404 (or a 503: lookup failed) is sent."""
         run_id = request.params["run_id"]
         try:
-            source = self.sources.get(run_id)
+            source = await self._read(lambda: self.sources.get(run_id))
         except Exception as exc:  # a mapping that asks a store that is down (RedisLogs)
             await _unavailable(send, run_id, None, exc)
             return None
@@ -272,7 +285,7 @@ class RunLogApp:
     async def _list(self, request: Request, send: Send) -> None:
         runs = []
         try:
-            sources = list(self.sources.items())
+            sources = await self._read(lambda: list(self.sources.items()))
         except Exception as exc:  # a mapping that asks a store that is down (RedisLogs)
             await _unavailable(send, None, None, exc)
             return

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib.util
 import json
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Optional
 
 import httpx
@@ -294,6 +296,72 @@ class TestUnreachableSource:
                 assert body["error"] == "ConnectionError" and body["run"] == "d", path
                 assert "unreachable" in body["message"] and body["log_id"] == "dead", path
             assert http.get("/runs/ok/state").json()["log_id"] == "live"
+
+
+class StalledStore(Mapping[str, Any]):
+    """A mapping like RedisLogs whose store does not answer: every lookup but "local" waits."""
+
+    def __init__(self, local: PositionedLog, seconds: float) -> None:
+        self.local = local
+        self.seconds = seconds
+        self.release = threading.Event()
+
+    def __getitem__(self, run_id: str) -> Any:
+        if run_id == "local":
+            return self.local
+        self.release.wait(self.seconds)  # a connect timeout to a server that is down
+        msg = "the store did not answer"
+        raise ConnectionError(msg)
+
+    def __iter__(self) -> Iterator[str]:
+        self.release.wait(self.seconds)
+        msg = "the store did not answer"
+        raise ConnectionError(msg)
+
+    def __len__(self) -> int:
+        return 1
+
+
+async def get(app: RunLogApp, path: str) -> int:
+    """Send one GET to ``app`` over raw ASGI and return the response's status."""
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+    await app(scope, receive, send)
+    return status[0]
+
+
+class TestStalledStore:
+    @pytest.mark.parametrize("stalled", ["/runs/remote/state", "/runs"])
+    def test_a_stalled_lookup_does_not_hold_up_other_runs(self, stalled: str) -> None:
+        """While a mapping's lookup waits on its store, a request for another run answers."""
+        log = PositionedLog("local")
+        store = StalledStore(log, seconds=3.0)
+        app = RunLogApp(store)
+        finished: list[str] = []
+
+        async def request(path: str) -> int:
+            status = await get(app, path)
+            finished.append(path)
+            if path == "/runs/local/state":
+                store.release.set()  # the store answers only once the other run was served
+            return status
+
+        async def both() -> list[int]:
+            slow = asyncio.ensure_future(request(stalled))
+            await asyncio.sleep(0.05)  # the stalled lookup has started
+            return list(await asyncio.gather(slow, request("/runs/local/state")))
+
+        slow_status, local_status = asyncio.run(both())
+        assert finished == ["/runs/local/state", stalled]
+        assert local_status == 200 and slow_status == 503
 
 
 class TestJsonRoutes:

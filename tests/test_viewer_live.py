@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
+import httpx
 import pytest
 from viewer_support import (  # the browser and watch fixtures are in conftest.py
     HOSTILE,
@@ -439,3 +440,133 @@ class TestServeCommand:
         assert main(["serve", str(showcase)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "logstream[serve]" in err
+
+
+def serve_briefly(argv: list[str]) -> int:
+    """Run ``logstream serve`` in a thread; fail (not hang) if it is still serving after a while."""
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(status=main(argv)), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), f"logstream {' '.join(argv)} kept serving"
+    return int(box["status"])
+
+
+def serve_process(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``logstream serve ARGV --port 0`` in a process whose stderr the test reads."""
+    command = [sys.executable, "-m", "logstream", "serve", "--port", "0", *argv]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def stays_up_then_stops(process: subprocess.Popen[str], seconds: float) -> int:
+    """Check ``process`` still serves after ``seconds``, then stop it with Ctrl-C."""
+    try:
+        time.sleep(seconds)
+        assert process.poll() is None, "serve gave up although the run appeared"
+    finally:
+        process.send_signal(signal.SIGINT)
+        status = process.wait(TIMEOUT)
+    return status
+
+
+class TestServeWaits:
+    def test_a_directory_is_refused_before_serving(self, tmp_path: Path, capsys: Any) -> None:
+        """serve DIR is one line naming the directory and exit 1, and nothing is served."""
+        assert serve_briefly(["serve", str(tmp_path), "--port", "0"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"can't read {tmp_path}: " in err, err
+
+    def test_a_missing_file_is_waited_for_then_given_up(self, tmp_path: Path, capsys: Any) -> None:
+        """serve of a file not there yet says it waits; --timeout ends it with one line, exit 1."""
+        missing = tmp_path / "later.jsonl"
+        argv = ["serve", str(missing), "--port", "0", "--timeout", "0.3"]
+        assert serve_briefly(argv) == 1
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0].startswith("serving ")
+        assert lines[1] == f"logstream: waiting for {missing} to appear (no such file yet)"
+        assert lines[2] == f"logstream: error: {missing} did not appear within 0.3s"
+        assert len(lines) == 3
+
+    def test_a_file_that_appears_in_time_is_served(self, tmp_path: Path, showcase: Path) -> None:
+        """serve --timeout of a file that appears within it goes on serving past the timeout."""
+        path = tmp_path / "later.jsonl"
+        process = serve_process([str(path), "--timeout", "1.5"], tmp_path)
+        assert process.stderr is not None
+        base = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0]
+        assert "waiting for" in process.stderr.readline()
+        assert "(no such file yet)" in httpx.get(base).text  # the page says it too
+        path.write_bytes(showcase.read_bytes())
+        wait_until(
+            lambda: httpx.get(f"{base}runs/run/state").json()["ended"], "the served run's end"
+        )
+        assert "(no such file yet)" not in httpx.get(base).text
+        assert stays_up_then_stops(process, 2.0) == 130
+
+    def test_a_missing_redis_log_is_waited_for_then_given_up(
+        self, redis_url: str, capsys: Any
+    ) -> None:
+        """serve --redis of a log no sink wrote says it waits; --timeout ends it, exit 1."""
+        log_id = "absent-" + uuid.uuid4().hex
+        argv = ["serve", "--redis", redis_url, "--log-id", log_id, "--port", "0"]
+        assert serve_briefly([*argv, "--timeout", "0.3"]) == 1
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0].startswith("serving ")
+        assert lines[1] == f"logstream: waiting for log {log_id} on {redis_url} (no such log yet)"
+        assert lines[2] == f"logstream: error: no log {log_id} on {redis_url} after 0.3s"
+        assert len(lines) == 3
+
+    def test_a_redis_log_that_appears_in_time_is_served(
+        self, redis_url: str, showcase: Path, tmp_path: Path
+    ) -> None:
+        """serve --redis --timeout of a log a sink starts within it serves that run to its end."""
+        from logstream.redis import RedisSink
+
+        log_id = "later-" + uuid.uuid4().hex
+        argv = ["--redis", redis_url, "--log-id", log_id, "--timeout", "1.5"]
+        process = serve_process(argv, ROOT)
+        assert process.stderr is not None
+        base = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0]
+        assert "waiting for log" in process.stderr.readline()
+        assert "(no such log yet)" in httpx.get(base).text  # the page says it too
+        expected = read_jsonl(str(showcase))
+        with RedisSink(redis_url, log_id) as sink:
+            sink.consume(expected.patches)
+        wait_until(
+            lambda: httpx.get(f"{base}runs/run/state").json()["ended"], "the served run's end"
+        )
+        assert httpx.get(f"{base}runs/run/state").json()["state"] == expected.state
+        assert "(no such log yet)" not in httpx.get(base).text
+        assert stays_up_then_stops(process, 2.0) == 130
+
+    @pytest.mark.parametrize(
+        ("argv", "says"),
+        [
+            (["--timeout", "1"], "--timeout applies to FILE.jsonl or --redis"),
+            (["x.jsonl", "--timeout", "0"], "--timeout must be a positive number"),
+        ],
+    )
+    def test_bad_timeouts_are_usage_errors(self, argv: list[str], says: str, capsys: Any) -> None:
+        """--timeout without something to wait for, or not > 0, is exit 2 with one line."""
+        assert serve_briefly(["serve", "--port", "0", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, err
+
+    def test_the_page_says_it_waits_until_the_run_appears(self, watch: PageWatch) -> None:
+        """A page opened while serve waits for the run shows the wait, then goes live."""
+        log = PositionedLog("run")
+        note: dict[str, Any] = {"text": "waiting for later.jsonl to appear (no such file yet)"}
+        app = viewer_app(log, title="later.jsonl", waiting=lambda: note["text"])
+        with serving(app) as url:
+            watch.page.goto(url)
+            watch.page.wait_for_selector("#live-status[data-state='waiting']")
+            assert watch.page.text_content("#live-status") == note["text"]
+            note["text"] = None  # the run appeared
+            patches = demo_patches(delay=0.0, entry_fields=["parent_ids", "error"])
+            log.append(next(patches))
+            watch.page.wait_for_selector("#live-status[data-state='live']")
+            log.pump(patches)
+            wait_until(lambda: ended(watch), "the end")
+            assert watch.page.text_content("#live-status") == "the run ended"
+            watch.page.goto(url)  # a page opened after it appeared does not say it waits
+            wait_until(lambda: ended(watch), "the end, reloaded")
+            assert watch.errors == []

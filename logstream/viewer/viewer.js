@@ -632,6 +632,8 @@
     this.pending = false;
     this.statusEl = document.getElementById("live-status");
     this.statusEl.hidden = false;
+    // the server's note while the run is not there yet (no file, no log): shown until a patch
+    this.waiting = typeof config.waiting === "string" ? config.waiting : null;
   }
 
   Live.prototype.status = function (state, text) {
@@ -649,7 +651,11 @@
     var es = new EventSource(url);
     this.source = es;
     this.status("connecting", "connecting\u2026");
-    es.onopen = function () { if (self.log.end === null) self.status("live", "live"); };
+    es.onopen = function () {
+      if (self.log.end !== null) return;
+      if (self.waiting !== null) self.status("waiting", self.waiting);
+      else self.status("live", "live");
+    };
     es.addEventListener("data", function (ev) { self.onData(ev); });
     es.addEventListener("end", function (ev) { self.onEnd(ev); });
     es.addEventListener("error", function (ev) { self.onError(ev); });
@@ -670,6 +676,10 @@
       return this.resync(e && e.message ? e.message : "a patch that does not apply");
     }
     this.lastEventId = ev.lastEventId;
+    if (this.waiting !== null && Number(String(ev.lastEventId).split(":").pop()) > 0) {
+      this.waiting = null;  // the run's first patch: it is there now
+      this.status("live", "live");
+    }
     this.schedule();
   };
 
