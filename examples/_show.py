@@ -51,9 +51,11 @@ def result(entry: LogEntry) -> str:
 def print_tree(state: RunState) -> None:
     """Print the root run and its log entries as an indented tree.
 
-    Log entries carry no parent id (nor do LangChain's), but a run inherits the tags of
-    its parent. So a run that adds a tag (here: a branch such as ``city:Paris``) is the
-    parent of the later runs that carry it; runs that carry no such tag hang off the root.
+    By default log entries carry no parent id (nor do LangChain's; the opt-in
+    ``entry_fields=["parent_ids"]`` adds them, see ``nested_agent.py``), but a run inherits
+    the tags of its parent. So a run that adds a tag (here: a branch such as ``city:Paris``)
+    is the parent of the later runs that carry it; runs that carry no such tag hang off the
+    root.
     """
     owner: dict[str, str] = {}  # tag -> key of the entry that added it
     children: dict[str, list[str]] = {}

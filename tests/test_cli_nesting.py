@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Optional
@@ -192,3 +196,34 @@ def test_uuid_ids_are_strings_on_the_wire() -> None:
     for entry in log.state["logs"].values():
         for ancestor in entry["parent_ids"]:  # type: ignore[typeddict-item]
             assert str(uuid.UUID(ancestor)) == ancestor
+
+
+class TestReadme:
+    def test_nested_tree_in_the_readme_is_what_its_commands_print(self, tmp_path: Path) -> None:
+        """The README's nested.py commands print the tree it shows (durations aside)."""
+        readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+        section = readme.split("**Nested trees and failed runs.**", 1)[1]
+        commands = re.search(r"```bash\n(.*?)```", section, re.S)
+        shown = re.search(r"```text\n(.*?)```", section, re.S)
+        assert commands is not None and shown is not None
+        scripts = str(Path(sys.executable).parent)  # the `logstream` script of this venv
+        env = {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+        done = subprocess.run(
+            ["bash", "-c", commands.group(1)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+        def durations_aside(text: str) -> list[str]:
+            """Each line's indent and cells; durations (and the column widths they set) aside."""
+            return [
+                line[: len(line) - len(line.lstrip())] + " ".join(line.split())
+                for line in re.sub(r"\d+ ms", "N ms", text).splitlines()
+            ]
+
+        assert durations_aside(done.stdout) == durations_aside(shown.group(1))

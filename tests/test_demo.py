@@ -94,6 +94,11 @@ class TestReadme:
         claimed = code.split("# prints:\n", 1)[1].splitlines()
         assert out.splitlines() == [line.removeprefix("# ") for line in claimed]
 
+    def test_entry_fields_snippet_asserts_hold(self) -> None:
+        """The README's entry-fields example runs: its asserts on the rebuilt state hold."""
+        code, _ = run_readme_block("Entry fields: nesting and errors on the wire (opt-in)")
+        assert code.count("assert ") == 3
+
     def test_record_snippet_prints_what_its_comments_say(self) -> None:
         """The README's sinks example prints the final output and the SSE end frame it claims."""
         _, out = run_readme_block("Record, replay, stream over the wire")

@@ -657,6 +657,18 @@ class TestReadme:
         code, out = run_readme_block("OpenTelemetry")
         assert out.splitlines() == claimed_output(code)
 
+    def test_readme_public_api_row_lists_the_module_names(self) -> None:
+        """The README's Public API row for logstream.otel names exactly its ``__all__``."""
+        import re
+
+        import logstream.otel
+
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## Public API", 1)[1].split("\n## ", 1)[0]
+        row = next(line for line in section.splitlines() if line.startswith("| `logstream.otel`"))
+        first = row.split("|")[1]
+        assert set(re.findall(r"`([A-Za-z_]+)`", first)) == set(logstream.otel.__all__)
+
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
     """An OTLP/HTTP collector stand-in: keeps each POST body, answers 200."""

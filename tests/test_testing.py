@@ -674,3 +674,12 @@ class TestReadme:
         assert block is not None
         pytester.makepyfile(test_readme=block.group(1))
         pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+    def test_nesting_block_passes_as_a_test_file(self, pytester: pytest.Pytester) -> None:
+        """The README's "Nesting, errors and options" block, saved as a test file, passes."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        section = readme.split("**Nesting, errors and options.**", 1)[1]
+        block = re.search(r"```python\n(.*?)```", section, re.S)
+        assert block is not None
+        pytester.makepyfile(test_readme_nesting=block.group(1))
+        pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
