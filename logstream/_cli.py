@@ -524,7 +524,10 @@ def _serve(args: argparse.Namespace) -> int:
     from ._fanout import PositionedLog
     from ._serve import follow_into, viewer_app
 
-    log = PositionedLog("run")
+    # A recording keeps one log id, so a page resumes across restarts of `serve FILE`; a
+    # --target or demo run is a new run each start, with a fresh id, so a resume id from
+    # before a restart is refused as foreign instead of splicing two runs.
+    log = PositionedLog("run" if args.file is not None else None)
     source: LogSource = log
     appeared: Optional[Callable[[], bool]] = None  # whether the run is there to follow
     waiting = gave_up = ""

@@ -390,6 +390,35 @@ class TestServeCommand:
             process.send_signal(signal.SIGINT)
             process.wait(TIMEOUT)
 
+    def test_a_restarted_target_is_a_new_log_and_refuses_the_old_resume_id(
+        self, tmp_path: Path
+    ) -> None:
+        """Each serve --target start is a new run with its own log id: an old id is foreign."""
+        (tmp_path / "quick_target.py").write_text("def run(q):\n    return q\n", "utf-8")
+        command = [sys.executable, "-m", "logstream", "serve", "--port", "0"]
+        command += ["--target", "quick_target:run", "--input", '"hi"']
+        first_ids: list[str] = []
+        for attempt in range(2):
+            process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+            try:
+                assert process.stderr is not None
+                url = process.stderr.readline().split(" at ", 1)[1].split(" ", 1)[0].rstrip("/")
+                headers = {"Last-Event-ID": first_ids[0]} if attempt else {}
+                with httpx.stream(
+                    "GET", f"{url}/runs/run/stream", headers=headers, timeout=TIMEOUT
+                ) as response:
+                    text = "".join(response.iter_text())
+                ids = [line[4:] for line in text.splitlines() if line.startswith("id: ")]
+                if attempt == 0:
+                    assert ids and "event: end" in text
+                    first_ids.append(ids[0])
+                else:
+                    assert "event: error" in text and "event: data" not in text
+                    assert "foreign" in text.lower() or "another" in text.lower(), text
+            finally:
+                process.send_signal(signal.SIGINT)
+                process.wait(TIMEOUT)
+
     def test_file_and_target_together_are_refused(self, showcase: Path, capsys: Any) -> None:
         """serve with both a file and --target is a usage error, exit 2."""
         assert main(["serve", str(showcase), "--target", "os:getcwd"]) == 2
