@@ -71,6 +71,7 @@ from ._tracing import (
     trace,
     traced,
 )
+from ._wire import Frame, LogEnd, LogSource
 
 __version__ = "0.1.0"
 
@@ -90,13 +91,16 @@ __all__ = [
     "FilterConfigError",
     "FilterRules",
     "ForeignResumeIdError",
+    "Frame",
     "FutureResumeIdError",
     "JsonLinesSink",
     "JsonPatchOp",
     "LangChainVersionError",
+    "LogEnd",
     "LogEntry",
     "LogFileError",
     "LogMismatchError",
+    "LogSource",
     "LogStreamCallbackHandler",
     "LogStreamError",
     "MalformedResumeIdError",
