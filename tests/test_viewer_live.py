@@ -341,8 +341,12 @@ class TestServeCommand:
             url = line.split(" at ", 1)[1].split(" ", 1)[0]
             watch.page.goto(url)
             wait_until(lambda: ended(watch), "the end")
-            assert state_of(watch) == read_jsonl(str(showcase)).state
+            recording = read_jsonl(str(showcase))
+            assert state_of(watch) == recording.state
             assert watch.page.locator("#rows > .row[data-status='error']").count() == 1
+            # It joined after the end (one snapshot frame) and still counts the run's patches.
+            summary = watch.page.locator("#summary").text_content() or ""
+            assert f"{len(recording.patches)} patches" in summary, summary
         finally:
             process.send_signal(signal.SIGINT)
             status = process.wait(TIMEOUT)

@@ -217,6 +217,7 @@
     this.reset(null);
     this.end = null; // {patches, error} once the log ended
     this.seq = 0; // patches applied
+    this.position = 0; // the last position a live frame carried (0: none yet)
     this.snapshots = 0; // of them, snapshots (one replace of the whole state)
     this.times = []; // arrival time (ms) of each patch, when known (live)
   }
@@ -534,8 +535,12 @@
 
   View.prototype.summary = function (rows) {
     var log = this.log, el2 = document.getElementById("summary");
+    // The run's patches: the end record's count, else the last position seen (a page that
+    // joined late got one snapshot frame for all the patches before it), else those applied.
+    var count = log.end !== null && typeof log.end.patches === "number" ? log.end.patches
+      : log.position > 0 ? log.position : log.seq;
     var parts = [rows.length ? rows.length - 1 + " logged run" + (rows.length === 2 ? "" : "s") : "no runs yet",
-      log.seq + " patch" + (log.seq === 1 ? "" : "es")];
+      count + " patch" + (count === 1 ? "" : "es")];
     var failed = 0;
     for (var i = 1; i < rows.length; i++) if (rows[i].status === "error") failed++;
     if (failed) parts.push(failed + " failed");
@@ -676,7 +681,9 @@
       return this.resync(e && e.message ? e.message : "a patch that does not apply");
     }
     this.lastEventId = ev.lastEventId;
-    if (this.waiting !== null && Number(String(ev.lastEventId).split(":").pop()) > 0) {
+    var position = Number(String(ev.lastEventId).split(":").pop());
+    if (position > 0) this.log.position = position;
+    if (this.waiting !== null && position > 0) {
       this.waiting = null;  // the run's first patch: it is there now
       this.status("live", "live");
     }
