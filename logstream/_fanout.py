@@ -474,13 +474,8 @@ class PositionedLog:
                             cond.wait(timeout)
                         finally:
                             self._sync_waiting -= 1
-                        if cursor == self._position and self._end is None:
-                            idle = True
-                        else:
-                            idle = False
-                            snap, batch, end = self._take_locked(cursor, bound, policy)
-                    else:
-                        idle = False
+                    idle = cursor == self._position and self._end is None
+                    if not idle:
                         snap, batch, end = self._take_locked(cursor, bound, policy)
                 if idle:
                     if timeout is not None:
